@@ -1,0 +1,1 @@
+"""Data layer: BreizhCrops-layout reader, downloader, simulated demo region."""

@@ -1,0 +1,233 @@
+"""The shared sidebar and the state every page reads: dataset, model, predictions, selected parcel.
+
+The choice of dataset, model and parcel lives in the URL's query parameters, so a view can be
+bookmarked and sent to a colleague; widgets are initialised from them and write them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from cropviz.errors import CropvizError
+from cropviz.models import names as model_names
+from cropviz.models.checkpoint import models_dir
+
+DEMO = "Simulated demo"
+FOLDER = "BreizhCrops folder"
+UPLOAD = "Upload a checkpoint..."
+DEMO_ROLES = {"frh01": "train", "frh02": "train", "frh03": "validation", "frh04": "test"}
+
+
+@dataclass
+class AppContext:
+    """What the sidebar chose, shared by every page."""
+
+    dataset: Any = None
+    simulated: bool = False
+    dataset_label: str = ""
+    classifier: Any = None
+    model_error: str | None = None
+    data_error: str | None = None
+    predictions: pd.DataFrame | None = None
+    table: pd.DataFrame | None = None  # index joined with predictions
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.dataset is not None
+
+    @property
+    def selected_id(self) -> int | None:
+        value = st.session_state.get("parcel")
+        return int(value) if value is not None else None
+
+
+def query(name: str, default: Any = None) -> Any:
+    """A query parameter's value, or ``default``."""
+    return st.query_params.get(name, default)
+
+
+def set_query(**values: Any) -> None:
+    """Write values to the query parameters (None removes a key)."""
+    for key, value in values.items():
+        if value is None:
+            st.query_params.pop(key, None)
+        elif st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
+
+
+def select_parcel(parcel_id: int | None) -> None:
+    """Make ``parcel_id`` the selected parcel of every page (and of the URL)."""
+    st.session_state["parcel"] = None if parcel_id is None else int(parcel_id)
+    set_query(parcel=parcel_id)
+
+
+def _index_of(options: list[str], value: Any, default: int = 0) -> int:
+    return options.index(value) if value in options else default
+
+
+def shipped_models() -> list[str]:
+    """Registry models with weights in ``models/``, in registry order."""
+    folder = models_dir()
+    return [n for n in model_names() if (folder / f"{n}.pt").exists() or (folder / f"{n}.npz").exists()]
+
+
+def _choose_dataset(ctx: AppContext) -> None:
+    from cropviz.data import list_regions
+
+    source = st.sidebar.radio("Data", [DEMO, FOLDER], index=_index_of([DEMO, FOLDER], query("source")),
+                              key="source_widget", horizontal=True)
+    if source == DEMO:
+        root = cache.ensure_demo(str(cache.DEMO_ROOT))
+    else:
+        root = st.sidebar.text_input("BreizhCrops root folder", value=query("root", ""), key="root_widget",
+                                     placeholder="/data/breizhcrops")
+        if not root:
+            ctx.data_error = "Type the path of a BreizhCrops root folder (the one holding classmapping.csv)."
+            set_query(source=source)
+            return
+    try:
+        found = list_regions(root)
+    except CropvizError as error:
+        ctx.data_error = str(error)
+        return
+    if not found:
+        ctx.data_error = f"{root}: no BreizhCrops regions found (expected <root>/<year>/<level>/<region>.csv)"
+        return
+    levels = sorted({level for _, level, _ in found})
+    level = st.sidebar.selectbox("Level", levels, index=_index_of(levels, query("level", "L1C")), key="level_widget")
+    regions = sorted({region for _, lv, region in found if lv == level})
+    labels = [f"{r} ({DEMO_ROLES[r]})" if source == DEMO and r in DEMO_ROLES else r for r in regions]
+    default = query("region", "frh04")
+    choice = st.sidebar.selectbox("Region", labels, index=_index_of(regions, default, len(regions) - 1),
+                                  key="region_widget")
+    region = regions[labels.index(choice)]
+    years = sorted({int(y) for y, lv, r in found if lv == level and r == region})
+    year = years[-1] if len(years) == 1 else st.sidebar.selectbox("Year", years, key="year_widget")
+    set_query(source=source, root=None if source == DEMO else root, region=region, level=level, year=year)
+    try:
+        ctx.dataset = cache.dataset(str(root), region, int(year), level)
+    except CropvizError as error:
+        ctx.data_error = str(error)
+        return
+    ctx.simulated = bool(ctx.dataset.metadata.get("simulated", False))
+    kind = "SIMULATED demo data (not BreizhCrops)" if ctx.simulated else "Real data (BreizhCrops layout)"
+    ctx.dataset_label = f"{kind}: {region}, {year} {level}, {len(ctx.dataset)} parcels"
+
+
+def _choose_model(ctx: AppContext) -> None:
+    options = shipped_models() + [UPLOAD]
+    default = query("model", "transformer")
+    name = st.sidebar.selectbox("Model", options, index=_index_of(options, default), key="model_widget",
+                                help="Registry models with shipped demo weights, or your own checkpoint.")
+    source, arch = name, None
+    if name == UPLOAD:
+        upload = st.sidebar.file_uploader("Checkpoint (.pt/.pth, .npz)", type=["pt", "pth", "npz"], key="upload")
+        arch_choice = st.sidebar.selectbox("Architecture (for published BreizhCrops files)",
+                                           ["(recorded in file)", *model_names()], key="arch_widget")
+        if upload is None:
+            ctx.model_error = "Upload a checkpoint to use it."
+            return
+        source = str(cache.save_upload(upload.getvalue(), upload.name))
+        arch = None if arch_choice.startswith("(") else arch_choice
+    else:
+        set_query(model=name)
+    try:
+        ctx.classifier = cache.classifier(source, arch)
+        if ctx.dataset is not None:
+            ctx.classifier.check_fits(ctx.dataset)
+    except CropvizError as error:
+        ctx.model_error = str(error)
+        ctx.classifier = None
+
+
+def _sidebar_status(ctx: AppContext) -> None:
+    if ctx.data_error:
+        st.sidebar.error(ctx.data_error)
+    elif ctx.simulated:
+        st.sidebar.warning("Simulated demo region: numbers here are not BreizhCrops results.")
+    if ctx.model_error:
+        st.sidebar.error(ctx.model_error)
+    elif ctx.classifier is not None:
+        device = ctx.classifier.device
+        where = "GPU " + _gpu_name() if device.type == "cuda" else "CPU (no GPU found)" if device.type == "cpu" else str(device)
+        st.sidebar.caption(f"Model trained on: {ctx.classifier.info.trained_on}")
+        st.sidebar.caption(f"Runs on: {where}")
+
+
+def _gpu_name() -> str:
+    from cropviz.models.checkpoint import device_name
+
+    return device_name()
+
+
+def sidebar() -> AppContext:
+    """Draw the shared sidebar once per run and return the context the pages read."""
+    ctx = AppContext()
+    st.sidebar.title("cropviz")
+    _choose_dataset(ctx)
+    _choose_model(ctx)
+    if "parcel" not in st.session_state and query("parcel") is not None:
+        try:
+            st.session_state["parcel"] = int(query("parcel"))
+        except ValueError:
+            st.session_state["parcel"] = None
+    if ctx.dataset is not None and ctx.classifier is not None:
+        try:
+            ctx.predictions = cache.predictions(ctx.classifier, ctx.dataset)
+        except CropvizError as error:
+            ctx.model_error = str(error)
+    if ctx.dataset is not None:
+        ctx.table = _parcel_table(ctx)
+        if ctx.selected_id is None or ctx.selected_id not in set(ctx.table["id"]):
+            st.session_state["parcel"] = int(ctx.table["id"].iloc[0]) if len(ctx.table) else None
+    _sidebar_status(ctx)
+    st.session_state["context"] = ctx
+    return ctx
+
+
+def _parcel_table(ctx: AppContext) -> pd.DataFrame:
+    table = ctx.dataset.index[["id", "code", "classid", "classname", "sequencelength", "cloud_share"]].copy()
+    if ctx.predictions is not None:
+        classes = ctx.classifier.classes
+        pred = ctx.predictions[["id", "pred", "confidence"]].copy()
+        pred["predicted"] = [classes[k] for k in pred["pred"]]
+        table = table.merge(pred, on="id", how="left")
+        table["correct"] = table["classid"] == table["pred"]
+    return table
+
+
+def context() -> AppContext:
+    """The context drawn by the sidebar in this run."""
+    return st.session_state.get("context") or AppContext()
+
+
+def require(ctx: AppContext, predictions: bool = True) -> bool:
+    """Show why a page cannot draw (no data, no model) and return whether it can."""
+    if not ctx.ready:
+        st.info(ctx.data_error or "Choose a dataset in the sidebar.")
+        return False
+    if predictions and ctx.predictions is None:
+        st.info(ctx.model_error or "Choose a model in the sidebar.")
+        return False
+    return True
+
+
+def banner(ctx: AppContext) -> None:
+    """One line saying which data is shown and what the model was trained on."""
+    if not ctx.ready:
+        return
+    model = f" | model {ctx.classifier.name}, trained on {ctx.classifier.info.trained_on}" if ctx.classifier else ""
+    text = ctx.dataset_label + model
+    (st.warning if ctx.simulated else st.caption)(text)
+
+
+def repo_path(*parts: str) -> Path:
+    """A path inside the repository."""
+    return cache.REPO.joinpath(*parts)

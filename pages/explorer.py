@@ -1,0 +1,75 @@
+"""Misclassification explorer: metrics, per-class scores, confusion matrix, model comparison."""
+
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, query, require, select_parcel, set_query, shipped_models
+from app_support.widgets import show_figure, show_table
+from cropviz.errors import CropvizError
+from cropviz.explore import agreement_summary, compare_models, confusion_cell
+from cropviz.metrics import metrics_from_predictions, per_class_frame
+from cropviz.viz.metrics import confusion_figure, model_comparison_figure, per_class_figure
+
+ctx = context()
+st.title("Misclassification explorer")
+banner(ctx)
+if require(ctx):
+    classes = ctx.classifier.classes
+    metrics = metrics_from_predictions(ctx.predictions, classes)
+    cols = st.columns(4)
+    cols[0].metric("Overall accuracy", f"{metrics['overall_accuracy']:.3f}")
+    cols[1].metric("Cohen's kappa", f"{metrics['kappa']:.3f}")
+    cols[2].metric("Macro F1", f"{metrics['macro_f1']:.3f}")
+    cols[3].metric("Labelled parcels", metrics["n"])
+    per_class = per_class_frame(metrics)
+    show_figure(per_class_figure(per_class, title="Per-class precision, recall and F1"),
+                "per-class-scores", key="explorer_per_class")
+    normalize = st.toggle("Row-normalised confusion matrix", value=True, key="explorer_normalize")
+    event = show_figure(confusion_figure(metrics["confusion_matrix"], classes, normalize=normalize),
+                        "confusion-matrix", key="explorer_confusion", on_select="rerun",
+                        selection_mode="points")
+    points = event.selection.get("points", []) if event else []
+    if points:
+        st.session_state["explorer_true"], st.session_state["explorer_pred"] = points[0]["y"], points[0]["x"]
+    left, right = st.columns(2)
+    true_default, pred_default = query("cell_true", classes[0]), query("cell_pred", classes[0])
+    true = left.selectbox("True class", classes, index=classes.index(true_default) if true_default in classes else 0,
+                          key="explorer_true")
+    pred = right.selectbox("Predicted class", classes,
+                           index=classes.index(pred_default) if pred_default in classes else 0, key="explorer_pred")
+    set_query(cell_true=true, cell_pred=pred)
+    cell = confusion_cell(ctx.table, true, pred)
+    st.markdown(f"**{len(cell)} parcels** of class *{true}* predicted as *{pred}*, most confident first. "
+                "Select a row to open the parcel on the map and in the inspector.")
+    shown = cell[["id", "code", "classname", "predicted", "confidence", "sequencelength", "cloud_share"]]
+    selection = show_table(shown, f"parcels-{true}-as-{pred}", key="explorer_cell_table",
+                           on_select="rerun", selection_mode="single-row", hide_index=True)
+    rows = selection.selection.get("rows", []) if selection else []
+    if rows:
+        select_parcel(int(shown.iloc[rows[0]]["id"]))
+    if ctx.selected_id is not None:
+        st.caption(f"Selected parcel: {ctx.selected_id}")
+        links = st.columns(2)
+        links[0].page_link("pages/map.py", label="Open on the map", icon="🗺️")
+        links[1].page_link("pages/inspector.py", label="Open in the inspector", icon="🔎")
+
+    st.header("Compare two models")
+    others = [m for m in shipped_models() if m != ctx.classifier.name]
+    other_name = st.selectbox("Second model", others, key="explorer_other") if others else None
+    if other_name:
+        try:
+            other = cache.classifier(other_name)
+            other.check_fits(ctx.dataset)
+            other_predictions = cache.predictions(other, ctx.dataset)
+        except CropvizError as error:
+            st.error(str(error))
+        else:
+            names = (ctx.classifier.name, other.name)
+            comparison = compare_models(ctx.table, ctx.predictions, other_predictions, classes, names)
+            other_metrics = metrics_from_predictions(other_predictions, classes)
+            scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
+                                   for n, m in zip(names, (metrics, other_metrics))])
+            show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
+            st.write(agreement_summary(comparison, len(ctx.table), names))
+            show_table(comparison, f"disagreements-{names[0]}-{names[1]}", key="explorer_compare", hide_index=True)

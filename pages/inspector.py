@@ -1,0 +1,81 @@
+"""Parcel inspector: band and index trajectories, class envelopes, probabilities, image chips."""
+
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, query, require, select_parcel, set_query
+from app_support.widgets import show_figure
+from cropviz.data.bands import SPECTRAL_BANDS
+from cropviz.data.series import parcel_series, series_names
+from cropviz.errors import CropvizError
+from cropviz.explore import step_misclassified
+from cropviz.viz.chips import chip_strip
+from cropviz.viz.trajectories import probability_bar, trajectory_figure
+
+ctx = context()
+st.title("Parcel inspector")
+banner(ctx)
+if require(ctx, predictions=False):
+    ds, table = ctx.dataset, ctx.table
+    ids = table["id"].tolist()
+    top = st.columns([2, 1, 1, 3])
+    picked = top[0].selectbox("Parcel", ids, index=ids.index(ctx.selected_id) if ctx.selected_id in ids else 0,
+                              key=f"inspector_parcel_{ctx.selected_id}")
+    if picked != ctx.selected_id:
+        select_parcel(picked)
+        st.rerun()
+    if ctx.predictions is not None:
+        for column, label, step in ((top[1], "◀ previous misclassified", -1), (top[2], "next misclassified ▶", 1)):
+            if column.button(label, key=f"step{step}"):
+                target = step_misclassified(table, ctx.selected_id, step)
+                if target is None:
+                    st.toast("This model misclassifies no parcel here.")
+                else:
+                    select_parcel(target)
+                    st.rerun()
+    try:
+        parcel = ds.parcel(ctx.selected_id)
+    except (CropvizError, KeyError) as error:
+        st.error(f"Cannot read parcel {ctx.selected_id}: {error}")
+        st.stop()
+    row = table[table["id"] == parcel.id].iloc[0]
+    names = series_names(ds.level, SPECTRAL_BANDS[ds.level])
+    default = [n for n in query("series", "NDVI").split(",") if n in names] or ["NDVI"]
+    chosen = st.multiselect("Bands and indices", names, default=default, key="inspector_series")
+    set_query(series=",".join(chosen))
+    view = st.radio("Observations", ["raw (clouds marked)", "cloud-filtered"], horizontal=True, key="inspector_view")
+    predicted = row.get("predicted") if ctx.predictions is not None else None
+    info = f"**Parcel {parcel.id}** · code {parcel.code} · true class **{parcel.classname}**"
+    if predicted is not None:
+        verdict = "correct" if predicted == parcel.classname else "WRONG"
+        info += f" · predicted **{predicted}** ({row['confidence']:.2f}, {verdict})"
+    info += f" · {len(parcel.dates)} observations, {parcel.cloudy.mean():.0%} cloud-flagged"
+    st.markdown(info)
+    if chosen:
+        series = parcel_series(parcel, chosen)
+        envelopes = {}
+        if len(chosen) == 1:
+            classes = [parcel.classname] + ([predicted] if predicted and predicted != parcel.classname else [])
+            found = cache.envelopes(ds, chosen[0], classes)
+            envelopes = {f"{c} ({'true' if c == parcel.classname else 'predicted'}) mean ± std":
+                         (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
+                         for c, env in found.items()}
+        else:
+            st.caption("Pick a single band or index to see the class envelopes behind it.")
+        fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
+                                hide_cloudy=view == "cloud-filtered", title=f"Parcel {parcel.id}",
+                                yaxis_title=chosen[0] if len(chosen) == 1 else "value")
+        show_figure(fig, f"parcel-{parcel.id}-trajectory", key="inspector_trajectory")
+    if ctx.predictions is not None:
+        probs = ctx.predictions.set_index("id").loc[parcel.id]
+        values = [float(probs[f"prob_{c}"]) for c in ctx.classifier.classes]
+        show_figure(probability_bar(ctx.classifier.classes, values, true=parcel.classname,
+                                    title=f"{ctx.classifier.name}: class probabilities"),
+                    f"parcel-{parcel.id}-probabilities", key="inspector_probs")
+    patches = ds.patches()
+    if patches is not None and parcel.id in set(patches.ids):
+        st.subheader("Image chips (true colour, read with rasterio)")
+        show_figure(chip_strip(patches.read(parcel.id), patches.dates), f"parcel-{parcel.id}-chips",
+                    key="inspector_chips")
+    elif patches is not None:
+        st.caption("This parcel has no image patch (the demo stores patches for a subset of parcels).")

@@ -1,0 +1,596 @@
+"""Per-observation, per-band attributions of a parcel classifier's decision (Captum).
+
+Conventions (shared by every method):
+
+- Models take ``N x T x D`` reflectance and return ``N x C`` log-probabilities; attributions
+  explain the **log-probability** of the target class (not the logit, not the probability).
+  Completeness-type methods (integrated gradients, DeepLift, GradientShap) therefore satisfy
+  ``values.sum() ~= log p(target | x) - log p(target | baseline)``; ``delta`` is Captum's
+  convergence delta, ``values.sum() - (f(x) - f(baseline))``.
+- ``values`` is ``T x D``; ``per_observation`` is the signed sum over bands (T),
+  ``per_observation_abs`` the sum of absolute values over bands (T). The "decisive"
+  observations are those of largest ``|per_observation|``.
+- ``target`` defaults to the class the model predicts for ``x``.
+- ``step=t`` explains an early-classification model (one exposing
+  ``forward_steps(x) -> (log_probs N x T x C, delta N x T)``) at time step ``t``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from captum.attr import (
+    DeepLift,
+    FeatureAblation,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    Occlusion,
+    Saliency,
+)
+from torch import nn
+
+from cropviz.data.bands import BREIZHCROPS_ORDER, PATCH_BANDS, SPECTRAL_BANDS
+from cropviz.errors import ConfigurationError
+from cropviz.explain.baselines import make_baseline
+
+METHODS: tuple[str, ...] = (
+    "integrated_gradients",
+    "saliency",
+    "input_x_gradient",
+    "deeplift",
+    "gradient_shap",
+    "occlusion",
+    "feature_ablation",
+)
+#: Methods that take a baseline (reference input).
+BASELINE_METHODS: tuple[str, ...] = (
+    "integrated_gradients", "deeplift", "gradient_shap", "occlusion", "feature_ablation")
+#: Methods that report a convergence delta.
+DELTA_METHODS: tuple[str, ...] = ("integrated_gradients", "deeplift", "gradient_shap")
+
+
+@dataclass
+class Attribution:
+    """Attribution of one parcel: ``values`` T x D, per-observation sums, settings used."""
+
+    values: np.ndarray
+    per_observation: np.ndarray
+    per_observation_abs: np.ndarray
+    delta: float | None
+    method: str
+    target: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchAttribution:
+    """Attributions of N parcels: ``values`` N x T x D, ``targets`` N, ``delta`` N or None."""
+
+    values: np.ndarray
+    targets: np.ndarray
+    delta: np.ndarray | None
+    method: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_observation(self) -> np.ndarray:
+        """Signed sum over bands, N x T."""
+        return self.values.sum(axis=-1)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def by_class(self, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean attribution per target class: (C x T x D means, C counts); empty classes are NaN."""
+        return class_aggregate(self.values, self.targets, num_classes)
+
+
+class _AtStep(nn.Module):
+    """Wraps an early-classification model so that forward returns the log-probs at one step."""
+
+    def __init__(self, model: nn.Module, step: int) -> None:
+        super().__init__()
+        self.model = model
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probs, _ = self.model.forward_steps(x)
+        return log_probs[:, self.step, :]
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _as_batch(x: Any, name: str = "x") -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    if t.ndim == 2:
+        t = t.unsqueeze(0)
+    if t.ndim != 3:
+        raise ConfigurationError(f"{name}: expected T x D or N x T x D, got shape {tuple(t.shape)}")
+    return t
+
+
+def _wrap(model: nn.Module, step: int | None, T: int) -> nn.Module:
+    if step is None:
+        return model
+    if not hasattr(model, "forward_steps"):
+        raise ConfigurationError(
+            f"{type(model).__name__} has no forward_steps(x); step= works only for early-classification models")
+    if not -T <= step < T:
+        raise ConfigurationError(f"step {step} is outside the sequence of length {T}")
+    return _AtStep(model, step % T)
+
+
+def _method_settings(method: str, options: dict[str, Any], T: int) -> dict[str, Any]:
+    """Validate the options of ``method`` and return the full settings (defaults filled in)."""
+    allowed: dict[str, dict[str, Any]] = {
+        "integrated_gradients": {"n_steps": 50, "internal_batch_size": None, "ig_method": "gausslegendre"},
+        "saliency": {"abs": True},
+        "input_x_gradient": {},
+        "deeplift": {},
+        "gradient_shap": {"n_samples": 20, "stdevs": 0.0, "seed": 0},
+        "occlusion": {"window": 3, "stride": 1},
+        "feature_ablation": {},
+    }
+    if method not in allowed:
+        raise ConfigurationError(f"unknown attribution method {method!r}; use one of {', '.join(METHODS)}")
+    unknown = set(options) - set(allowed[method])
+    if unknown:
+        raise ConfigurationError(
+            f"{method}: unknown option(s) {', '.join(sorted(unknown))}; accepted: "
+            f"{', '.join(allowed[method]) or 'none'}")
+    settings = {**allowed[method], **options}
+    if method == "integrated_gradients" and settings["internal_batch_size"] is None:
+        settings["internal_batch_size"] = settings["n_steps"]
+    if method == "occlusion" and not (1 <= settings["window"] <= T and settings["stride"] >= 1):
+        raise ConfigurationError(f"occlusion: window {settings['window']} / stride {settings['stride']} "
+                                 f"do not fit a sequence of length {T}")
+    return settings
+
+
+def _run(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    method: str,
+    baseline: torch.Tensor | None,
+    settings: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run one Captum method on a batch; returns (attributions N x T x D, delta N or None)."""
+    inputs = inputs.detach().requires_grad_(True)
+    N, T, D = inputs.shape
+    if method == "integrated_gradients":
+        per_chunk = settings["internal_batch_size"] * N
+        return IntegratedGradients(model).attribute(
+            inputs, baselines=baseline, target=targets, n_steps=settings["n_steps"],
+            method=settings["ig_method"], internal_batch_size=per_chunk, return_convergence_delta=True)
+    if method == "saliency":
+        return Saliency(model).attribute(inputs, target=targets, abs=settings["abs"]), None
+    if method == "input_x_gradient":
+        return InputXGradient(model).attribute(inputs, target=targets), None
+    if method == "deeplift":
+        with warnings.catch_warnings():  # Captum announces its temporary hooks on every call
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            return DeepLift(model).attribute(
+                inputs, baselines=baseline, target=targets, return_convergence_delta=True)
+    if method == "gradient_shap":
+        # Captum draws the path points from numpy's global RNG and the noise from torch's:
+        # seed both, then restore them so that the caller's random streams are untouched.
+        np_state = np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[inputs.device] if inputs.device.type == "cuda" else []):
+                torch.manual_seed(settings["seed"])
+                np.random.seed(settings["seed"])
+                attr, delta = GradientShap(model).attribute(
+                    inputs, baselines=baseline, n_samples=settings["n_samples"], stdevs=settings["stdevs"],
+                    target=targets, return_convergence_delta=True)
+        finally:
+            np.random.set_state(np_state)
+        return attr, delta.reshape(N, -1).mean(dim=1)
+    if method == "occlusion":
+        w, s = settings["window"], settings["stride"]
+        return Occlusion(model).attribute(
+            inputs, sliding_window_shapes=(w, D), strides=(s, D), baselines=baseline, target=targets,
+            perturbations_per_eval=T), None
+    mask = torch.arange(T, device=inputs.device).view(1, T, 1).expand(1, T, D)
+    return FeatureAblation(model).attribute(
+        inputs, baselines=baseline, target=targets, feature_mask=mask, perturbations_per_eval=T), None
+
+
+def _baseline_tensor(method: str, base: np.ndarray, kind: str, device: torch.device) -> torch.Tensor:
+    """Shape a one-parcel baseline for Captum: 1 x T x D (k x T x D draws for gradient_shap)."""
+    t = torch.as_tensor(base, device=device)
+    if t.ndim == 2:
+        return t.unsqueeze(0)
+    if method != "gradient_shap" and len(t) != 1:
+        raise ConfigurationError(f"{method}: baseline {kind!r} is a distribution of {len(t)} parcels; "
+                                 "only gradient_shap takes several baselines per parcel")
+    return t
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model(x)
+
+
+def attribute(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    method: str = "integrated_gradients",
+    target: int | None = None,
+    baseline: str | np.ndarray | None = None,
+    *,
+    step: int | None = None,
+    class_mean: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    reference_labels: Sequence[int] | np.ndarray | None = None,
+    cloudy: Sequence[bool] | np.ndarray | None = None,
+    **options: Any,
+) -> Attribution:
+    """Attribute the model's log-probability of ``target`` for one parcel ``x`` (T x D or 1 x T x D).
+
+    ``method`` is one of ``METHODS``. ``baseline`` is a kind of ``cropviz.explain.baselines``
+    ('zeros' default, 'class_mean', 'cloud_free_median', 'random') or an array (T x D; n x T x D
+    for gradient_shap); the data it needs comes as ``class_mean`` / ``reference`` +
+    ``reference_labels`` / ``cloudy``. Method options: integrated_gradients ``n_steps=50``,
+    ``internal_batch_size=n_steps`` (one batched forward/backward), ``ig_method``; saliency
+    ``abs=True``; gradient_shap ``n_samples=20, stdevs=0.0, seed=0``; occlusion ``window=3,
+    stride=1`` (observations; each window covers all D bands). feature_ablation replaces one
+    observation at a time by the baseline's. ``step`` explains an early model at time step t.
+    """
+    xb = _as_batch(x)
+    if len(xb) != 1:
+        raise ConfigurationError(f"attribute explains one parcel; got a batch of {len(xb)} (use attribute_batch)")
+    T = xb.shape[1]
+    settings = _method_settings(method, options, T)
+    wrapped = _wrap(model, step, T)
+    was_training = model.training
+    model.eval()
+    try:
+        device = _device_of(model)
+        xb = xb.to(device)
+        if target is None:
+            target = int(_predict(wrapped, xb).argmax(dim=-1).item())
+        base_t = None
+        if method in BASELINE_METHODS:
+            base, kind = make_baseline(
+                baseline, xb[0].cpu().numpy(), target=target, class_mean=class_mean, reference=reference,
+                reference_labels=reference_labels, cloudy=cloudy,
+                n=settings.get("n_samples", 20), seed=settings.get("seed", 0))
+            base_t = _baseline_tensor(method, base, kind, device)
+            settings["baseline"] = kind
+        elif baseline is not None:
+            raise ConfigurationError(f"{method} takes no baseline")
+        if step is not None:
+            settings["step"] = step % T
+        targets = torch.tensor([target], device=device)
+        attr, delta = _run(wrapped, xb, targets, method, base_t, settings)
+    finally:
+        model.train(was_training)
+    values = attr[0].detach().cpu().numpy().astype(np.float32)
+    return Attribution(
+        values=values,
+        per_observation=values.sum(axis=1),
+        per_observation_abs=np.abs(values).sum(axis=1),
+        delta=None if delta is None else float(delta.reshape(-1)[0]),
+        method=method,
+        target=int(target),
+        settings=settings,
+    )
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _hash(model: nn.Module, X: np.ndarray, targets: np.ndarray | None, parts: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(str(X.shape).encode())
+    if targets is not None:
+        h.update(np.asarray(targets, dtype=np.int64).tobytes())
+    h.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+def attribute_batch(
+    model: nn.Module,
+    X: np.ndarray | torch.Tensor,
+    method: str = "integrated_gradients",
+    targets: Sequence[int] | np.ndarray | None = None,
+    baseline: str | np.ndarray | None = None,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "auto",
+    cache_dir: str | Path | None = None,
+    cache_key: str | None = None,
+    step: int | None = None,
+    class_mean: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    reference_labels: Sequence[int] | np.ndarray | None = None,
+    **options: Any,
+) -> BatchAttribution:
+    """Attribute N parcels (``X`` N x T x D) in batches of ``batch_size`` on ``device``.
+
+    ``targets`` default to the predicted classes. ``baseline`` as in :func:`attribute`
+    ('cloud_free_median' needs per-parcel masks and is not offered here; pass an array N x T x D
+    for per-parcel baselines, or T x D for one shared baseline; 'class_mean' uses each parcel's
+    target class). The model runs on a copy moved to ``device``, so the caller's model stays put.
+    With ``cache_dir``, results are stored in ``<cache_dir>/attr-<method>-<hash>.npz``, the hash
+    covering the model state, the inputs, targets, method settings and ``cache_key`` (any string
+    the caller wants to add, e.g. a dataset name); a hit is returned without computing.
+    """
+    Xt = _as_batch(X, "X")
+    N, T, D = Xt.shape
+    if batch_size < 1:
+        raise ConfigurationError(f"batch_size must be >= 1, got {batch_size}")
+    settings = _method_settings(method, options, T)
+    if method not in BASELINE_METHODS and baseline is not None:
+        raise ConfigurationError(f"{method} takes no baseline")
+    if baseline == "cloud_free_median":
+        raise ConfigurationError("attribute_batch: cloud_free_median needs per-parcel masks; "
+                                 "build the N x T x D baselines with cropviz.explain.baselines and pass them")
+    if step is not None:
+        _wrap(model, step, T)
+        settings["step"] = step % T
+    if method in BASELINE_METHODS:
+        settings["baseline"] = "zeros" if baseline is None else baseline if isinstance(baseline, str) else "array"
+    tg = None if targets is None else np.asarray(targets, dtype=np.int64)
+    if tg is not None and tg.shape != (N,):
+        raise ConfigurationError(f"targets has shape {tg.shape}; expected ({N},)")
+    Xn = Xt.cpu().numpy()
+    cache_path = None
+    if cache_dir is not None:
+        parts = {"method": method, "settings": settings, "cache_key": cache_key,
+                 "class_mean": None if class_mean is None else hashlib.sha256(np.asarray(class_mean).tobytes()).hexdigest(),
+                 "reference": None if reference is None else hashlib.sha256(np.asarray(reference).tobytes()).hexdigest(),
+                 "reference_labels": None if reference_labels is None else np.asarray(reference_labels).tolist(),
+                 "baseline_array": None if baseline is None or isinstance(baseline, str)
+                 else hashlib.sha256(np.asarray(baseline, dtype=np.float32).tobytes()).hexdigest()}
+        cache_path = Path(cache_dir) / f"attr-{method}-{_hash(model, Xn, tg, parts)}.npz"
+        if cache_path.is_file():
+            with np.load(cache_path) as z:
+                delta = z["delta"] if "delta" in z.files else None
+                return BatchAttribution(z["values"], z["targets"], delta, method, settings)
+
+    dev = resolve_device(device)
+    run_model = model if _device_of(model) == dev else copy.deepcopy(model).to(dev)
+    was_training = run_model.training
+    run_model.eval()
+    wrapped = _wrap(run_model, step, T)
+    values = np.empty((N, T, D), dtype=np.float32)
+    all_targets = np.empty(N, dtype=np.int64)
+    deltas = np.empty(N, dtype=np.float32) if method in DELTA_METHODS else None
+    try:
+        for start in range(0, N, batch_size):
+            xb = Xt[start:start + batch_size].to(dev)
+            n = len(xb)
+            if tg is None:
+                tb = _predict(wrapped, xb).argmax(dim=-1)
+            else:
+                tb = torch.as_tensor(tg[start:start + n], device=dev)
+            base_t = None
+            if method in BASELINE_METHODS:
+                base_t = _batch_baseline(method, baseline, xb, tb, n, settings, class_mean, reference,
+                                         reference_labels, dev)
+            attr, delta = _run(wrapped, xb, tb, method, base_t, settings)
+            values[start:start + n] = attr.detach().cpu().numpy()
+            all_targets[start:start + n] = tb.cpu().numpy()
+            if deltas is not None and delta is not None:
+                deltas[start:start + n] = delta.detach().cpu().numpy().reshape(n)
+    finally:
+        run_model.train(was_training)
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"values": values, "targets": all_targets}
+        if deltas is not None:
+            arrays["delta"] = deltas
+        tmp = cache_path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(cache_path)
+    return BatchAttribution(values, all_targets, deltas, method, settings)
+
+
+def _batch_baseline(
+    method: str,
+    baseline: str | np.ndarray | None,
+    xb: torch.Tensor,
+    tb: torch.Tensor,
+    n: int,
+    settings: dict[str, Any],
+    class_mean: np.ndarray | None,
+    reference: np.ndarray | None,
+    reference_labels: Sequence[int] | np.ndarray | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Baselines for one batch: n x T x D (or k x T x D shared draws for gradient_shap)."""
+    x0 = xb[0].cpu().numpy()
+    if baseline == "class_mean" and class_mean is None:
+        rows = [make_baseline("class_mean", x0, target=int(t), reference=reference,
+                              reference_labels=reference_labels)[0] for t in tb.tolist()]
+        return torch.as_tensor(np.stack(rows), device=device)
+    if isinstance(baseline, np.ndarray) and baseline.ndim == 3 and method != "gradient_shap":
+        raise ConfigurationError(
+            "attribute_batch: per-parcel baseline arrays are not supported; pass one T x D baseline")
+    base, kind = make_baseline(baseline, x0, class_mean=class_mean, reference=reference,
+                               reference_labels=reference_labels, n=settings.get("n_samples", 20),
+                               seed=settings.get("seed", 0))
+    t = torch.as_tensor(base, device=device)
+    if t.ndim == 3:
+        if method != "gradient_shap":
+            raise ConfigurationError(f"{method}: baseline kind {kind!r} is a distribution; use gradient_shap")
+        return t
+    return t.unsqueeze(0).expand(n, -1, -1).contiguous() if method != "gradient_shap" else t.unsqueeze(0)
+
+
+def class_aggregate(
+    values: np.ndarray, labels: Sequence[int] | np.ndarray, num_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of N x T x D attributions per class label: (C x T x D, counts C); empty classes NaN."""
+    vals = np.asarray(values, dtype=np.float32)
+    lab = np.asarray(labels, dtype=np.int64)
+    C = int(num_classes if num_classes is not None else (lab.max() + 1 if len(lab) else 0))
+    sums = np.zeros((C,) + vals.shape[1:], dtype=np.float64)
+    np.add.at(sums, lab, vals)
+    counts = np.bincount(lab, minlength=C)[:C]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts.reshape((C,) + (1,) * (vals.ndim - 1))
+    return means.astype(np.float32), counts
+
+
+def top_k_observations(
+    attr: Attribution | np.ndarray, k: int = 5, dates: Sequence[Any] | np.ndarray | None = None
+) -> pd.DataFrame:
+    """The k observations of largest ``|per_observation|``, most decisive first.
+
+    ``attr`` is an :class:`Attribution` or a per-observation array (T) or values (T x D,
+    summed over bands). Columns: ``index`` (position in the sequence), ``date`` (from
+    ``dates`` or NaT), ``value`` (signed per-observation attribution), ``abs_value``, ``share``
+    (of the total absolute per-observation attribution).
+    """
+    per_obs = attr.per_observation if isinstance(attr, Attribution) else np.asarray(attr, dtype=float)
+    if per_obs.ndim == 2:
+        per_obs = per_obs.sum(axis=1)
+    if per_obs.ndim != 1:
+        raise ConfigurationError(f"top_k_observations: expected T or T x D values, got shape {per_obs.shape}")
+    T = len(per_obs)
+    if dates is not None and len(dates) != T:
+        raise ConfigurationError(f"top_k_observations: {len(dates)} dates for {T} observations")
+    k = max(0, min(int(k), T))
+    order = np.argsort(-np.abs(per_obs), kind="stable")[:k]
+    total = np.abs(per_obs).sum()
+    return pd.DataFrame({
+        "index": order.astype(int),
+        "date": pd.to_datetime(np.asarray(dates)[order]) if dates is not None else pd.NaT,
+        "value": per_obs[order],
+        "abs_value": np.abs(per_obs[order]),
+        "share": np.abs(per_obs[order]) / total if total > 0 else 0.0,
+    })
+
+
+#: VNIR reflectance of the cloud spectrum; other bands below (FIELD.md section 5: opaque clouds
+#: 0.3 to 0.9 in all VNIR bands, raised B10).
+CLOUD_VNIR = 0.5
+CLOUD_OTHER: dict[str, float] = {"B10": 0.1, "B11": 0.35, "B12": 0.25}
+
+
+def cloud_spectrum(bands: Sequence[str]) -> np.ndarray:
+    """Reflectance of a bright opaque cloud for the given band names (VNIR 0.5, SWIR lower)."""
+    return np.array([CLOUD_OTHER.get(b, CLOUD_VNIR) for b in bands], dtype=np.float32)
+
+
+def _default_bands(D: int) -> Sequence[str] | None:
+    for bands in (BREIZHCROPS_ORDER["L1C"], PATCH_BANDS, SPECTRAL_BANDS["L1C"]):
+        if len(bands) == D:
+            return bands
+    return None
+
+
+@dataclass
+class WhatIf:
+    """Class probabilities before and after editing observations of one parcel."""
+
+    before: np.ndarray
+    after: np.ndarray
+    x_after: np.ndarray
+    observations: list[int]
+    mode: str
+
+    @property
+    def predicted_before(self) -> int:
+        return int(np.argmax(self.before))
+
+    @property
+    def predicted_after(self) -> int:
+        return int(np.argmax(self.after))
+
+    @property
+    def change(self) -> np.ndarray:
+        """after - before, per class."""
+        return self.after - self.before
+
+
+def what_if(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    observation: int | Sequence[int],
+    mode: str = "remove",
+    *,
+    dates: Sequence[Any] | np.ndarray | None = None,
+    bands: Sequence[str] | None = None,
+    spectrum: np.ndarray | None = None,
+    step: int | None = None,
+) -> WhatIf:
+    """Edit observation(s) of one parcel and return class probabilities before and after.
+
+    ``mode='remove'``: the models take a fixed-length sequence, so a removed observation is
+    replaced by linear interpolation (per band) between the nearest kept observations, in time
+    when ``dates`` are given, else in sequence position; at the ends the nearest kept one is
+    copied. ``mode='cloud'``: the observation is overwritten by a cloud spectrum (``spectrum``,
+    or :func:`cloud_spectrum` of ``bands``; bands default to the breizhcrops L1C order for
+    D = 13 and the patch bands for D = 10; otherwise 0.5 everywhere).
+    """
+    xb = _as_batch(x)
+    if len(xb) != 1:
+        raise ConfigurationError(f"what_if edits one parcel; got a batch of {len(xb)}")
+    T, D = xb.shape[1:]
+    requested = [int(o) for o in np.atleast_1d(observation)]
+    if not requested or any(not -T <= o < T for o in requested):
+        raise ConfigurationError(f"what_if: observation {observation} outside 0..{T - 1}")
+    obs = sorted({o % T for o in requested})
+    x0 = xb[0].cpu().numpy()
+    edited = x0.copy()
+    if mode == "remove":
+        keep = np.setdiff1d(np.arange(T), obs)
+        if len(keep) == 0:
+            raise ConfigurationError("what_if: cannot remove every observation")
+        pos = np.arange(T, dtype=float) if dates is None else \
+            pd.to_datetime(np.asarray(dates)).values.astype("datetime64[ns]").astype(np.int64).astype(float)
+        if len(pos) != T:
+            raise ConfigurationError(f"what_if: {len(pos)} dates for {T} observations")
+        for d in range(D):
+            edited[obs, d] = np.interp(pos[obs], pos[keep], x0[keep, d])
+    elif mode == "cloud":
+        if spectrum is None:
+            names = bands if bands is not None else _default_bands(D)
+            spectrum = cloud_spectrum(names) if names is not None else np.full(D, CLOUD_VNIR, np.float32)
+        spec = np.asarray(spectrum, dtype=np.float32)
+        if spec.shape != (D,):
+            raise ConfigurationError(f"what_if: cloud spectrum has shape {spec.shape}, expected ({D},)")
+        edited[obs] = spec
+    else:
+        raise ConfigurationError(f"what_if: unknown mode {mode!r}; use 'remove' or 'cloud'")
+    wrapped = _wrap(model, step, T)
+    was_training = model.training
+    model.eval()
+    try:
+        device = _device_of(model)
+        both = torch.as_tensor(np.stack([x0, edited]), device=device)
+        probs = _predict(wrapped, both).exp().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return WhatIf(before=probs[0], after=probs[1], x_after=edited, observations=obs, mode=mode)

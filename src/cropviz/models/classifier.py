@@ -1,0 +1,145 @@
+"""One interface over every registry model: prepare a dataset's parcels, predict, explain.
+
+Pages and commands use :class:`Classifier` and never special-case a model: it knows the input
+form, band order, sequence length, time shuffling and normalisation recorded in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cropviz.data.bands import band_order
+from cropviz.errors import CheckpointError
+from cropviz.models import checkpoint, inputs, registry
+from cropviz.models.checkpoint import ModelInfo
+from cropviz.models.forest import RandomForest
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Classifier:
+    """A loaded model plus what it expects of its input."""
+
+    def __init__(self, model: Any, info: ModelInfo, device: torch.device) -> None:
+        self.model = model
+        self.info = info
+        self.device = device
+
+    @classmethod
+    def open(cls, name_or_path: str | Path, arch: str | None = None,
+             device: str | torch.device = "auto") -> "Classifier":
+        """Load shipped weights (registry name) or a checkpoint file."""
+        resolved = checkpoint.resolve_device(device)
+        model = checkpoint.load(name_or_path, arch=arch, device=resolved)
+        if isinstance(model, RandomForest):
+            resolved = torch.device("cpu")
+        return cls(model, model.cropviz_info, resolved)
+
+    @property
+    def name(self) -> str:
+        return self.info.arch
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info.classes)
+
+    @property
+    def spec(self) -> registry.ModelSpec:
+        return registry.spec(self.info.arch)
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether gradient-based explanations apply (False for the Random Forest)."""
+        return isinstance(self.model, torch.nn.Module)
+
+    @property
+    def has_attention(self) -> bool:
+        return hasattr(self.model, "attention_weights")
+
+    @property
+    def is_early(self) -> bool:
+        return hasattr(self.model, "forward_steps")
+
+    def check_fits(self, dataset: Any) -> None:
+        """Raise CheckpointError when the model's bands or classes do not fit ``dataset``."""
+        where = self.info.path or self.info.arch
+        if self.spec.input_form != registry.PATCH:
+            expected = list(band_order(dataset.level, self.info.band_order))
+            if expected != list(self.info.bands):
+                raise CheckpointError(where, f"expects bands {self.info.bands} but {dataset.level} "
+                                      f"data gives {expected}")
+        if list(dataset.classes) != self.classes:
+            raise CheckpointError(where, f"predicts {len(self.classes)} classes {self.classes[:4]}... "
+                                  f"but the dataset has {len(dataset.classes)} {list(dataset.classes)[:4]}...")
+
+    def inputs(self, dataset: Any, ids: Sequence[int], seed: int = 0) -> inputs.ModelInput:
+        """Model inputs for parcels ``ids`` (band order, sampling, shuffling as in training)."""
+        prepared = inputs.prepare(dataset, ids, self.spec.input_form, order=self.info.band_order,
+                                  sequence_length=self.info.sequence_length, seed=seed,
+                                  shuffle_time=self.info.shuffle_time,
+                                  shuffle_seed=self.info.shuffle_seed)
+        if self.info.normalization is not None:
+            prepared.x = normalize_patches(prepared.x, self.info.normalization)
+        return prepared
+
+    def log_probs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Log-probabilities N x C for prepared inputs, batched, without gradients."""
+        if isinstance(self.model, RandomForest):
+            return np.log(np.clip(self.model.predict_proba(x), 1e-8, None))
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(self.device)
+                out.append(self.model(batch).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    def predict(self, dataset: Any, ids: Sequence[int] | None = None, batch_size: int = 512,
+                seed: int = 0, progress: ProgressCallback | None = None) -> pd.DataFrame:
+        """One row per parcel: id, true, pred, confidence, prob_<class> for every class."""
+        self.check_fits(dataset)
+        ids = np.asarray(dataset.index["id"] if ids is None else ids, dtype=np.int64)
+        chunks = []
+        for start in range(0, len(ids), batch_size):
+            prepared = self.inputs(dataset, ids[start:start + batch_size], seed=seed)
+            proba = np.exp(self.log_probs(prepared.x, batch_size))
+            chunks.append((prepared.ids, prepared.labels, proba))
+            if progress is not None:
+                progress(min(start + batch_size, len(ids)), len(ids))
+        return predictions_frame(chunks, self.classes)
+
+
+def predictions_frame(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                      classes: Sequence[str]) -> pd.DataFrame:
+    """Assemble (ids, labels, probabilities) chunks into the predictions table."""
+    num_classes = len(classes)
+    ids = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+    labels = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.int64)
+    proba = np.concatenate([c[2] for c in chunks]) if chunks else np.zeros((0, num_classes))
+    frame = pd.DataFrame({"id": ids, "true": labels, "pred": proba.argmax(axis=1) if len(proba) else [],
+                          "confidence": proba.max(axis=1) if len(proba) else []})
+    for k, name in enumerate(classes):
+        frame[f"prob_{name}"] = proba[:, k].astype(np.float32) if len(proba) else []
+    return frame
+
+
+def normalize_patches(x: np.ndarray, normalization: dict[str, list]) -> np.ndarray:
+    """Per-date, per-band standardisation of patches inside the parcel; outside stays zero."""
+    mean = np.asarray(normalization["mean"], dtype=np.float32)[None, :, :, None, None]
+    std = np.asarray(normalization["std"], dtype=np.float32)[None, :, :, None, None]
+    inside = (x != 0).any(axis=2, keepdims=True)
+    return np.where(inside, (x - mean) / std, 0.0).astype(np.float32)
+
+
+def patch_normalization(x: np.ndarray) -> dict[str, list]:
+    """Per-date, per-band mean and std over in-parcel pixels of training patches N x T x C x H x W."""
+    inside = (x != 0).any(axis=2, keepdims=True)
+    weights = np.broadcast_to(inside, x.shape)
+    count = weights.sum(axis=(0, 3, 4)).clip(min=1)
+    mean = (x * weights).sum(axis=(0, 3, 4)) / count
+    var = (((x - mean[None, :, :, None, None]) ** 2) * weights).sum(axis=(0, 3, 4)) / count
+    return {"mean": mean.tolist(), "std": np.sqrt(var).clip(min=1e-4).tolist()}

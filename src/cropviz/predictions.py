@@ -1,0 +1,50 @@
+"""Region-wide predictions, computed once per (model, dataset) and cached on disk as Parquet."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cropviz.models.classifier import Classifier, ProgressCallback
+
+
+def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
+    """What identifies a dataset's content cheaply: its location and its files' sizes and times."""
+    base = Path(dataset.root) / str(dataset.year) / dataset.level / dataset.region
+    files = {}
+    for suffix in (".csv", ".h5"):
+        path = base.with_suffix(suffix)
+        if path.exists():
+            stat = path.stat()
+            files[suffix] = [stat.st_size, int(stat.st_mtime)]
+    return {"root": str(Path(dataset.root).resolve()), "region": dataset.region,
+            "year": int(dataset.year), "level": dataset.level, "files": files}
+
+
+def cache_key(classifier: Classifier, dataset: Any, seed: int = 0) -> str:
+    """A key that changes when the model weights, the dataset files or the sampling seed change."""
+    payload = {"model": classifier.info.sha256 or classifier.info.arch, "data": dataset_fingerprint(dataset),
+               "seed": seed, "format": 1}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def region_predictions(classifier: Classifier, dataset: Any, cache_dir: str | Path | None = None,
+                       seed: int = 0, batch_size: int = 512,
+                       progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """Predictions for every parcel of ``dataset``, read from ``cache_dir`` when computed before."""
+    if cache_dir is None:
+        return classifier.predict(dataset, seed=seed, batch_size=batch_size, progress=progress)
+    path = Path(cache_dir) / "predictions" / f"{classifier.name}-{dataset.region}-{cache_key(classifier, dataset, seed)}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    frame = classifier.predict(dataset, seed=seed, batch_size=batch_size, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return frame

@@ -1,0 +1,179 @@
+"""Training any registry model on a BreizhCrops-layout dataset, keeping the best validation epoch."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from cropviz.data.bands import band_order
+from cropviz.errors import ConfigurationError
+from cropviz.metrics import classification_metrics
+from cropviz.models import checkpoint, registry
+from cropviz.models.checkpoint import ModelInfo
+from cropviz.models.classifier import Classifier, normalize_patches, patch_normalization
+from cropviz.models.forest import RandomForest
+from cropviz.models.inputs import ModelInput, from_series, prepare, read_series
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (recorded in the model card)."""
+
+    model: str
+    root: str
+    train_regions: Sequence[str]
+    val_region: str
+    year: int = 2017
+    level: str = "L1C"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-6
+    seed: int = 0
+    shuffle_time: bool = False
+    device: str = "auto"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    alpha: float = 0.5  # ELECTS accuracy/earliness trade-off
+    epsilon: float = 10.0  # ELECTS smoothing
+
+
+def _open(root: str, region: str, year: int, level: str) -> Any:
+    from cropviz.data import open_breizhcrops
+
+    return open_breizhcrops(root, region, year=year, level=level)
+
+
+def _concat(parts: list[ModelInput]) -> ModelInput:
+    return ModelInput(ids=np.concatenate([p.ids for p in parts]), x=np.concatenate([p.x for p in parts]),
+                      dates=np.concatenate([p.dates for p in parts]),
+                      cloudy=None if parts[0].cloudy is None else np.concatenate([p.cloudy for p in parts]),
+                      labels=np.concatenate([p.labels for p in parts]))
+
+
+def _dataset_description(dataset: Any) -> str:
+    simulated = bool(getattr(dataset, "metadata", {}).get("simulated", False))
+    return "cropviz simulated demo (not BreizhCrops)" if simulated else "BreizhCrops-layout data"
+
+
+def train(config: TrainConfig, out: str | Path, progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Train ``config.model`` and write the best-validation checkpoint and card to ``out``.
+
+    Returns the checkpoint path and the validation metrics of the kept epoch.
+    """
+    spec = registry.spec(config.model)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    train_sets = [_open(config.root, r, config.year, config.level) for r in config.train_regions]
+    val_set = _open(config.root, config.val_region, config.year, config.level)
+    classes = list(val_set.classes)
+    for ds in train_sets:
+        if list(ds.classes) != classes:
+            raise ConfigurationError(f"region {ds.region} has other classes than {config.val_region}")
+    order = spec.band_order
+    bands = list(band_order(config.level, order))
+    hparams = {**(spec.demo_hparams or spec.defaults), **config.hparams}
+    info = ModelInfo(arch=spec.name, classes=classes, level=config.level, band_order=order,
+                     bands=bands, sequence_length=spec.sequence_length, hparams=hparams,
+                     shuffle_time=config.shuffle_time, shuffle_seed=config.seed,
+                     trained_on=f"{_dataset_description(val_set)}: train {'+'.join(config.train_regions)}, "
+                                f"validation {config.val_region}, {config.year} {config.level}")
+
+    def patch_inputs(ds: Any) -> ModelInput:
+        patch_ids = set(ds.patches().ids)
+        ids = np.array([i for i in ds.index["id"] if i in patch_ids], dtype=np.int64)
+        return prepare(ds, ids, spec.input_form, shuffle_time=config.shuffle_time,
+                       shuffle_seed=config.seed)
+
+    if spec.input_form == registry.PATCH:
+        raw_train, raw_val = None, None
+    else:  # read every parcel once; each epoch only draws new observations from memory
+        raw_train = [s for ds in train_sets for s in read_series(ds, ds.index["id"], order)]
+        raw_val = read_series(val_set, val_set.index["id"], order)
+
+    def sequences(raw: list, seed: int) -> ModelInput:
+        return from_series(raw, spec.input_form, year=config.year, sequence_length=spec.sequence_length,
+                           seed=seed, shuffle_time=config.shuffle_time, shuffle_seed=config.seed)
+
+    started = time.time()
+    val = patch_inputs(val_set) if raw_val is None else sequences(raw_val, seed=0)
+    if spec.input_form == registry.GRID:
+        train_data = sequences(raw_train, seed=0)
+        model: Any = RandomForest(num_classes=len(classes), input_dim=len(bands), seed=config.seed, **hparams)
+        model.fit(train_data.x, train_data.labels)
+        val_pred = model.predict_proba(val.x).argmax(axis=1)
+        best = classification_metrics(val.labels, val_pred, classes)
+        history = [dict(epoch=1, **{k: best[k] for k in ("overall_accuracy", "kappa", "macro_f1")})]
+    else:
+        fixed_train = None
+        if spec.input_form == registry.PATCH:
+            fixed_train = _concat([patch_inputs(ds) for ds in train_sets])
+            info.normalization = patch_normalization(fixed_train.x)
+            fixed_train.x = normalize_patches(fixed_train.x, info.normalization)
+            val.x = normalize_patches(val.x, info.normalization)
+        device = checkpoint.resolve_device(config.device)
+        model = registry.build(spec.name, num_classes=len(classes), input_dim=len(bands),
+                               sequence_length=spec.sequence_length, **hparams).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                     weight_decay=config.weight_decay)
+        best, best_state, history = None, None, []
+        epochs = tqdm(range(1, config.epochs + 1), desc=f"train {spec.name}", disable=not progress)
+        for epoch in epochs:
+            data = fixed_train or sequences(raw_train, seed=config.seed * 1000 + epoch)
+            model.train()
+            order_idx = rng.permutation(len(data.ids))
+            losses = []
+            for start in range(0, len(order_idx), config.batch_size):
+                batch = order_idx[start:start + config.batch_size]
+                if len(batch) < 2:
+                    continue
+                x = torch.from_numpy(data.x[batch]).to(device)
+                y = torch.from_numpy(data.labels[batch]).to(device)
+                loss = _loss(model, x, y, config)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(float(loss))
+            classifier = Classifier(model.eval(), info, device)
+            val_pred = classifier.log_probs(val.x).argmax(axis=1)
+            metrics = classification_metrics(val.labels, val_pred, classes)
+            history.append(dict(epoch=epoch, train_loss=float(np.mean(losses)),
+                                **{k: metrics[k] for k in ("overall_accuracy", "kappa", "macro_f1")}))
+            epochs.set_postfix(loss=f"{np.mean(losses):.3f}", val_f1=f"{metrics['macro_f1']:.3f}")
+            if best is None or metrics["macro_f1"] > best["macro_f1"]:
+                best, best_state = dict(metrics, epoch=epoch), copy.deepcopy(model.state_dict())
+        model.load_state_dict(best_state)
+        model.eval()
+    info.card = {
+        "model": spec.name, "family": spec.family, "description": spec.description,
+        "data": info.trained_on, "simulated_data": bool(val_set.metadata.get("simulated", False)),
+        "root": str(config.root), "train_regions": list(config.train_regions),
+        "val_region": config.val_region, "year": config.year, "level": config.level,
+        "classes": classes, "bands": bands, "band_order": order, "hyperparameters": hparams,
+        "seed": config.seed, "epochs": config.epochs, "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate, "shuffle_time": config.shuffle_time,
+        "selection": "epoch with the best validation macro F1",
+        "validation": {k: best[k] for k in ("overall_accuracy", "kappa", "macro_f1")} | {"epoch": best.get("epoch", 1)},
+        "history": history, "train_seconds": round(time.time() - started, 1),
+        "command": " ".join(shlex.quote(a) for a in ["cropviz", *sys.argv[1:]]) if sys.argv else "",
+    }
+    path = checkpoint.save(out, model, info)
+    return path, best
+
+
+def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    if hasattr(model, "forward_steps"):
+        from cropviz.early import elects_loss
+
+        log_probs, delta = model.forward_steps(x)
+        return elects_loss(log_probs, delta, y, alpha=config.alpha, epsilon=config.epsilon)
+    return F.nll_loss(model(x), y)

@@ -1,0 +1,227 @@
+"""Explanation figures: attention maps, attributions over time and bands, cloud attention.
+
+Observations are placed by position (0..T-1) with their dates as tick labels, because model
+inputs sampled with replacement can repeat a date; hover text shows the date of each cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cropviz.errors import ConfigurationError
+from cropviz.viz.colors import CLOUD_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR, plotly_scale
+
+CLEAR_COLOR = "#4477AA"
+
+
+def date_labels(dates: Sequence | np.ndarray) -> list[str]:
+    """ISO day strings ('2017-04-02') of dates."""
+    return [d.strftime("%Y-%m-%d") for d in pd.to_datetime(np.asarray(dates))]
+
+
+def _ticks(labels: list[str], max_ticks: int = 12) -> dict:
+    step = max(1, int(np.ceil(len(labels) / max_ticks)))
+    pos = list(range(0, len(labels), step))
+    return {"tickmode": "array", "tickvals": pos, "ticktext": [labels[i] for i in pos],
+            "tickangle": -45}
+
+
+def _square(matrix: np.ndarray, labels: list[str], what: str) -> np.ndarray:
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(labels):
+        raise ConfigurationError(f"{what} of shape {m.shape} does not fit {len(labels)} dates")
+    return m
+
+
+def _attention_trace(m: np.ndarray, labels: list[str], **kw) -> go.Heatmap:
+    t = len(labels)
+    hover = [[f"query {labels[i]}<br>key {labels[j]}" for j in range(t)] for i in range(t)]
+    return go.Heatmap(z=m, x=list(range(t)), y=list(range(t)), text=hover,
+                      hovertemplate="%{text}<br>attention %{z:.4f}<extra></extra>", **kw)
+
+
+def attention_heatmap(matrix: np.ndarray, dates: Sequence | np.ndarray,
+                      title: str | None = None) -> go.Figure:
+    """Heatmap of a T x T attention matrix: rows = query date, columns = key date."""
+    labels = date_labels(dates)
+    m = _square(matrix, labels, "attention matrix")
+    fig = go.Figure(_attention_trace(m, labels, colorscale="Viridis", zmin=0,
+                                     colorbar={"title": {"text": "attention"}}))
+    fig.update_layout(title=title, xaxis={"title": {"text": "key date"}, **_ticks(labels)},
+                      yaxis={"title": {"text": "query date"}, "autorange": "reversed",
+                             **_ticks(labels)},
+                      margin={"l": 90, "r": 20, "t": 40 if title else 10, "b": 90})
+    return fig
+
+
+def attention_grid(matrices: np.ndarray, dates: Sequence | np.ndarray,
+                   title: str | None = None) -> go.Figure:
+    """Grid of attention heatmaps, one row per layer and one column per head (L x H x T x T),
+    sharing one colour scale."""
+    labels = date_labels(dates)
+    a = np.asarray(matrices, dtype=float)
+    if a.ndim != 4:
+        raise ConfigurationError(
+            f"attention_grid needs an L x H x T x T array, got shape {a.shape}")
+    n_layers, n_heads = a.shape[:2]
+    fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.04,
+                        vertical_spacing=min(0.06, 0.3 / max(n_layers, 1)),
+                        subplot_titles=[f"layer {i + 1} · head {j + 1}"
+                                        for i in range(n_layers) for j in range(n_heads)])
+    for i in range(n_layers):
+        for j in range(n_heads):
+            m = _square(a[i, j], labels, f"attention of layer {i + 1} head {j + 1}")
+            fig.add_trace(_attention_trace(m, labels, coloraxis="coloraxis"), row=i + 1, col=j + 1)
+    ticks = _ticks(labels, max_ticks=6)
+    fig.update_xaxes(**ticks)
+    fig.update_yaxes(autorange="reversed", **ticks)
+    fig.update_layout(title=title, coloraxis={"colorscale": "Viridis", "cmin": 0,
+                                              "colorbar": {"title": {"text": "attention"}}},
+                      height=max(300, 260 * n_layers), showlegend=False)
+    return fig
+
+
+def _symmetric_range(*arrays: np.ndarray) -> float:
+    m = max((float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 0.0) for a in arrays)
+    return m if m > 0 else 1.0
+
+
+def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw) -> go.Heatmap:
+    t = len(labels)
+    hover = [[f"{labels[j]}<br>{b}" for j in range(t)] for b in bands]
+    return go.Heatmap(z=v.T, x=list(range(t)), y=[str(b) for b in bands], text=hover,
+                      hovertemplate="%{text}<br>attribution %{z:.4g}<extra></extra>", **kw)
+
+
+def _check_attribution(values: np.ndarray, labels: list[str], bands: Sequence[str]) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or v.shape != (len(labels), len(bands)):
+        raise ConfigurationError(f"attribution of shape {v.shape} does not fit {len(labels)} "
+                                 f"dates x {len(bands)} bands")
+    return v
+
+
+def attribution_heatmap(values: np.ndarray, dates: Sequence | np.ndarray, bands: Sequence[str],
+                        title: str | None = None) -> go.Figure:
+    """Heatmap of a T x D attribution (x = observation date, y = band), diverging colours
+    centred at 0 (red positive, blue negative, symmetric range)."""
+    labels = date_labels(dates)
+    v = _check_attribution(values, labels, bands)
+    lim = _symmetric_range(v)
+    fig = go.Figure(_attribution_trace(v, labels, bands, colorscale=plotly_scale("diverging"),
+                                       zmid=0, zmin=-lim, zmax=lim,
+                                       colorbar={"title": {"text": "attribution"}}))
+    fig.update_layout(title=title, xaxis={"title": {"text": "observation date"}, **_ticks(labels)},
+                      yaxis={"title": {"text": "band"}},
+                      margin={"l": 60, "r": 20, "t": 40 if title else 10, "b": 90})
+    return fig
+
+
+def _bar_trace(labels: list[str], v: np.ndarray, cloudy: np.ndarray | None, name: str) -> go.Bar:
+    colors = np.where(v >= 0, POSITIVE_COLOR, NEGATIVE_COLOR)
+    marker: dict = {"color": colors}
+    if cloudy is not None:
+        marker["pattern"] = {"shape": np.where(cloudy, "/", "").tolist()}
+    return go.Bar(x=list(range(len(labels))), y=v, name=name, marker=marker, text=labels,
+                  hovertemplate="%{text}<br>" + name + " %{y:.4g}<extra></extra>")
+
+
+def attribution_bars(dates: Sequence | np.ndarray, per_observation: Sequence[float] | np.ndarray,
+                     cloudy: Sequence[bool] | np.ndarray | None = None,
+                     title: str | None = None, name: str = "attribution") -> go.Figure:
+    """Bars of one value per observation (signed colours); cloud-flagged ones hatched."""
+    labels = date_labels(dates)
+    v = np.asarray(per_observation, dtype=float)
+    if v.shape != (len(labels),):
+        raise ConfigurationError(f"{name} of shape {v.shape} does not fit {len(labels)} dates")
+    mask = None if cloudy is None else np.asarray(cloudy, dtype=bool)
+    if mask is not None and mask.shape != v.shape:
+        raise ConfigurationError(
+            f"cloudy mask of shape {mask.shape} does not fit {len(labels)} dates")
+    fig = go.Figure(_bar_trace(labels, v, mask, name))
+    fig.update_layout(title=title, xaxis={"title": {"text": "observation date"}, **_ticks(labels)},
+                      yaxis={"title": {"text": name}}, showlegend=False,
+                      margin={"l": 60, "r": 20, "t": 40 if title else 10, "b": 90})
+    return fig
+
+
+def compare_attributions(a: np.ndarray, b: np.ndarray, titles: Sequence[str],
+                         dates: Sequence | np.ndarray, bands: Sequence[str] | None = None,
+                         title: str | None = None) -> go.Figure:
+    """Two attributions side by side on one symmetric colour scale / y range.
+
+    2-D inputs (T x D, with ``bands``) give heatmaps; 1-D inputs (per observation) give bars.
+    """
+    labels = date_labels(dates)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(titles) != 2:
+        raise ConfigurationError("compare_attributions needs two titles")
+    if x.shape != y.shape:
+        raise ConfigurationError(f"attributions to compare differ in shape: {x.shape} vs {y.shape}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=list(titles), shared_yaxes=True,
+                        horizontal_spacing=0.05)
+    lim = _symmetric_range(x, y)
+    if x.ndim == 2:
+        if bands is None:
+            raise ConfigurationError("compare_attributions of T x D arrays needs the band names")
+        for k, v in enumerate((x, y)):
+            v = _check_attribution(v, labels, bands)
+            fig.add_trace(_attribution_trace(v, labels, bands, coloraxis="coloraxis"),
+                          row=1, col=k + 1)
+        fig.update_layout(coloraxis={"colorscale": plotly_scale("diverging"), "cmid": 0,
+                                     "cmin": -lim, "cmax": lim,
+                                     "colorbar": {"title": {"text": "attribution"}}})
+    elif x.ndim == 1 and x.shape == (len(labels),):
+        for k, v in enumerate((x, y)):
+            fig.add_trace(_bar_trace(labels, v, None, str(titles[k])), row=1, col=k + 1)
+        fig.update_yaxes(range=[-lim * 1.05, lim * 1.05])
+    else:
+        raise ConfigurationError(f"attributions of shape {x.shape} do not fit {len(labels)} dates")
+    fig.update_xaxes(**_ticks(labels, max_ticks=8))
+    fig.update_layout(title=title, showlegend=False)
+    return fig
+
+
+def cloud_attention_figure(df: pd.DataFrame, class_col: str = "classname",
+                           cloudy_col: str = "cloudy", value_col: str = "attention",
+                           title: str | None = None) -> go.Figure:
+    """Mean attention received by cloud-flagged vs clear observations, per class and per month.
+
+    ``df``: one row per observation (or pre-aggregated), columns ``class_col``, ``cloudy_col``
+    (bool), ``value_col`` and ``month`` (1-12) or ``date``. Left panel: per class; right panel:
+    per month; grouped bars clear (blue) vs cloudy (grey).
+    """
+    needed = [class_col, cloudy_col, value_col]
+    missing = [c for c in needed if c not in df.columns]
+    if "month" not in df.columns and "date" not in df.columns:
+        missing.append("month or date")
+    if missing:
+        raise ConfigurationError(f"cloud attention table lacks columns {', '.join(missing)}")
+    data = df[needed].copy()
+    data["month"] = (df["month"].astype(int) if "month" in df.columns
+                     else pd.to_datetime(df["date"]).dt.month)
+    data[cloudy_col] = data[cloudy_col].astype(bool)
+    classes = list(pd.unique(data[class_col].astype(str)))
+    data[class_col] = data[class_col].astype(str)
+    by_class = data.groupby([class_col, cloudy_col])[value_col].mean()
+    by_month = data.groupby(["month", cloudy_col])[value_col].mean()
+    months = list(range(1, 13))
+    month_names = [pd.Timestamp(2000, m, 1).strftime("%b") for m in months]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],
+                        subplot_titles=["per class", "per month"], shared_yaxes=True)
+    for flag, name, color in ((False, "clear", CLEAR_COLOR), (True, "cloudy", CLOUD_COLOR)):
+        fig.add_trace(go.Bar(x=classes, y=[by_class.get((c, flag), np.nan) for c in classes],
+                             name=name, legendgroup=name, marker={"color": color}),
+                      row=1, col=1)
+        fig.add_trace(go.Bar(x=month_names, y=[by_month.get((m, flag), np.nan) for m in months],
+                             name=name, legendgroup=name, showlegend=False,
+                             marker={"color": color}), row=1, col=2)
+    fig.update_xaxes(tickangle=-45, row=1, col=1)
+    fig.update_layout(title=title, barmode="group", yaxis={"title": {"text": f"mean {value_col}"}},
+                      legend={"orientation": "h", "y": 1.12})
+    return fig

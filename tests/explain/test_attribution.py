@@ -1,0 +1,288 @@
+"""Attributions, baselines, batching, sanity check, what-if (cropviz.explain)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import cropviz.explain.attribution as attribution_module
+from cropviz.errors import ConfigurationError
+from cropviz.explain import (METHODS, attribute, attribute_batch, cloud_spectrum, make_baseline,
+                             sanity_check, top_k_observations, what_if)
+
+T, D, C = 12, 5, 3
+T_STAR = 7
+
+
+class Planted(nn.Module):
+    """Looks only at observation T_STAR: log_softmax(W x[:, T_STAR, :] + b)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(D, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.linear(x[:, T_STAR, :]), dim=-1)
+
+
+class SmallNet(nn.Module):
+    """Nonlinear sequence classifier: per-step MLP, max-pool over time, linear."""
+
+    def __init__(self, hidden: int = 16) -> None:
+        super().__init__()
+        self.inlinear = nn.Linear(D, hidden)
+        self.act = nn.Tanh()
+        self.hidden = nn.Linear(hidden, hidden)
+        self.relu = nn.ReLU()
+        self.outlinear = nn.Linear(hidden, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.hidden(self.act(self.inlinear(x))))
+        return torch.log_softmax(self.outlinear(h.max(dim=1).values), dim=-1)
+
+
+class FlatNet(nn.Module):
+    """MLP on the flattened sequence (learns date-specific weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(T * D, 32)
+        self.relu = nn.ReLU()
+        self.l2 = nn.Linear(32, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.l2(self.relu(self.l1(x.flatten(1)))), dim=-1)
+
+
+class CausalSteps(nn.Module):
+    """ELECTS stand-in: class log-probs at every step from the running mean up to that step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(D, C)
+        self.stop = nn.Linear(D, 1)
+
+    def forward_steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = torch.arange(1, x.shape[1] + 1, device=x.device).view(1, -1, 1)
+        running = x.cumsum(dim=1) / steps
+        return torch.log_softmax(self.linear(running), dim=-1), torch.sigmoid(self.stop(running)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_steps(x)[0][:, -1]
+
+
+def seeded(cls: type[nn.Module], seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return cls().eval()
+
+
+@pytest.fixture
+def x() -> np.ndarray:
+    return np.random.default_rng(0).uniform(0.0, 0.6, size=(T, D)).astype(np.float32)
+
+
+def logp(model: nn.Module, inp: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.as_tensor(inp, dtype=torch.float32)[None])[0].numpy()
+
+
+def test_integrated_gradients_completeness_and_delta(x):
+    model = seeded(SmallNet)
+    base = np.full((T, D), 0.1, np.float32)
+    att = attribute(model, x, "integrated_gradients", target=1, baseline=base, n_steps=200)
+    expected = logp(model, x)[1] - logp(model, base)[1]
+    assert abs(att.values.sum() - expected) < 1e-3
+    assert abs(att.delta - (att.values.sum() - expected)) < 1e-4
+    assert att.values.shape == (T, D) and att.per_observation.shape == (T,)
+    np.testing.assert_allclose(att.per_observation, att.values.sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(att.per_observation_abs, np.abs(att.values).sum(axis=1), rtol=1e-6)
+    assert att.settings["n_steps"] == 200 and att.settings["baseline"] == "array"
+
+
+def test_occlusion_and_feature_ablation_equal_masking_one_observation(x):
+    model = seeded(SmallNet)
+    base = np.random.default_rng(1).uniform(0, 0.3, size=(T, D)).astype(np.float32)
+    target = 2
+    hand = np.empty(T, np.float32)
+    for t in range(T):
+        masked = x.copy()
+        masked[t] = base[t]
+        hand[t] = logp(model, x)[target] - logp(model, masked)[target]
+    for method, opts in (("occlusion", {"window": 1}), ("feature_ablation", {})):
+        att = attribute(model, x, method, target=target, baseline=base, **opts)
+        np.testing.assert_allclose(att.values, np.repeat(hand[:, None], D, axis=1), atol=1e-5)
+        np.testing.assert_allclose(att.per_observation, hand * D, atol=1e-4)
+        assert att.delta is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_planted_model_decisive_observation_for_every_method(method, x):
+    model = seeded(Planted)
+    att = attribute(model, x, method)
+    assert int(np.argmax(np.abs(att.per_observation))) == T_STAR
+    assert top_k_observations(att, 1)["index"].iloc[0] == T_STAR
+    assert att.method == method
+
+
+def test_target_defaults_to_predicted_class(x):
+    model = seeded(SmallNet)
+    predicted = int(np.argmax(logp(model, x)))
+    att = attribute(model, x, "saliency")
+    assert att.target == predicted
+    np.testing.assert_allclose(att.values, attribute(model, x, "saliency", target=predicted).values)
+    batch = attribute_batch(model, np.stack([x, x * 0.5]), "saliency", device="cpu")
+    assert batch.targets[0] == predicted
+
+
+def test_sanity_check_low_rank_correlation_on_trained_toy():
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, size=(200, T, D)).astype(np.float32)
+    y = (X[:, 3:5].mean(axis=(1, 2)) > 0).astype(np.int64) + (X[:, 9].mean(axis=1) > 0.3).astype(np.int64)
+    model = seeded(FlatNet)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    model.train()
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.nll_loss(model(Xt), yt).backward()
+        opt.step()
+    model.eval()
+    for method in ("saliency", "integrated_gradients"):
+        rhos = [sanity_check(model, X[i], method, seed=0, n_steps=32) if method != "saliency"
+                else sanity_check(model, X[i], method, seed=0) for i in range(4)]
+        assert np.mean([r["spearman"] for r in rhos]) < 0.4, method
+    trained = sanity_check(model, X[0], "saliency")["original"]
+    assert len(set(np.argsort(-trained)[:3]) & {3, 4, 9}) >= 2
+    cascade = sanity_check(model, X[0], "integrated_gradients", seed=0, mode="cascading", n_steps=32)
+    assert [name for name, _ in cascade["cascade"]] == ["l2", "l1"]
+    assert cascade["spearman"] == cascade["cascade"][-1][1]
+    # the trained model's parameters are untouched
+    assert torch.equal(model(Xt[:1]), model(Xt[:1]))
+
+
+def test_baselines(x):
+    cloudy = np.zeros(T, bool)
+    cloudy[[2, 5]] = True
+    med, kind = make_baseline("cloud_free_median", x, cloudy=cloudy)
+    assert kind == "cloud_free_median" and med.shape == (T, D)
+    np.testing.assert_allclose(med[0], np.median(x[~cloudy], axis=0))
+    ref = np.random.default_rng(2).uniform(size=(10, T, D)).astype(np.float32)
+    labels = np.array([0, 1] * 5)
+    mean, _ = make_baseline("class_mean", x, target=1, reference=ref, reference_labels=labels)
+    np.testing.assert_allclose(mean, ref[labels == 1].mean(axis=0), rtol=1e-6)
+    draws, kind = make_baseline("random", x, reference=ref, n=4, seed=3)
+    assert draws.shape == (4, T, D) and kind == "random"
+    np.testing.assert_array_equal(draws, make_baseline("random", x, reference=ref, n=4, seed=3)[0])
+    model = seeded(SmallNet)
+    gs = attribute(model, x, "gradient_shap", baseline="random", reference=ref, n_samples=8)
+    assert gs.settings["baseline"] == "random" and gs.delta is not None
+    np.testing.assert_array_equal(
+        gs.values, attribute(model, x, "gradient_shap", baseline="random", reference=ref, n_samples=8).values)
+    ig = attribute(model, x, "integrated_gradients", baseline="class_mean", reference=ref,
+                   reference_labels=labels, target=0, n_steps=100)
+    assert abs(ig.values.sum() - (logp(model, x)[0] - logp(model, ref[labels == 0].mean(axis=0))[0])) < 1e-3
+    with pytest.raises(ConfigurationError, match="distribution"):
+        attribute(model, x, "integrated_gradients", baseline="random", reference=ref)
+    with pytest.raises(ConfigurationError, match="cloudy"):
+        attribute(model, x, "deeplift", baseline="cloud_free_median")
+    with pytest.raises(ConfigurationError, match="unknown baseline"):
+        attribute(model, x, "deeplift", baseline="ones")
+    with pytest.raises(ConfigurationError, match="unknown attribution method"):
+        attribute(model, x, "lime")
+    with pytest.raises(ConfigurationError, match="n_step"):
+        attribute(model, x, "integrated_gradients", n_step=10)
+    with pytest.raises(ConfigurationError, match="takes no baseline"):
+        attribute(model, x, "saliency", baseline="zeros")
+
+
+def test_attribute_batch_matches_single_and_caches(x, tmp_path, monkeypatch):
+    model = seeded(SmallNet)
+    X = np.stack([x, x[::-1].copy(), x * 0.5, x + 0.1, x * 0.2])
+    batch = attribute_batch(model, X, "integrated_gradients", targets=[0, 1, 2, 0, 1], batch_size=2,
+                            device="auto", cache_dir=tmp_path, cache_key="toy", n_steps=40)
+    assert batch.values.shape == (5, T, D) and np.asarray(batch).shape == (5, T, D)
+    for i in range(5):
+        single = attribute(model, X[i], "integrated_gradients", target=int(batch.targets[i]), n_steps=40)
+        np.testing.assert_allclose(batch.values[i], single.values, atol=1e-5)
+        assert abs(batch.delta[i] - single.delta) < 1e-5
+    assert len(list(tmp_path.glob("attr-integrated_gradients-*.npz"))) == 1
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(attribution_module, "_run", no_compute)
+    again = attribute_batch(model, X, "integrated_gradients", targets=[0, 1, 2, 0, 1], batch_size=3,
+                            cache_dir=tmp_path, cache_key="toy", n_steps=40)
+    np.testing.assert_array_equal(again.values, batch.values)
+    with pytest.raises(AssertionError, match="cache miss"):
+        attribute_batch(model, X, "integrated_gradients", targets=[0, 1, 2, 0, 1],
+                        cache_dir=tmp_path, cache_key="toy", n_steps=41)
+    means, counts = batch.by_class(num_classes=3)
+    assert list(counts) == [2, 2, 1]
+    np.testing.assert_allclose(means[0], batch.values[[0, 3]].mean(axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "feature_ablation", "deeplift", "gradient_shap"])
+def test_attribute_batch_other_methods_match_single(method, x):
+    model = seeded(SmallNet)
+    X = np.stack([x, x * 0.5, x + 0.1])
+    batch = attribute_batch(model, X, method, batch_size=2, device="cpu")
+    for i in range(3):
+        single = attribute(model, X[i], method, target=int(batch.targets[i]))
+        if method == "gradient_shap":  # stochastic: same seed, but a batch draws differently
+            assert single.values.shape == batch.values[i].shape
+        else:
+            np.testing.assert_allclose(batch.values[i], single.values, atol=1e-5)
+
+
+def test_step_explains_early_model_causally(x):
+    model = seeded(CausalSteps)
+    att = attribute(model, x, "integrated_gradients", step=4, n_steps=50)
+    assert np.all(att.values[5:] == 0) and np.any(att.values[:5] != 0)
+    assert att.settings["step"] == 4
+    with torch.no_grad():
+        expected = model.forward_steps(torch.as_tensor(x)[None])[0][0, 4]
+    assert att.target == int(expected.argmax())
+    assert abs(att.values.sum() - (expected[att.target].item() - model.forward_steps(
+        torch.zeros(1, T, D))[0][0, 4, att.target].item())) < 1e-3
+    with pytest.raises(ConfigurationError, match="forward_steps"):
+        attribute(seeded(SmallNet), x, "saliency", step=3)
+
+
+def test_what_if_remove_and_cloud(x):
+    model = seeded(Planted)
+    res = what_if(model, x, T_STAR, mode="remove")
+    np.testing.assert_allclose(res.x_after[T_STAR], (x[T_STAR - 1] + x[T_STAR + 1]) / 2, rtol=1e-6)
+    np.testing.assert_array_equal(np.delete(res.x_after, T_STAR, 0), np.delete(x, T_STAR, 0))
+    np.testing.assert_allclose(res.before, np.exp(logp(model, x)), rtol=1e-5)
+    np.testing.assert_allclose(res.after, np.exp(logp(model, res.x_after)), rtol=1e-5)
+    assert abs(res.after.sum() - 1) < 1e-5
+    ends = what_if(model, x, [0, T - 1], mode="remove")
+    np.testing.assert_array_equal(ends.x_after[0], x[1])
+    np.testing.assert_array_equal(ends.x_after[-1], x[-2])
+    dates = np.array(["2017-01-01", "2017-01-02", "2017-01-05"] + [f"2017-02-{d:02d}" for d in range(1, T - 2)],
+                     dtype="datetime64[ns]")
+    dated = what_if(model, x, 1, mode="remove", dates=dates)
+    np.testing.assert_allclose(dated.x_after[1], x[0] + (x[2] - x[0]) * 0.25, rtol=1e-5)
+    cloud = what_if(model, x, 3, mode="cloud", spectrum=np.full(D, 0.5))
+    np.testing.assert_array_equal(cloud.x_after[3], 0.5)
+    np.testing.assert_allclose(cloud.after, cloud.before, rtol=1e-6)  # Planted ignores obs 3
+    spec = cloud_spectrum(["B1", "B10", "B11", "B12", "B2", "B8"])
+    np.testing.assert_allclose(spec, [0.5, 0.1, 0.35, 0.25, 0.5, 0.5])
+    with pytest.raises(ConfigurationError, match="mode"):
+        what_if(model, x, 3, mode="shadow")
+    with pytest.raises(ConfigurationError, match="outside"):
+        what_if(model, x, T)
+
+
+def test_top_k_observations_with_dates():
+    per_obs = np.array([0.1, -0.9, 0.3, 0.0])
+    dates = np.array(["2017-01-01", "2017-02-01", "2017-03-01", "2017-04-01"], dtype="datetime64[ns]")
+    df = top_k_observations(per_obs, 2, dates=dates)
+    assert list(df["index"]) == [1, 2]
+    assert list(df["value"]) == [-0.9, 0.3]
+    assert df["date"].iloc[0] == np.datetime64("2017-02-01")
+    assert abs(df["share"].iloc[0] - 0.9 / 1.3) < 1e-9
+    assert len(top_k_observations(per_obs, 10)) == 4

@@ -1,0 +1,113 @@
+import json
+import time
+
+import geopandas as gpd
+import numpy as np
+import pydeck as pdk
+import pytest
+import shapely
+
+from cropviz.errors import ConfigurationError
+from cropviz.viz.colors import CLASS_COLORS, CORRECT_COLOR, WRONG_COLOR, hex_to_rgb
+from cropviz.viz.maps import legend_items, parcel_deck, parcel_layer_data
+
+CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",
+           "permanent meadows", "temporary meadows"]
+
+
+def _gdf(n=4, crs="EPSG:4326"):
+    rng = np.random.default_rng(0)
+    x = -2.0 + 0.01 * np.arange(n)
+    geoms = [shapely.box(xi, 48.0, xi + 0.005, 48.004) for xi in x]
+    true = [CLASSES[i % 9] for i in range(n)]
+    pred = [CLASSES[(i + (i % 2)) % 9] for i in range(n)]
+    return gpd.GeoDataFrame({"id": np.arange(100, 100 + n), "code": "BTH", "classname": true,
+                             "predicted": pred, "confidence": rng.uniform(size=n),
+                             "ndvi": rng.uniform(size=n)}, geometry=geoms, crs=crs)
+
+
+def test_records_carry_class_palette_and_tooltip_fields():
+    rec = parcel_layer_data(_gdf(), "true", alpha=180)
+    for _, r in rec.iterrows():
+        assert r["fill_color"] == [*hex_to_rgb(CLASS_COLORS[r["true"]]), 180]
+    assert {"id", "code", "crop", "true", "predicted", "confidence_text", "polygon"} <= set(rec)
+    ring = rec["polygon"].iloc[0][0]
+    assert ring[0] == ring[-1] and len(ring) == 5
+    assert all(round(v, 6) == v for pt in ring for v in pt)
+    pred = parcel_layer_data(_gdf(), "pred")
+    expected = hex_to_rgb(CLASS_COLORS[pred["predicted"].iloc[1]])
+    assert pred["fill_color"].iloc[1][:3] == list(expected)
+
+
+def test_correct_colouring_and_missing_predictions():
+    gdf = _gdf()
+    gdf.loc[3, "predicted"] = None
+    rec = parcel_layer_data(gdf, "correct")
+    assert rec["fill_color"].iloc[0][:3] == list(hex_to_rgb(CORRECT_COLOR))
+    assert rec["fill_color"].iloc[1][:3] == list(hex_to_rgb(WRONG_COLOR))
+    assert rec["predicted"].iloc[3] == ""
+    rec = parcel_layer_data(gdf.drop(columns=["confidence"]), "confidence")
+    assert (rec["confidence_text"] == "-").all()
+
+
+def test_integer_class_ids_are_mapped_to_names():
+    gdf = _gdf(3).assign(true=[0, 1, 2], pred=[0, 2, -1])
+    rec = parcel_layer_data(gdf, "correct", true_col="true", pred_col="pred", classes=CLASSES)
+    assert list(rec["true"]) == ["barley", "wheat", "rapeseed"]
+    assert list(rec["predicted"]) == ["barley", "rapeseed", ""]
+    assert [c[:3] for c in rec["fill_color"]] == [list(hex_to_rgb(c)) for c in
+                                                  (CORRECT_COLOR, WRONG_COLOR, "#BBBBBB")]
+
+
+def test_projected_input_is_reprojected_and_multipolygons_exploded():
+    gdf = _gdf(2).to_crs("EPSG:2154")
+    moved = shapely.affinity.translate(gdf.geometry[1], 2000)
+    gdf.loc[1, "geometry"] = shapely.MultiPolygon([gdf.geometry[1], moved])
+    rec = parcel_layer_data(gdf)
+    assert list(rec["id"]) == [100, 101, 101]
+    assert -3 < rec["lon"].iloc[0] < -1 and 47 < rec["lat"].iloc[0] < 49
+    with pytest.raises(ConfigurationError):
+        parcel_layer_data(_gdf(), "colour")
+
+
+def test_deck_has_pickable_parcels_layer_selection_and_no_basemap():
+    rec = parcel_layer_data(_gdf())
+    deck = parcel_deck(rec, selected_id=101)
+    assert isinstance(deck, pdk.Deck)
+    spec = json.loads(deck.to_json())
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert layers["parcels"]["@@type"] == "PolygonLayer" and layers["parcels"]["pickable"]
+    assert len(layers["parcels"]["data"]) == 4
+    assert [d["id"] for d in layers["selected"]["data"]] == [101]
+    assert "mapStyle" not in spec
+    view = spec["initialViewState"]
+    assert -1.99 < view["longitude"] < -1.98 and view["zoom"] > 14
+    whole = json.loads(parcel_deck(rec).to_json())["initialViewState"]
+    assert whole["zoom"] < view["zoom"]
+    points = json.loads(parcel_deck(rec, points=True).to_json())["layers"][0]
+    assert points["@@type"] == "ScatterplotLayer" and points["id"] == "parcels"
+
+
+def test_legend_one_entry_per_class():
+    items = legend_items("true", CLASSES)
+    assert [label for label, _ in items] == CLASSES
+    assert all(h == CLASS_COLORS[c] for c, h in items)
+    assert [label for label, _ in legend_items("correct")][:2] == ["correct", "wrong"]
+    assert len(legend_items("ndvi", steps=3)) == 3
+    with pytest.raises(ConfigurationError):
+        legend_items("pred")
+
+
+def test_5000_parcels_build_fast():
+    n = 5000
+    rng = np.random.default_rng(0)
+    theta = np.linspace(0, 2 * np.pi, 24)
+    cx, cy = rng.uniform(-3, -1, n), rng.uniform(47.5, 48.5, n)
+    geoms = shapely.polygons(np.stack([cx[:, None] + 0.002 * np.cos(theta),
+                                       cy[:, None] + 0.0015 * np.sin(theta)], axis=-1))
+    gdf = gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
+                           geometry=geoms, crs="EPSG:4326")
+    start = time.perf_counter()
+    rec = parcel_layer_data(gdf, "true", simplify_m=10)
+    assert time.perf_counter() - start < 2.0  # well under 1 s on an idle machine
+    assert len(rec) == n

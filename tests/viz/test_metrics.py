@@ -1,0 +1,46 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cropviz.errors import ConfigurationError
+from cropviz.viz.metrics import confusion_figure, model_comparison_figure, per_class_figure
+
+CM = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]])
+
+
+def test_confusion_row_normalised_rows_sum_to_one():
+    fig = confusion_figure(CM, ["a", "b", "c"], normalize=True)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    np.testing.assert_allclose(z.sum(axis=1), [1, 1, 0])  # empty row stays zero
+    np.testing.assert_allclose(z[0], [0.8, 0.2, 0.0])
+    assert fig.data[0].text[0][0] == "0.80<br>8"
+    assert list(fig.data[0].x) == ["a", "b", "c"]
+
+
+def test_confusion_counts_and_shape_check():
+    fig = confusion_figure(CM, ["a", "b", "c"], normalize=False)
+    np.testing.assert_array_equal(fig.data[0].z, CM)
+    assert fig.data[0].text[1][1] == "3"
+    with pytest.raises(ConfigurationError):
+        confusion_figure(CM, ["a", "b"])
+
+
+def test_per_class_grouped_bars_accept_sklearn_names():
+    table = pd.DataFrame({"class": ["wheat", "corn"], "precision": [0.9, 0.7],
+                          "recall": [0.8, 0.6], "f1-score": [0.85, 0.65]})
+    fig = per_class_figure(table)
+    assert [t.name for t in fig.data] == ["precision", "recall", "f1"]
+    assert list(fig.data[0].x) == ["wheat", "corn"]
+    np.testing.assert_allclose(fig.data[2].y, [0.85, 0.65])
+    assert fig.layout.barmode == "group"
+    with pytest.raises(ConfigurationError):
+        per_class_figure(table.drop(columns="recall"))
+
+
+def test_model_comparison_one_trace_per_model():
+    table = pd.DataFrame({"model": ["lstm", "transformer"], "overall_accuracy": [0.8, 0.79],
+                          "macro_f1": [0.55, 0.57]})
+    fig = model_comparison_figure(table)
+    assert [t.name for t in fig.data] == ["lstm", "transformer"]
+    assert list(fig.data[1].x) == ["overall_accuracy", "macro_f1"]
+    np.testing.assert_allclose(fig.data[1].y, [0.79, 0.57])

@@ -2,7 +2,7 @@
 
 Everything heavy goes through here. Datasets and models are cached as resources (one object per
 key, shared across reruns and pages); region-wide tables are cached in memory and, through the
-library, on disk under ``CACHE_DIR`` so a later visit never recomputes them.
+library, on disk under :func:`cache_dir` so a later visit never recomputes them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from cropviz.models import Classifier
 from cropviz.predictions import cache_key, region_predictions
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_ROOT = Path(os.environ.get("CROPVIZ_DEMO_ROOT", REPO / "data" / "demo"))
-CACHE_DIR = Path(os.environ.get("CROPVIZ_CACHE_DIR", REPO / ".cropviz-cache"))
+
+
+def demo_root() -> Path:
+    """Where the app keeps the demo: $CROPVIZ_DEMO_ROOT, else data/demo of the checkout."""
+    return Path(os.environ.get("CROPVIZ_DEMO_ROOT", REPO / "data" / "demo"))
+
+
+def cache_dir() -> Path:
+    """Where results are cached on disk: $CROPVIZ_CACHE_DIR, else .cropviz-cache of the checkout."""
+    return Path(os.environ.get("CROPVIZ_CACHE_DIR", REPO / ".cropviz-cache"))
 
 
 @st.cache_resource(show_spinner="Generating the simulated demo (first run only)...")
@@ -57,17 +65,22 @@ def geometries(ds: Any) -> Any:
     return _geometries(str(ds.root), ds.region, int(ds.year), ds.level)
 
 
+@st.cache_resource
+def _prediction_store() -> dict:
+    return {}
+
+
 def predictions(model: Classifier, ds: Any) -> pd.DataFrame:
     """Predictions for a whole region: from memory, else from disk, else computed with a progress bar."""
     key = (cache_key(model, ds), model.name)
-    store = st.session_state.setdefault("_predictions", {})
+    store = _prediction_store()
     if key not in store:
         bar = st.progress(0.0, text=f"Predicting {len(ds)} parcels with {model.name} on {model.device}...")
 
         def advance(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Predicting with {model.name}: {done}/{total} parcels")
 
-        store[key] = region_predictions(model, ds, cache_dir=CACHE_DIR, progress=advance)
+        store[key] = region_predictions(model, ds, cache_dir=cache_dir(), progress=advance)
         bar.empty()
     return store[key]
 
@@ -76,7 +89,7 @@ def save_upload(data: bytes, filename: str) -> Path:
     """Keep an uploaded checkpoint under the cache folder, named by its content hash."""
     digest = hashlib.sha256(data).hexdigest()[:16]
     suffix = Path(filename).suffix or ".pt"
-    path = CACHE_DIR / "uploads" / f"{digest}{suffix}"
+    path = cache_dir() / "uploads" / f"{digest}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_bytes(data)

@@ -16,7 +16,7 @@ import streamlit as st
 from app_support import cache
 from cropviz.errors import CropvizError
 from cropviz.models import names as model_names
-from cropviz.models.checkpoint import models_dir
+from cropviz.models.checkpoint import shipped_names
 
 DEMO = "Simulated demo"
 FOLDER = "BreizhCrops folder"
@@ -73,9 +73,8 @@ def _index_of(options: list[str], value: Any, default: int = 0) -> int:
 
 
 def shipped_models() -> list[str]:
-    """Registry models with weights in ``models/``, in registry order."""
-    folder = models_dir()
-    return [n for n in model_names() if (folder / f"{n}.pt").exists() or (folder / f"{n}.npz").exists()]
+    """Shipped weights in ``models/`` (registry models, then variants such as shuffled twins)."""
+    return shipped_names()
 
 
 def _choose_dataset(ctx: AppContext) -> None:
@@ -84,7 +83,7 @@ def _choose_dataset(ctx: AppContext) -> None:
     source = st.sidebar.radio("Data", [DEMO, FOLDER], index=_index_of([DEMO, FOLDER], query("source")),
                               key="source_widget", horizontal=True)
     if source == DEMO:
-        root = cache.ensure_demo(str(cache.DEMO_ROOT))
+        root = cache.ensure_demo(str(cache.demo_root()))
     else:
         root = st.sidebar.text_input("BreizhCrops root folder", value=query("root", ""), key="root_widget",
                                      placeholder="/data/breizhcrops")

@@ -77,6 +77,8 @@ def train(model: str = typer.Option(..., help="Registry model name."), root: Pat
           batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           shuffle_time: bool = typer.Option(False, "--shuffle-time", help="Permute observation order."),
           alpha: float = typer.Option(0.5, help="ELECTS accuracy/earliness trade-off."),
+          full_season: bool = typer.Option(False, "--full-season",
+                                           help="ELECTS backbone trained on the last step only (reference)."),
           hparam: list[str] = typer.Option([], help="Hyper-parameter override KEY=VALUE (JSON value)."),
           device: str = typer.Option("auto", help="auto, cpu or cuda."),
           out: Path = typer.Option(..., help="Checkpoint to write (.pt, or .npz for random_forest).")) -> None:
@@ -88,6 +90,7 @@ def train(model: str = typer.Option(..., help="Registry model name."), root: Pat
                              val_region=val, year=year, level=level, epochs=epochs,
                              batch_size=batch_size, learning_rate=lr, seed=seed,
                              shuffle_time=shuffle_time, device=device, alpha=alpha,
+                             full_season=full_season,
                              hparams=_parse_hparams(hparam))
         path, best = run_training(config, out)
     except CropvizError as error:

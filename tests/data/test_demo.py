@@ -14,7 +14,7 @@ from rasterio.features import geometry_mask
 
 from cropviz.data.bands import H5_COLUMNS
 from cropviz.data.demo import generate_demo
-from cropviz.errors import ConfigurationError
+from cropviz.errors import ConfigurationError, DatasetError
 
 N = 60
 REGIONS = ["frh01", "frh02", "frh03", "frh04"]
@@ -72,6 +72,8 @@ def test_deterministic_for_seed(demo, tmp_path):
         i0, a0 = _series(root, level, "frh03")
         i1, a1 = _series(tmp_path / "a", level, "frh03")
         pd.testing.assert_frame_equal(i0, i1)
+        h5 = f"2017/{level}/frh03.h5"
+        assert (root / h5).read_bytes() == (tmp_path / "a" / h5).read_bytes()   # byte-identical
         assert all(np.array_equal(a0[k], a1[k]) for k in a0)
         i2, a2 = _series(tmp_path / "b", level, "frh03")
         assert not all(np.array_equal(a0[k], a2[k]) for k in a0 if a0[k].shape == a2[k].shape)
@@ -89,7 +91,8 @@ def _monthly_ndvi(root, regions):
         for row in index.itertuples():
             a = arrays[row.id]
             clear = a[:, 11] < 50
-            month = a[clear, 0].astype(np.int64).astype("datetime64[ns]").astype("datetime64[M]").astype(int) % 12
+            dates = a[clear, 0].astype(np.int64).astype("datetime64[ns]")
+            month = dates.astype("datetime64[M]").astype(int) % 12
             nd = (a[clear, 7] - a[clear, 3]) / (a[clear, 7] + a[clear, 3])
             name = cm.loc[row.CODE_CULTU, "classname"] if row.CODE_CULTU in cm.index else None
             s = sums.setdefault(name, np.zeros((2, 12)))
@@ -203,7 +206,43 @@ def test_bad_arguments(tmp_path):
         generate_demo(tmp_path, parcels=0, progress=False)
 
 
+def test_overwrite_only_replaces_a_demo(tmp_path):
+    generate_demo(tmp_path, parcels=12, regions=["frh02"], patches=1, progress=False)
+    with pytest.raises(ConfigurationError):
+        generate_demo(tmp_path, parcels=12, regions=["frh02"], progress=False)
+    summary = generate_demo(tmp_path, parcels=10, regions=["frh03"], patches=0, overwrite=True,
+                            progress=False)
+    assert summary["regions"]["frh03"]["parcels"] == 10
+    assert not (tmp_path / "2017" / "frh02.shp").exists() and not (tmp_path / "2017" / "patches").exists()
+    real = tmp_path / "real"
+    (real / "2017").mkdir(parents=True)
+    (real / "classmapping.csv").write_text(",id,classname,code\n")
+    with pytest.raises(DatasetError):
+        generate_demo(real, parcels=10, overwrite=True, progress=False)
+    assert (real / "classmapping.csv").exists()
+
+
 def test_progress_false_is_silent(tmp_path, capsys):
     generate_demo(tmp_path, parcels=12, regions=["frh02"], patches=1, progress=False)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def test_reader_opens_demo(demo, tmp_path):
+    from cropviz.data import open_breizhcrops
+
+    root, _ = demo
+    for level, width in (("L1C", 13), ("L2A", 10)):
+        ds = open_breizhcrops(root, "frh01", level=level)
+        assert len(ds) == N and ds.skipped.empty and ds.metadata["simulated"] is True
+        assert ds.index["classid"].nunique() == 9
+        parcel = ds.parcel(int(ds.index["id"].iloc[0]))
+        assert parcel.bands.shape[1] == width and 0.1 < parcel.cloudy.mean() < 0.95
+        x = ds.model_input(list(ds.index["id"].iloc[:3]))
+        assert x.shape == (3, 45, width) and 0 < x.mean() < 1
+    patches = open_breizhcrops(root, "frh04").patches()
+    assert len(patches.ids) == 8 and patches.read(patches.ids[0]).shape == (24, 10, 32, 32)
+    # Larger regions also carry a few RPG codes outside the class mapping: the reader skips them.
+    generate_demo(tmp_path, parcels=400, regions=["frh04"], patches=0, progress=False)
+    ds = open_breizhcrops(tmp_path, "frh04")
+    assert 0 < len(ds.skipped) < 30 and len(ds) + len(ds.skipped) == 400

@@ -105,3 +105,23 @@ def test_real_transformer_attention():
     assert torch.max(torch.abs(model(x[None]).detach() - before)) < 1e-6
     assert np.max(np.abs(res.prediction - before[0].numpy())) < 1e-6
     assert abs(res.rollout.sum() - 1.0) < 1e-5
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cropviz.models.zoo.transformer") is None,
+                    reason="cropviz transformer not written yet")
+def test_real_transformer_randomization_and_attributions():
+    from cropviz.explain import randomized_copy, sanity_check
+    from cropviz.models.zoo.transformer import TransformerModel
+
+    torch.manual_seed(0)
+    model = TransformerModel(input_dim=13, num_classes=9, d_model=16, n_head=2, n_layers=2, d_inner=32).eval()
+    clone = randomized_copy(model, seed=1)
+    for (name, p), q in zip(model.named_parameters(), clone.parameters()):
+        if p.ndim >= 2:  # every weight matrix redrawn (out_proj of attention included)
+            assert not torch.equal(p, q), name
+    x = torch.rand(12, 13)
+    for method in ("integrated_gradients", "deeplift", "occlusion"):
+        att = attribute(model, x, method)
+        assert att.values.shape == (12, 13) and np.isfinite(att.values).all()
+    out = sanity_check(model, x, "saliency", mode="cascading")
+    assert out["cascade"][0][0] == "outlinear" and np.isfinite(out["spearman"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,23 @@ def test_integrated_gradients_completeness_and_delta(x):
     np.testing.assert_allclose(att.per_observation, att.values.sum(axis=1), rtol=1e-6)
     np.testing.assert_allclose(att.per_observation_abs, np.abs(att.values).sum(axis=1), rtol=1e-6)
     assert att.settings["n_steps"] == 200 and att.settings["baseline"] == "array"
+
+
+@pytest.mark.parametrize("ig_method", ["gausslegendre", "riemann_trapezoid"])
+def test_fused_integrated_gradients_equal_captum(x, ig_method):
+    from captum.attr import IntegratedGradients
+
+    model = seeded(SmallNet)
+    base = np.full((T, D), 0.2, np.float32)
+    X = torch.as_tensor(np.stack([x, x * 0.5]))
+    expected, delta = IntegratedGradients(model).attribute(
+        X, baselines=torch.as_tensor(base)[None], target=torch.tensor([2, 0]), n_steps=30,
+        method=ig_method, return_convergence_delta=True)
+    for chunk in (30, 7):
+        batch = attribute_batch(model, X, "integrated_gradients", targets=[2, 0], baseline=base, device="cpu",
+                                n_steps=30, ig_method=ig_method, internal_batch_size=chunk)
+        np.testing.assert_allclose(batch.values, expected.numpy(), atol=1e-6)
+        np.testing.assert_allclose(batch.delta, delta.numpy(), atol=1e-5)
 
 
 def test_occlusion_and_feature_ablation_equal_masking_one_observation(x):
@@ -249,6 +268,21 @@ def test_step_explains_early_model_causally(x):
         torch.zeros(1, T, D))[0][0, 4, att.target].item())) < 1e-3
     with pytest.raises(ConfigurationError, match="forward_steps"):
         attribute(seeded(SmallNet), x, "saliency", step=3)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cropviz.early.elects") is None, reason="ElectsModel not written yet")
+def test_step_on_real_elects_model(x):
+    from cropviz.early.elects import ElectsModel
+
+    torch.manual_seed(0)
+    model = ElectsModel(input_dim=D, num_classes=C, hidden_dims=8, num_layers=1).eval()
+    for method in ("integrated_gradients", "saliency", "feature_ablation"):
+        att = attribute(model, x, method, step=5)
+        assert np.abs(att.values[6:]).max() < 1e-6 < np.abs(att.values[:6]).max(), method  # causal
+    batch = attribute_batch(model, np.stack([x, x * 0.5]), "integrated_gradients", step=5, n_steps=20)
+    assert np.abs(batch.values[:, 6:]).max() < 1e-6
+    res = what_if(model, x, 2, mode="cloud", step=5)
+    assert abs(res.before.sum() - 1) < 1e-5
 
 
 def test_what_if_remove_and_cloud(x):

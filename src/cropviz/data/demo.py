@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -22,9 +23,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cropviz.data.bands import H5_COLUMNS, REFLECTANCE_SCALE, SPECTRAL_BANDS
-from cropviz.errors import ConfigurationError
+from cropviz.errors import ConfigurationError, DatasetError
 from cropviz.data.simulate import clouds, patches as patchsim, phenology, spectra
 from cropviz.data.simulate.parcels import REGION_BOXES, REGIONS, SPLITS, class_names, make_region
+
+__all__ = ["DEFAULT_PARCELS", "DEFAULT_PATCHES", "generate_demo"]
 
 GENERATOR = "cropviz demo 0.1.0"
 YEAR = 2017
@@ -36,6 +39,9 @@ CHUNK = 256
 #: Mild shift of the season per department (days): a small domain shift between splits.
 REGION_SHIFT = {"frh01": -3.0, "frh02": 1.0, "frh03": 3.0, "frh04": 0.0}
 _L2A_BANDS = np.array([spectra.BANDS.index(b) for b in SPECTRAL_BANDS["L2A"]])
+_C1, _C2 = H5_COLUMNS["L1C"], H5_COLUMNS["L2A"]
+_L1C_SPECTRAL = [_C1.index(b) for b in spectra.BANDS]
+_L2A_SPECTRAL = [_C2.index(b) for b in SPECTRAL_BANDS["L2A"]]
 _EPOCH_NS = np.datetime64("1970-01-01", "ns")
 
 
@@ -60,13 +66,14 @@ def _resolve_counts(parcels: int | dict[str, int] | None, regions: list[str]) ->
     return counts
 
 
-def _patch_rows(rng: np.random.Generator, classid: np.ndarray, k: int) -> np.ndarray:
-    """Subset of parcels with a patch: every class represented, then random, sorted."""
-    if k >= len(classid):
-        return np.arange(len(classid))
-    first = [rng.permutation(np.flatnonzero(classid == c))[:3] for c in np.unique(classid)]
+def _patch_rows(rng: np.random.Generator, classid: np.ndarray, mapped: np.ndarray, k: int) -> np.ndarray:
+    """Parcels (with a mapped code) that get a patch: 3 of every class first, then random; sorted."""
+    pool = np.flatnonzero(mapped)
+    if k >= len(pool):
+        return pool
+    first = [rng.permutation(pool[classid[pool] == c])[:3] for c in np.unique(classid[pool])]
     chosen = np.unique(np.concatenate(first))[:k]
-    rest = rng.permutation(np.setdiff1d(np.arange(len(classid)), chosen))[: k - len(chosen)]
+    rest = rng.permutation(np.setdiff1d(pool, chosen))[: k - len(chosen)]
     return np.sort(np.concatenate([chosen, rest]))
 
 
@@ -92,7 +99,9 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
     ends = spectra.endmembers(soil_bright, chl, lai)
     xmin, _, xmax, _ = REGION_BOXES[region]
     xnorm = (par.centroid[:, 0] - xmin) / (xmax - xmin)
-    patch_rows = set(_patch_rows(rng_pat, par.classid, n_patches).tolist()) if n_patches else set()
+    class_of_code = pd.read_csv(root / "classmapping.csv").set_index("code")["id"]
+    mapped = np.isin(par.codes, class_of_code.index)
+    patch_rows = set(_patch_rows(rng_pat, par.classid, mapped, n_patches).tolist()) if n_patches else set()
 
     paths = [f"{region}/{i}" for i in par.ids]
     meanqa, seqlen = np.zeros(n), np.zeros(n, dtype=np.int64)
@@ -131,22 +140,23 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
             for k, r in enumerate(rows):
                 sel = seen[k]
                 T = int(sel.sum())
-                a1 = np.zeros((T, 17))
-                a1[:, :13] = dn1[k, sel]
-                a1[:, 15] = qa[k, sel]
-                a1[:, 16] = dates_ns[sel]
-                a2 = np.zeros((T, 14))
-                a2[:, 0] = dates_ns[sel]
-                a2[:, 1:11] = dn2[k, sel]
-                a2[:, 11] = cp[k, sel]
+                a1 = np.zeros((T, len(_C1)))   # QA10, QA20 stay 0 as in the real files
+                a1[:, _L1C_SPECTRAL] = dn1[k, sel]
+                a1[:, _C1.index("QA60")] = qa[k, sel]
+                a1[:, _C1.index("doa")] = dates_ns[sel]
+                a2 = np.zeros((T, len(_C2)))   # EDG, SAT stay 0
+                a2[:, _C2.index("doa")] = dates_ns[sel]
+                a2[:, _L2A_SPECTRAL] = dn2[k, sel]
+                a2[:, _C2.index("CLD")] = cp[k, sel]
                 f1.create_dataset(paths[r], data=a1, **h5opts)
                 f2.create_dataset(paths[r], data=a2, **h5opts)
-                meanqa[r], meancld[r], seqlen[r] = a1[:, 15].mean(), a2[:, 11].mean(), T
+                meanqa[r], meancld[r], seqlen[r] = qa[k, sel].mean(), cp[k, sel].mean(), T
                 n_obs += T
-                n_flag += int((a1[:, 15] > 0).sum())
+                n_flag += int((qa[k, sel] > 0).sum())
                 n_cont += int((cont["state"][k, sel] != clouds.CLEAR).sum())
                 if r in patch_rows:
-                    dn, tr = patchsim.render(par.geometry[r], params, r, ends[r], rng)
+                    prng = np.random.default_rng([seed, ri, int(par.ids[r])])  # per parcel
+                    dn, tr = patchsim.render(par.geometry[r], params, r, ends[r], prng)
                     patchsim.write(patch_dir / f"{par.ids[r]}.tif", dn, tr)
                     patch_index.append((par.ids[r], f"{YEAR}/patches/{region}/{par.ids[r]}.tif"))
             if bar is not None:
@@ -156,28 +166,55 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
                       "meanQA60": mean, "sequencelength": seqlen}).to_csv(
             year_dir / level / f"{region}.csv", index=False)
     if patch_index:
-        cm = pd.read_csv(root / "classmapping.csv").set_index("code")["id"]
         pid = np.array([p[0] for p in patch_index])
         codes = pd.Series(par.codes, index=par.ids).loc[pid]
-        pidx = pd.DataFrame({"id": pid, "path": [p[1] for p in patch_index],
-                             "classid": codes.map(cm).to_numpy()})
-        pidx = pidx.dropna(subset=["classid"]).astype({"classid": int})
-        pidx.to_csv(year_dir / "patches" / f"{region}.csv", index=False)
+        pd.DataFrame({"id": pid, "path": [p[1] for p in patch_index],
+                      "classid": codes.map(class_of_code).to_numpy(dtype=np.int64)}).to_csv(
+            year_dir / "patches" / f"{region}.csv", index=False)
     return {"parcels": n, "patches": len(patch_index), "split": SPLITS[region],
             "observations": int(n_obs), "qa60_flagged_share": round(n_flag / max(n_obs, 1), 4),
             "contaminated_share": round(n_cont / max(n_obs, 1), 4),
             "sequencelength": [int(seqlen.min()), int(seqlen.max())]}
 
 
+def _prepare_root(root: Path, overwrite: bool) -> None:
+    """Refuse to write over existing data; with ``overwrite`` remove an earlier *simulated* demo."""
+    meta_path = root / "cropviz.json"
+    has_data = (root / str(YEAR)).exists() or (root / "classmapping.csv").exists()
+    simulated = False
+    if meta_path.exists():
+        try:
+            simulated = bool(json.loads(meta_path.read_text()).get("simulated", False))
+        except (OSError, ValueError) as exc:
+            raise DatasetError(meta_path, f"unreadable metadata ({exc})") from exc
+    if not (has_data or meta_path.exists()):
+        return
+    if not overwrite:
+        raise ConfigurationError(f"{root} already holds a dataset; pass overwrite=True to replace a demo")
+    if not simulated:
+        raise DatasetError(root, "holds data that is not a cropviz simulated demo; refusing to overwrite it")
+    shutil.rmtree(root / str(YEAR), ignore_errors=True)
+    for name in ("codes.csv", "classmapping.csv", "cropviz.json"):
+        (root / name).unlink(missing_ok=True)
+
+
+def _command(root: Path, parcels, seed: int, regions: list[str], patches) -> str:
+    if Path(sys.argv[0]).name == "cropviz":
+        return " ".join(["cropviz", *sys.argv[1:]])
+    return (f"cropviz.data.demo.generate_demo({str(root)!r}, parcels={parcels!r}, seed={seed!r}, "
+            f"regions={regions!r}, patches={patches!r})")
+
+
 def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None, seed: int = 0,
                   regions: list[str] | None = None, patches: bool | int = True,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, overwrite: bool = False) -> dict:
     """Write a simulated BreizhCrops-layout dataset (year 2017, L1C + L2A) under ``root``.
 
-    ``parcels``: parcels per region (int), or a {region: n} dict; default DEFAULT_PARCELS.
-    ``regions``: subset of frh01..frh04 (default all four). ``patches``: True for
-    DEFAULT_PATCHES patch GeoTIFFs per region, an int for that many, False for none.
-    Returns a summary dict (also stored in ``<root>/cropviz.json``).
+    ``parcels``: parcels per region (int), or a {region: n} dict; default DEFAULT_PARCELS
+    (1000/1000/500/800). ``regions``: subset of frh01..frh04 (default all four). ``patches``:
+    True for DEFAULT_PATCHES (80) patch GeoTIFFs per region, an int for that many, False for
+    none. ``overwrite``: replace an earlier simulated demo in ``root`` (never real data).
+    Deterministic for ``seed``. Returns a summary dict (also stored in ``<root>/cropviz.json``).
     """
     regions = list(REGIONS) if regions is None else list(regions)
     unknown = [r for r in regions if r not in REGIONS]
@@ -188,6 +225,7 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     if n_patches < 0:
         raise ConfigurationError(f"patches must be a non-negative count, got {patches}")
     root = Path(root)
+    _prepare_root(root, overwrite)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     _write_static(root)
@@ -198,9 +236,9 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     summary: dict = {"simulated": True, "source": "cropviz simulated demo region (not real data)",
                      "seed": int(seed), "generator": GENERATOR, "year": YEAR, "levels": ["L1C", "L2A"],
                      "regions": {}, "patches": {"per_region": n_patches, "size": patchsim.SIZE,
-                                                "dates": patchsim.N_DATES, "level": "L2A"},
-                     "command": f"cropviz.data.demo.generate_demo({str(root)!r}, parcels={parcels!r}, "
-                                f"seed={seed!r}, regions={regions!r}, patches={patches!r})"}
+                                                "dates": patchsim.N_DATES, "level": "L2A",
+                                                "selection": "up to 3 parcels of every class, then random"},
+                     "command": _command(root, parcels, seed, regions, patches)}
     bar = tqdm(total=sum(counts.values()), desc="demo", unit="parcel", disable=not progress)
     with bar:
         for region in regions:

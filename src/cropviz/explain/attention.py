@@ -53,7 +53,7 @@ def attention(model: nn.Module, x: np.ndarray | torch.Tensor) -> AttentionResult
         raise ConfigurationError(
             f"{type(model).__name__} has no attention_weights(x); attention maps need a self-attention "
             "model such as the transformer")
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.detach().float()
     if xt.ndim == 2:
         xt = xt.unsqueeze(0)
     if xt.ndim != 3 or len(xt) != 1:

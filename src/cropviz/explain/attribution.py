@@ -34,10 +34,10 @@ from captum.attr import (
     FeatureAblation,
     GradientShap,
     InputXGradient,
-    IntegratedGradients,
     Occlusion,
     Saliency,
 )
+from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import nn
 
 from cropviz.data.bands import BREIZHCROPS_ORDER, PATCH_BANDS, SPECTRAL_BANDS
@@ -120,7 +120,7 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def _as_batch(x: Any, name: str = "x") -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.detach().float()
     if t.ndim == 2:
         t = t.unsqueeze(0)
     if t.ndim != 3:
@@ -166,7 +166,80 @@ def _method_settings(method: str, options: dict[str, Any], T: int) -> dict[str, 
     return settings
 
 
+def _integrated_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    baseline: torch.Tensor | None,
+    targets: torch.Tensor | None,
+    settings: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integrated gradients with Captum's quadrature, fused into one forward and one backward.
+
+    The ``n_steps x N`` path points, the N inputs and the N baselines run as one batch (chunks
+    of ``internal_batch_size x N`` path points when that is smaller than ``n_steps``), so the
+    endpoint values for the convergence delta and the predicted targets cost no extra pass.
+    Equals ``captum.attr.IntegratedGradients`` (tested). Returns (attributions, delta, targets).
+    """
+    N, T, D = inputs.shape
+    n_steps = settings["n_steps"]
+    step_sizes, alphas = approximation_parameters(settings["ig_method"])
+    weights = torch.tensor(step_sizes(n_steps), dtype=inputs.dtype, device=inputs.device)
+    alpha = torch.tensor(alphas(n_steps), dtype=inputs.dtype, device=inputs.device)
+    base = torch.zeros_like(inputs) if baseline is None else baseline.expand_as(inputs)
+    diff = inputs - base
+    path = (base.unsqueeze(0) + alpha.view(-1, 1, 1, 1) * diff.unsqueeze(0)).reshape(n_steps * N, T, D)
+    chunk = settings["internal_batch_size"] * N
+    if chunk >= n_steps * N:
+        rows = torch.cat([path, inputs, base]).requires_grad_(True)
+        out = model(rows)
+        ends = out[n_steps * N:].detach()
+        if targets is None:
+            targets = ends[:N].argmax(dim=-1)
+        picked = out[: n_steps * N].gather(1, targets.repeat(n_steps).unsqueeze(1)).sum()
+        grads = torch.autograd.grad(picked, rows)[0][: n_steps * N]
+    else:
+        with torch.no_grad():
+            ends = model(torch.cat([inputs, base]))
+        if targets is None:
+            targets = ends[:N].argmax(dim=-1)
+        parts = []
+        for start in range(0, n_steps * N, chunk):
+            rows = path[start:start + chunk].requires_grad_(True)
+            idx = torch.arange(start, start + len(rows), device=inputs.device) % N
+            picked = model(rows).gather(1, targets[idx].unsqueeze(1)).sum()
+            parts.append(torch.autograd.grad(picked, rows)[0])
+        grads = torch.cat(parts)
+    attr = (grads.view(n_steps, N, T, D) * weights.view(-1, 1, 1, 1)).sum(dim=0) * diff
+    gain = ends[:N].gather(1, targets.unsqueeze(1)) - ends[N:].gather(1, targets.unsqueeze(1))
+    delta = attr.detach().sum(dim=(1, 2)) - gain.squeeze(1)
+    return attr.detach(), delta, targets
+
+
 def _run(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None,
+    method: str,
+    baseline: torch.Tensor | None,
+    settings: dict[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Run one method on a batch: (attributions N x T x D, delta N or None, targets N).
+
+    ``targets=None`` means the predicted classes.
+    """
+    inputs = inputs.detach()
+    # cuDNN cannot backpropagate through recurrent layers in eval mode; use the native kernels.
+    rnn_on_gpu = inputs.is_cuda and any(isinstance(m, nn.RNNBase) for m in model.modules())
+    with torch.backends.cudnn.flags(enabled=not rnn_on_gpu and torch.backends.cudnn.enabled):
+        if method == "integrated_gradients":
+            return _integrated_gradients(model, inputs, baseline, targets, settings)
+        if targets is None:
+            targets = _predict(model, inputs).argmax(dim=-1)
+        attr, delta = _captum(model, inputs.requires_grad_(True), targets, method, baseline, settings)
+    return attr, delta, targets
+
+
+def _captum(
     model: nn.Module,
     inputs: torch.Tensor,
     targets: torch.Tensor,
@@ -174,14 +247,8 @@ def _run(
     baseline: torch.Tensor | None,
     settings: dict[str, Any],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run one Captum method on a batch; returns (attributions N x T x D, delta N or None)."""
-    inputs = inputs.detach().requires_grad_(True)
+    """Run one Captum attribution method (all but integrated gradients)."""
     N, T, D = inputs.shape
-    if method == "integrated_gradients":
-        per_chunk = settings["internal_batch_size"] * N
-        return IntegratedGradients(model).attribute(
-            inputs, baselines=baseline, target=targets, n_steps=settings["n_steps"],
-            method=settings["ig_method"], internal_batch_size=per_chunk, return_convergence_delta=True)
     if method == "saliency":
         return Saliency(model).attribute(inputs, target=targets, abs=settings["abs"]), None
     if method == "input_x_gradient":
@@ -267,8 +334,8 @@ def attribute(
     try:
         device = _device_of(model)
         xb = xb.to(device)
-        if target is None:
-            target = int(_predict(wrapped, xb).argmax(dim=-1).item())
+        if target is None and isinstance(baseline, str) and baseline == "class_mean" and class_mean is None:
+            target = int(_predict(wrapped, xb).argmax(dim=-1).item())  # the baseline depends on it
         base_t = None
         if method in BASELINE_METHODS:
             base, kind = make_baseline(
@@ -281,8 +348,8 @@ def attribute(
             raise ConfigurationError(f"{method} takes no baseline")
         if step is not None:
             settings["step"] = step % T
-        targets = torch.tensor([target], device=device)
-        attr, delta = _run(wrapped, xb, targets, method, base_t, settings)
+        targets = None if target is None else torch.tensor([int(target)], device=device)
+        attr, delta, targets = _run(wrapped, xb, targets, method, base_t, settings)
     finally:
         model.train(was_training)
     values = attr[0].detach().cpu().numpy().astype(np.float32)
@@ -292,7 +359,7 @@ def attribute(
         per_observation_abs=np.abs(values).sum(axis=1),
         delta=None if delta is None else float(delta.reshape(-1)[0]),
         method=method,
-        target=int(target),
+        target=int(targets[0]),
         settings=settings,
     )
 
@@ -351,7 +418,7 @@ def attribute_batch(
     settings = _method_settings(method, options, T)
     if method not in BASELINE_METHODS and baseline is not None:
         raise ConfigurationError(f"{method} takes no baseline")
-    if baseline == "cloud_free_median":
+    if isinstance(baseline, str) and baseline == "cloud_free_median":
         raise ConfigurationError("attribute_batch: cloud_free_median needs per-parcel masks; "
                                  "build the N x T x D baselines with cropviz.explain.baselines and pass them")
     if step is not None:
@@ -389,15 +456,14 @@ def attribute_batch(
         for start in range(0, N, batch_size):
             xb = Xt[start:start + batch_size].to(dev)
             n = len(xb)
-            if tg is None:
-                tb = _predict(wrapped, xb).argmax(dim=-1)
-            else:
-                tb = torch.as_tensor(tg[start:start + n], device=dev)
+            tb = None if tg is None else torch.as_tensor(tg[start:start + n], device=dev)
+            if tb is None and isinstance(baseline, str) and baseline == "class_mean" and class_mean is None:
+                tb = _predict(wrapped, xb).argmax(dim=-1)  # the baselines depend on it
             base_t = None
             if method in BASELINE_METHODS:
                 base_t = _batch_baseline(method, baseline, xb, tb, n, settings, class_mean, reference,
                                          reference_labels, dev)
-            attr, delta = _run(wrapped, xb, tb, method, base_t, settings)
+            attr, delta, tb = _run(wrapped, xb, tb, method, base_t, settings)
             values[start:start + n] = attr.detach().cpu().numpy()
             all_targets[start:start + n] = tb.cpu().numpy()
             if deltas is not None and delta is not None:
@@ -419,7 +485,7 @@ def _batch_baseline(
     method: str,
     baseline: str | np.ndarray | None,
     xb: torch.Tensor,
-    tb: torch.Tensor,
+    tb: torch.Tensor | None,
     n: int,
     settings: dict[str, Any],
     class_mean: np.ndarray | None,
@@ -429,7 +495,7 @@ def _batch_baseline(
 ) -> torch.Tensor:
     """Baselines for one batch: n x T x D (or k x T x D shared draws for gradient_shap)."""
     x0 = xb[0].cpu().numpy()
-    if baseline == "class_mean" and class_mean is None:
+    if isinstance(baseline, str) and baseline == "class_mean" and class_mean is None:
         rows = [make_baseline("class_mean", x0, target=int(t), reference=reference,
                               reference_labels=reference_labels)[0] for t in tb.tolist()]
         return torch.as_tensor(np.stack(rows), device=device)

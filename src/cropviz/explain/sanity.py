@@ -21,33 +21,40 @@ from cropviz.errors import ConfigurationError
 from cropviz.explain.attribution import attribute
 
 
-def _reinit(module: nn.Module) -> None:
-    """Re-initialise the parameters a module owns directly (its own init, else N(0, 0.02))."""
-    reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
-    if callable(reset):
-        reset()
-        return
-    with torch.no_grad():
-        for p in module.parameters(recurse=False):
-            p.normal_(0.0, 0.02)
+def _reinit(module: nn.Module, recurse: bool) -> None:
+    """Re-initialise a layer: each (sub)module's own (_)reset_parameters, else N(0, 0.02).
 
-
-def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules owning parameters, in reverse registration order (output side first).
-
-    A module with its own (_)reset_parameters counts as one layer (its children are skipped).
+    With ``recurse`` the submodules are reset too (``nn.MultiheadAttention._reset_parameters``
+    leaves its ``out_proj`` weight alone; that child's ``reset_parameters`` covers it);
+    without, only the parameters the module owns directly.
     """
-    layers: list[tuple[str, nn.Module]] = []
-    covered: set[str] = set()
+    for sub in module.modules() if recurse else [module]:
+        reset = getattr(sub, "reset_parameters", None) or getattr(sub, "_reset_parameters", None)
+        if callable(reset):
+            reset()
+            continue
+        with torch.no_grad():
+            for p in sub.parameters(recurse=False):
+                p.normal_(0.0, 0.02)
+
+
+def _layers(model: nn.Module) -> list[tuple[str, nn.Module, bool]]:
+    """Layers (name, module, recurse), in reverse registration order (output side first).
+
+    A module with its own (_)reset_parameters is one layer with all its submodules; any other
+    module owning parameters directly is a layer of just those parameters.
+    """
+    layers: list[tuple[str, nn.Module, bool]] = []
+    covered: list[str] = []
     for name, module in model.named_modules():
-        if any(name.startswith(c + ".") for c in covered):
+        if any(name.startswith(c + ".") or c == "" for c in covered):
             continue
         has_reset = callable(getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None))
         if has_reset and any(True for _ in module.parameters()):
-            layers.append((name, module))
-            covered.add(name)
+            layers.append((name, module, True))
+            covered.append(name)
         elif any(True for _ in module.parameters(recurse=False)):
-            layers.append((name, module))
+            layers.append((name, module, False))
     return layers[::-1]
 
 
@@ -57,8 +64,8 @@ def randomized_copy(model: nn.Module, seed: int = 0, n_layers: int | None = None
     layers = _layers(clone)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for _, module in layers[: len(layers) if n_layers is None else n_layers]:
-            _reinit(module)
+        for _, module, recurse in layers[: len(layers) if n_layers is None else n_layers]:
+            _reinit(module, recurse)
     return clone
 
 
@@ -94,7 +101,7 @@ def sanity_check(
     result: dict[str, Any] = {"method": method, "mode": mode, "seed": seed, "target": original.target,
                               "original": ref}
     if mode == "cascading":
-        names = [name or "<root>" for name, _ in _layers(model)]
+        names = [name or "<root>" for name, _, _ in _layers(model)]
         cascade = []
         for i, name in enumerate(names, start=1):
             rho, p, other = compare(i)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import pickle
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +104,9 @@ def _read_torch_file(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as error:
         raise CheckpointError(path, "refused: the file contains pickled objects or code that a "
                               f"weights-only load does not run ({str(error).splitlines()[0][:120]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(path, f"not a PyTorch checkpoint ({str(error).splitlines()[0][:120]})") from None
+    except Exception as error:  # torch raises many types on foreign bytes; all mean the same here
+        detail = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({detail})") from None
     if isinstance(content, dict) and "model_state" in content:
         return content
     if isinstance(content, dict) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
@@ -139,6 +139,27 @@ def _infer_published(state: dict[str, torch.Tensor]) -> tuple[int, int]:
     return num_classes, input_dim
 
 
+def shipped_checkpoint(name: str) -> Path:
+    """The file of shipped weights called ``name`` (a registry name or a variant such as
+    ``transformer_shuffled``) in :func:`models_dir`; CheckpointError when there is none."""
+    for suffix in (".pt", ".npz"):
+        path = models_dir() / f"{name}{suffix}"
+        if path.exists():
+            return path
+    if name.lower() in registry.names():
+        raise CheckpointError(models_dir() / name, f"no shipped weights for {name!r}; train them with "
+                              f"`cropviz train --model {name}` (see models/README.md)")
+    raise CheckpointError(name, "no such file, and no shipped weights of that name")
+
+
+def shipped_names() -> list[str]:
+    """Names of all shipped weights, registry models first in registry order, then variants."""
+    stems = {p.stem for p in models_dir().glob("*.pt")} | {p.stem for p in models_dir().glob("*.npz")}
+    stems = {s for s in stems if not s.endswith(".tmp")}
+    order = {name: k for k, name in enumerate(registry.names())}
+    return sorted(stems, key=lambda s: (order.get(s, order.get(s.split("_")[0], 99)), s not in order, s))
+
+
 def load(name_or_path: str | Path, arch: str | None = None,
          device: str | torch.device = "auto") -> nn.Module | RandomForest:
     """Load a registry model's shipped weights or a checkpoint file, in eval mode on ``device``.
@@ -148,15 +169,8 @@ def load(name_or_path: str | Path, arch: str | None = None,
     (``{"model_state": ...}``; give ``arch``). The returned model carries ``cropviz_info``.
     """
     target = Path(name_or_path)
-    if not target.exists() and str(name_or_path).lower() in registry.names():
-        name = str(name_or_path).lower()
-        suffix = ".npz" if name == "random_forest" else ".pt"
-        target = models_dir() / f"{name}{suffix}"
-        if not target.exists():
-            raise CheckpointError(target, f"no shipped weights for {name!r}; train them with "
-                                  f"`cropviz train --model {name}` (see models/README.md)")
     if not target.exists():
-        raise CheckpointError(target, "no such file, and not a registry model name")
+        target = shipped_checkpoint(str(name_or_path))
     if target.suffix == ".npz":
         forest, meta = RandomForest.load_arrays(target)
         info = ModelInfo(**json.loads(meta["cropviz_info"]))

@@ -62,8 +62,10 @@ def make_acquisitions(rng: np.random.Generator) -> Acquisitions:
     conc = 1.6
     cover = rng.beta(season * conc, (1 - season) * conc)
     cirrus = rng.beta(0.6, 4.0, size=D) * (0.7 + 0.6 * (1 - season))
-    aerosol = np.clip(rng.lognormal(0.0, 0.25, D) * (0.9 + 0.25 * np.sin(2 * np.pi * (doy - 100) / 365)), 0.4, 2.5)
-    vapour = np.clip(0.9 - 0.35 * np.sin(np.pi * (doy - 60) / 240).clip(0) - rng.uniform(0, 0.1, D), 0.35, 1.0)
+    haze_season = 0.9 + 0.25 * np.sin(2 * np.pi * (doy - 100) / 365)   # more aerosol in summer
+    aerosol = np.clip(rng.lognormal(0.0, 0.25, D) * haze_season, 0.4, 2.5)
+    humid = np.sin(np.pi * (doy - 60) / 240).clip(0)                    # more water vapour in summer
+    vapour = np.clip(0.9 - 0.35 * humid - rng.uniform(0, 0.1, D), 0.35, 1.0)
     moist = np.clip(0.9 + 0.12 * np.sin(2 * np.pi * (doy - 110) / 365) + rng.normal(0, 0.03, D), 0.7, 1.1)
     wavelength = rng.uniform(6_000, 70_000, size=(D, 2, N_WAVES))
     angle = rng.uniform(0, 2 * np.pi, size=(D, 2, N_WAVES))
@@ -72,7 +74,7 @@ def make_acquisitions(rng: np.random.Generator) -> Acquisitions:
     amp = rng.uniform(0.5, 1.5, size=(D, 2, N_WAVES))
     amp /= np.sqrt((amp**2).sum(-1, keepdims=True) / 2)
     waves = np.stack([kx, ky, phase, amp], -1)
-    edges = np.array([rng.uniform(0.3, 0.6), rng.uniform(0.75, 0.95)])
+    edges = np.array([rng.uniform(0.6, 0.9), rng.uniform(0.45, 0.8)])
     return Acquisitions(doy, orbit, edges, cover, cirrus, aerosol, vapour, moist, waves)
 
 
@@ -81,7 +83,8 @@ def coverage(acq: Acquisitions, xnorm: np.ndarray, rng: np.random.Generator) -> 
     in_orbit = np.stack([np.ones_like(xnorm, bool), xnorm < acq.orbit_edges[0],
                          xnorm > acq.orbit_edges[1]], 1)                     # N x 3
     seen = in_orbit[:, acq.orbit]
-    seen &= rng.random(seen.shape) > 0.06
+    missing = rng.uniform(0.02, 0.3, size=(len(xnorm), 1))  # swath edges, no-data, processing gaps
+    seen &= rng.random(seen.shape) > missing
     seen[:, 0] = True  # at least the first acquisition of the year
     return seen
 

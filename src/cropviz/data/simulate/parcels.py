@@ -153,7 +153,7 @@ def make_region(region: str, n: int, rng: np.random.Generator, id_offset: int) -
     cy = ymin + margin + by * block + (slot // FARM_BLOCK + 0.5) * cell
 
     # Shape: rotated, jittered rectangle with an optional cut corner, clipped to its cell.
-    area = np.clip(rng.lognormal(np.log(2.3e4), 0.75, size=n), 4_000.0, 145_000.0)  # m^2
+    area = np.clip(rng.lognormal(np.log(2.3e4), 0.75, size=n), 4_500.0, 145_000.0)  # m^2
     aspect = rng.uniform(1.0, 2.6, size=n)
     length, wid = np.sqrt(area * aspect), np.sqrt(area / aspect)
     theta = rng.normal(0, 0.6, size=n_farms)[farm] + rng.normal(0, 0.12, size=n)

@@ -59,7 +59,7 @@ def draw_params(rng: np.random.Generator, classnames: list[str], classid: np.nda
     tau = _u(rng, 10, 20, n)
 
     k = p["kind"]
-    bar, whe, rap, cor, sun, orc, nut, pm, tm = range(9)
+    bar, whe, rap, cor, sun, _, nut, pm, tm = range(9)  # kinds, in _NAMES order
     sel = k == bar   # winter barley: 2-3 weeks ahead of wheat
     p["greenup"][sel] -= 8
     p["peak"][sel] -= 12
@@ -85,7 +85,7 @@ def draw_params(rng: np.random.Generator, classnames: list[str], classid: np.nda
     p["cover_sow"][sel] = p["plough"][sel] + 10
     sel = k == sun
     p["sow"][sel] -= 16
-    p["sen"][sel] = p["sow"][sel] + rng.normal(92, 5, int(sel.sum()))
+    p["sen"][sel] = p["sow"][sel] + rng.normal(102, 5, int(sel.sum()))
     p["harvest"][sel] = p["sen"][sel] + _u(rng, 35, 50, int(sel.sum()))
     p["plough"][sel] = p["harvest"][sel] + 30
     sel = k == nut   # walnut / hazel: later leaf-out, earlier leaf-fall, larger trees
@@ -160,8 +160,8 @@ def fractions(p: dict[str, np.ndarray], doy: np.ndarray, rows: np.ndarray | None
         elif kd in (3, 4):  # corn, sunflower: bare soil until spring sowing
             sow, sen, hv, pl = (p[k][i, None] for k in ("sow", "sen", "harvest", "plough"))
             wc = p["winter_cover"][i, None] * (1 - _sig(t, sow - 18, 3))
-            rise = 50 if kd == 3 else 38
-            peak_shape = 0.85 + 0.15 * np.exp(-((t - (sow + 100 if kd == 3 else sow + 75)) / 25) ** 2)
+            rise = 50 if kd == 3 else 44
+            peak_shape = 0.85 + 0.15 * np.exp(-((t - (sow + 100 if kd == 3 else sow + 80)) / 25) ** 2)
             canopy = v * _sig(t, sow + rise, 8 if kd == 3 else 7) * peak_shape
             g = canopy * (1 - _sig(t, sen, 9)) + wc
             g = g + p["cover"][i, None] * 0.6 * _sig(t, p["cover_sow"][i, None] + 28, 8)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.errors import ConfigurationError
+
 DEFAULT_PARAMETER_BUDGET = (8 * 128, 5 * 128 * 256 + 2 * 256 * 128)
 
 
@@ -37,6 +39,11 @@ def layer_parameters(
     layers = []
     for n_params in budget:
         out = int(n_params / (in_channels * sum(kernels)))
+        if out == 0:
+            raise ConfigurationError(
+                f"OmniScaleCNN: a budget of {n_params} parameters leaves no channel for "
+                f"{in_channels} inputs and kernels {kernels}"
+            )
         layers.append([(in_channels, out, k) for k in kernels])
         in_channels = len(kernels) * out
     last_out = len(kernels) * int(budget[0] / sum(kernels))

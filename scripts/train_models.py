@@ -1,0 +1,115 @@
+"""Reproduce every shipped model in models/: train on the demo, evaluate on its test region.
+
+    python scripts/train_models.py [--root data/demo] [--jobs 2] [--only NAME ...]
+
+Each model is trained with ``cropviz train`` (so its card records that command) on frh01+frh02,
+validated on frh03, then evaluated on frh04; the table of test metrics is written to
+models/README.md between the RESULTS markers. Deterministic: seed 0 everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+
+# name -> (registry model, epochs, extra CLI arguments)
+JOBS: dict[str, tuple[str, int, list[str]]] = {
+    "transformer": ("transformer", 40, []),
+    "lstm": ("lstm", 40, []),
+    "tempcnn": ("tempcnn", 40, []),
+    "msresnet": ("msresnet", 30, []),
+    "inceptiontime": ("inceptiontime", 30, []),
+    "starrnn": ("starrnn", 30, []),
+    "omniscalecnn": ("omniscalecnn", 20, []),
+    "gru": ("gru", 30, ["--batch-size", "32"]),
+    "cnn": ("cnn", 20, ["--batch-size", "32"]),
+    "cnn_gru7": ("cnn_gru7", 20, ["--batch-size", "32"]),
+    "cnn_gru8": ("cnn_gru8", 20, ["--batch-size", "32"]),
+    "cnn_gru9": ("cnn_gru9", 20, ["--batch-size", "32"]),
+    "convlstm": ("convlstm", 20, ["--batch-size", "32"]),
+    "elects": ("elects", 40, ["--alpha", "0.5"]),
+    "random_forest": ("random_forest", 1, []),
+    "transformer_shuffled": ("transformer", 40, ["--shuffle-time"]),
+    "lstm_shuffled": ("lstm", 40, ["--shuffle-time"]),
+    "tempcnn_shuffled": ("tempcnn", 40, ["--shuffle-time"]),
+    "gru_shuffled": ("gru", 30, ["--batch-size", "32", "--shuffle-time"]),
+    "cnn_gru9_shuffled": ("cnn_gru9", 20, ["--batch-size", "32", "--shuffle-time"]),
+    "convlstm_shuffled": ("convlstm", 20, ["--batch-size", "32", "--shuffle-time"]),
+    "elects_alpha03": ("elects", 40, ["--alpha", "0.3"]),
+    "elects_alpha07": ("elects", 40, ["--alpha", "0.7"]),
+    "elects_alpha09": ("elects", 40, ["--alpha", "0.9"]),
+    "elects_fullseason": ("elects", 40, ["--full-season"]),
+}
+
+
+def run(name: str, root: Path, threads: int) -> dict:
+    """Train one job and evaluate it on frh04; returns its row of the results table."""
+    model, epochs, extra = JOBS[name]
+    suffix = ".npz" if model == "random_forest" else ".pt"
+    out = MODELS / f"{name}{suffix}"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    started = time.time()
+    subprocess.run(["cropviz", "train", "--model", model, "--root", str(root), "--train", "frh01,frh02",
+                    "--val", "frh03", "--epochs", str(epochs), "--seed", "0", "--device", "cpu",
+                    *extra, "--out", str(out.relative_to(REPO))], check=True, env=env, cwd=REPO)
+    result = subprocess.run(["cropviz", "evaluate", "--model", str(out), "--root", str(root),
+                             "--region", "frh04", "--device", "cpu", "--json"], check=True, env=env,
+                            cwd=REPO, capture_output=True, text=True)
+    metrics = json.loads(result.stdout)
+    card_path = out.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["test"] = {"region": "frh04 (simulated demo)", **{k: metrics[k] for k in ("overall_accuracy", "kappa", "macro_f1")},
+                    "per_class_f1": {row["classname"]: row["f1"] for row in metrics["per_class"]}}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return {"name": name, "model": model, "size_kb": out.stat().st_size // 1024,
+            "minutes": round((time.time() - started) / 60, 1), **card["test"],
+            "val_epoch": card.get("validation", {}).get("epoch")}
+
+
+def write_table(rows: list[dict]) -> None:
+    """Put the results table into models/README.md between the RESULTS markers."""
+    lines = ["| weights | model | test OA | kappa | macro F1 | best epoch | size (KB) | train min |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| `{row['name']}` | {row['model']} | {row['overall_accuracy']:.3f} | {row['kappa']:.3f} | "
+                     f"{row['macro_f1']:.3f} | {row['val_epoch']} | {row['size_kb']} | {row['minutes']} |")
+    readme = MODELS / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- RESULTS START -->", "<!-- RESULTS END -->"
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    readme.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=REPO / "data" / "demo")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one thread each)")
+    parser.add_argument("--only", nargs="*", help="names of JOBS to run (default: all)")
+    args = parser.parse_args()
+    if not (args.root / "cropviz.json").exists():
+        subprocess.run(["cropviz", "demo", "--root", str(args.root)], check=True)
+    names = args.only or list(JOBS)
+    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        new_rows = list(pool.map(lambda n: run(n, args.root, threads), names))
+    results = MODELS / "results.json"
+    rows = {r["name"]: r for r in (json.loads(results.read_text()) if results.exists() else [])}
+    rows.update({r["name"]: r for r in new_rows})
+    ordered = [rows[n] for n in JOBS if n in rows]
+    results.write_text(json.dumps(ordered, indent=2) + "\n")
+    write_table(ordered)
+    print("\n".join(f"{r['name']:<22} OA {r['overall_accuracy']:.3f} F1 {r['macro_f1']:.3f}" for r in ordered))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Shared fixtures: a tiny simulated demo (generated once per test session) and trained models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_PARCELS = 40
+TINY_PATCHES = 12
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo in the BreizhCrops layout: four regions of TINY_PARCELS parcels, seed 0."""
+    from cropviz.data.demo import generate_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    generate_demo(root, parcels=TINY_PARCELS, seed=0, patches=TINY_PATCHES, progress=False)
+    return root

@@ -163,3 +163,4 @@ def _season(dataset_key: tuple[str, str, int, str], name: str) -> tuple:
 def season(ds: Any, name: str) -> tuple:
     """(ids, dates, N x G values, N x 2 projected centroids) of ``name`` over the season, cached."""
     return _season(_dataset_key(ds), name)
+

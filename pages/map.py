@@ -5,7 +5,7 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, query, require, select_parcel, set_query
 from cropviz.explore import filter_parcels
-from cropviz.viz.maps import legend_items, parcel_deck
+from cropviz.viz.maps import fit_view, legend_items, parcel_deck, record_bounds
 
 COLOR_LABELS = {"true": "True class", "pred": "Predicted class", "correct": "Correct or wrong",
                 "confidence": "Confidence"}
@@ -46,8 +46,13 @@ if require(ctx, predictions=False):
             records = records[records["id"].isin(shown["id"])]
             st.caption(f"{shown['id'].nunique()} of {len(table)} parcels shown")
             if len(records):
-                deck = parcel_deck(records, selected_id=ctx.selected_id,
-                                   view=None if zoom else cache.region_view(ctx),
+                focus = query("focus")  # a shared link can centre the view on a parcel
+                focused = records[records["id"] == int(focus)] if focus and focus.isdigit() else records[:0]
+                if len(focused):
+                    view = fit_view(*record_bounds(focused))
+                else:
+                    view = None if zoom else cache.region_view(ctx)
+                deck = parcel_deck(records, selected_id=ctx.selected_id, view=view,
                                    points=len(records) > cache.POINTS_ABOVE)
                 event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object",
                                         key="parcel_map", height=560)

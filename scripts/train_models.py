@@ -52,7 +52,7 @@ JOBS: dict[str, tuple[str, int, list[str]]] = {
 
 
 def run(name: str, root: Path, threads: int) -> dict:
-    """Train one job and evaluate it on frh04; returns its row of the results table."""
+    """Train one job, evaluate it on frh04 and record the test metrics in its card."""
     model, epochs, extra = JOBS[name]
     suffix = ".npz" if model == "random_forest" else ".pt"
     out = MODELS / f"{name}{suffix}"
@@ -69,10 +69,24 @@ def run(name: str, root: Path, threads: int) -> dict:
     card = json.loads(card_path.read_text())
     card["test"] = {"region": "frh04 (simulated demo)", **{k: metrics[k] for k in ("overall_accuracy", "kappa", "macro_f1")},
                     "per_class_f1": {row["classname"]: row["f1"] for row in metrics["per_class"]}}
+    card["test"]["train_minutes"] = round((time.time() - started) / 60, 1)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return {"name": name, "model": model, "size_kb": out.stat().st_size // 1024,
-            "minutes": round((time.time() - started) / 60, 1), **card["test"],
-            "val_epoch": card.get("validation", {}).get("epoch")}
+    return card
+
+
+def table_rows() -> list[dict]:
+    """One row per shipped model with a test entry in its card, in JOBS order."""
+    rows = []
+    for name in JOBS:
+        card_path = MODELS / f"{name}.json"
+        if not card_path.exists():
+            continue
+        card = json.loads(card_path.read_text())
+        if "test" in card:
+            checkpoint = MODELS / card["checkpoint"]
+            rows.append({"name": name, "model": card["model"], "size_kb": checkpoint.stat().st_size // 1024,
+                         "val_epoch": card.get("validation", {}).get("epoch"), **card["test"]})
+    return rows
 
 
 def write_table(rows: list[dict]) -> None:
@@ -81,7 +95,7 @@ def write_table(rows: list[dict]) -> None:
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| `{row['name']}` | {row['model']} | {row['overall_accuracy']:.3f} | {row['kappa']:.3f} | "
-                     f"{row['macro_f1']:.3f} | {row['val_epoch']} | {row['size_kb']} | {row['minutes']} |")
+                     f"{row['macro_f1']:.3f} | {row['val_epoch']} | {row['size_kb']} | {row.get('train_minutes', '-')} |")
     readme = MODELS / "README.md"
     text = readme.read_text()
     start, end = "<!-- RESULTS START -->", "<!-- RESULTS END -->"
@@ -95,21 +109,17 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=REPO / "data" / "demo")
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one thread each)")
     parser.add_argument("--only", nargs="*", help="names of JOBS to run (default: all)")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the README table")
     args = parser.parse_args()
     if not (args.root / "cropviz.json").exists():
         subprocess.run(["cropviz", "demo", "--root", str(args.root)], check=True)
-    names = args.only or list(JOBS)
+    names = [] if args.table_only else args.only or list(JOBS)
     threads = max(1, (os.cpu_count() or 2) // args.jobs)
     with ThreadPoolExecutor(args.jobs) as pool:
-        new_rows = list(pool.map(lambda n: run(n, args.root, threads), names))
-    results = MODELS / "results.json"
-    rows = {r["name"]: r for r in (json.loads(results.read_text()) if results.exists() else [])}
-    rows.update({r["name"]: r for r in new_rows})
-    ordered = [rows[n] for n in JOBS if n in rows]
-    results.write_text(json.dumps(ordered, indent=2) + "\n")
-    write_table(ordered)
-    print("\n".join(f"{r['name']:<22} OA {r['overall_accuracy']:.3f} F1 {r['macro_f1']:.3f}" for r in ordered))
-
+        list(pool.map(lambda n: run(n, args.root, threads), names))
+    rows = table_rows()
+    write_table(rows)
+    print("\n".join(f"{r['name']:<22} OA {r['overall_accuracy']:.3f} F1 {r['macro_f1']:.3f}" for r in rows))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -243,6 +243,23 @@ def test_attribute_batch_matches_single_and_caches(x, tmp_path, monkeypatch):
     np.testing.assert_allclose(means[0], batch.values[[0, 3]].mean(axis=0), rtol=1e-5)
 
 
+def test_attribute_batch_per_parcel_baselines(x):
+    model = seeded(SmallNet)
+    X = np.stack([x, x * 0.5, x + 0.1])
+    cloudy = np.zeros((3, T), bool)
+    cloudy[0, [1, 2]] = cloudy[2, 5] = True
+    batch = attribute_batch(model, X, "deeplift", baseline="cloud_free_median", cloudy=cloudy, batch_size=2)
+    per_parcel = attribute_batch(model, X, "feature_ablation", baseline=X[::-1].copy(), batch_size=2)
+    for i in range(3):
+        single = attribute(model, X[i], "deeplift", target=int(batch.targets[i]), baseline="cloud_free_median",
+                           cloudy=cloudy[i])
+        np.testing.assert_allclose(batch.values[i], single.values, atol=1e-5)
+        single = attribute(model, X[i], "feature_ablation", target=int(per_parcel.targets[i]), baseline=X[2 - i])
+        np.testing.assert_allclose(per_parcel.values[i], single.values, atol=1e-5)
+    with pytest.raises(ConfigurationError, match="cloudy"):
+        attribute_batch(model, X, "deeplift", baseline="cloud_free_median")
+
+
 @pytest.mark.parametrize("method", ["occlusion", "feature_ablation", "deeplift", "gradient_shap"])
 def test_attribute_batch_other_methods_match_single(method, x):
     model = seeded(SmallNet)

@@ -399,14 +399,14 @@ def attribute_batch(
     class_mean: np.ndarray | None = None,
     reference: np.ndarray | None = None,
     reference_labels: Sequence[int] | np.ndarray | None = None,
+    cloudy: np.ndarray | None = None,
     **options: Any,
 ) -> BatchAttribution:
     """Attribute N parcels (``X`` N x T x D) in batches of ``batch_size`` on ``device``.
 
-    ``targets`` default to the predicted classes. ``baseline`` as in :func:`attribute`
-    ('cloud_free_median' needs per-parcel masks and is not offered here; pass an array N x T x D
-    for per-parcel baselines, or T x D for one shared baseline; 'class_mean' uses each parcel's
-    target class). The model runs on a copy moved to ``device``, so the caller's model stays put.
+    ``targets`` default to the predicted classes. ``baseline`` as in :func:`attribute`, or an
+    array N x T x D of per-parcel baselines; 'class_mean' without ``class_mean`` uses each
+    parcel's target class; 'cloud_free_median' needs ``cloudy`` masks N x T. The model runs on a copy moved to ``device``, so the caller's model stays put.
     With ``cache_dir``, results are stored in ``<cache_dir>/attr-<method>-<hash>.npz``, the hash
     covering the model state, the inputs, targets, method settings and ``cache_key`` (any string
     the caller wants to add, e.g. a dataset name); a hit is returned without computing.
@@ -418,9 +418,6 @@ def attribute_batch(
     settings = _method_settings(method, options, T)
     if method not in BASELINE_METHODS and baseline is not None:
         raise ConfigurationError(f"{method} takes no baseline")
-    if isinstance(baseline, str) and baseline == "cloud_free_median":
-        raise ConfigurationError("attribute_batch: cloud_free_median needs per-parcel masks; "
-                                 "build the N x T x D baselines with cropviz.explain.baselines and pass them")
     if step is not None:
         _wrap(model, step, T)
         settings["step"] = step % T
@@ -430,14 +427,18 @@ def attribute_batch(
     if tg is not None and tg.shape != (N,):
         raise ConfigurationError(f"targets has shape {tg.shape}; expected ({N},)")
     Xn = Xt.cpu().numpy()
+    shared = per_parcel = None
+    if method in BASELINE_METHODS:
+        shared, per_parcel = _batch_baselines(method, baseline, Xn, settings, class_mean, reference,
+                                              reference_labels, cloudy)
     cache_path = None
     if cache_dir is not None:
         parts = {"method": method, "settings": settings, "cache_key": cache_key,
                  "class_mean": None if class_mean is None else hashlib.sha256(np.asarray(class_mean).tobytes()).hexdigest(),
                  "reference": None if reference is None else hashlib.sha256(np.asarray(reference).tobytes()).hexdigest(),
                  "reference_labels": None if reference_labels is None else np.asarray(reference_labels).tolist(),
-                 "baseline_array": None if baseline is None or isinstance(baseline, str)
-                 else hashlib.sha256(np.asarray(baseline, dtype=np.float32).tobytes()).hexdigest()}
+                 "baselines": [None if b is None else hashlib.sha256(b.tobytes()).hexdigest()
+                               for b in (shared, per_parcel)]}
         cache_path = Path(cache_dir) / f"attr-{method}-{_hash(model, Xn, tg, parts)}.npz"
         if cache_path.is_file():
             with np.load(cache_path) as z:
@@ -460,9 +461,18 @@ def attribute_batch(
             if tb is None and isinstance(baseline, str) and baseline == "class_mean" and class_mean is None:
                 tb = _predict(wrapped, xb).argmax(dim=-1)  # the baselines depend on it
             base_t = None
-            if method in BASELINE_METHODS:
-                base_t = _batch_baseline(method, baseline, xb, tb, n, settings, class_mean, reference,
-                                         reference_labels, dev)
+            if per_parcel is not None:
+                base_t = torch.as_tensor(per_parcel[start:start + n], device=dev)
+            elif shared is not None:
+                base_t = torch.as_tensor(shared, device=dev)
+                if base_t.ndim == 2:
+                    base_t = base_t.unsqueeze(0)
+                if method != "gradient_shap":
+                    base_t = base_t.expand(n, -1, -1).contiguous()
+            elif method in BASELINE_METHODS:  # class_mean of each parcel's target
+                base_t = torch.as_tensor(np.stack([
+                    make_baseline("class_mean", Xn[0], target=int(t), reference=reference,
+                                  reference_labels=reference_labels)[0] for t in tb.tolist()]), device=dev)
             attr, delta, tb = _run(wrapped, xb, tb, method, base_t, settings)
             values[start:start + n] = attr.detach().cpu().numpy()
             all_targets[start:start + n] = tb.cpu().numpy()
@@ -481,36 +491,44 @@ def attribute_batch(
     return BatchAttribution(values, all_targets, deltas, method, settings)
 
 
-def _batch_baseline(
+def _batch_baselines(
     method: str,
     baseline: str | np.ndarray | None,
-    xb: torch.Tensor,
-    tb: torch.Tensor | None,
-    n: int,
+    X: np.ndarray,
     settings: dict[str, Any],
     class_mean: np.ndarray | None,
     reference: np.ndarray | None,
     reference_labels: Sequence[int] | np.ndarray | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """Baselines for one batch: n x T x D (or k x T x D shared draws for gradient_shap)."""
-    x0 = xb[0].cpu().numpy()
+    cloudy: np.ndarray | None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Resolve the baselines of N parcels once: (shared, per_parcel).
+
+    ``shared`` is T x D (or k x T x D draws for gradient_shap), ``per_parcel`` N x T x D; both
+    None for 'class_mean' without a given mean (built per batch from the targets).
+    """
+    N = len(X)
     if isinstance(baseline, str) and baseline == "class_mean" and class_mean is None:
-        rows = [make_baseline("class_mean", x0, target=int(t), reference=reference,
-                              reference_labels=reference_labels)[0] for t in tb.tolist()]
-        return torch.as_tensor(np.stack(rows), device=device)
-    if isinstance(baseline, np.ndarray) and baseline.ndim == 3 and method != "gradient_shap":
-        raise ConfigurationError(
-            "attribute_batch: per-parcel baseline arrays are not supported; pass one T x D baseline")
-    base, kind = make_baseline(baseline, x0, class_mean=class_mean, reference=reference,
+        return None, None
+    if isinstance(baseline, str) and baseline == "cloud_free_median":
+        masks = None if cloudy is None else np.asarray(cloudy, dtype=bool)
+        if masks is None or masks.shape != X.shape[:2]:
+            raise ConfigurationError(
+                f"cloud_free_median baselines of {N} parcels need cloudy masks of shape {X.shape[:2]}")
+        return None, np.stack([make_baseline(baseline, X[i], cloudy=masks[i])[0] for i in range(N)])
+    if baseline is not None and not isinstance(baseline, str):
+        arr = np.asarray(baseline, dtype=np.float32)
+        if arr.ndim == 3 and method != "gradient_shap":
+            if arr.shape != X.shape:
+                raise ConfigurationError(
+                    f"per-parcel baselines have shape {arr.shape}; expected {X.shape} (or one T x D)")
+            return None, arr
+        baseline = arr
+    base, kind = make_baseline(baseline, X[0], class_mean=class_mean, reference=reference,
                                reference_labels=reference_labels, n=settings.get("n_samples", 20),
                                seed=settings.get("seed", 0))
-    t = torch.as_tensor(base, device=device)
-    if t.ndim == 3:
-        if method != "gradient_shap":
-            raise ConfigurationError(f"{method}: baseline kind {kind!r} is a distribution; use gradient_shap")
-        return t
-    return t.unsqueeze(0).expand(n, -1, -1).contiguous() if method != "gradient_shap" else t.unsqueeze(0)
+    if base.ndim == 3 and method != "gradient_shap":
+        raise ConfigurationError(f"{method}: baseline {kind!r} is a distribution; only gradient_shap takes one")
+    return base, None
 
 
 def class_aggregate(

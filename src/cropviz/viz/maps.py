@@ -180,7 +180,7 @@ def fit_view(min_lon: float, min_lat: float, max_lon: float, max_lat: float,
     return pdk.ViewState(longitude=lon, latitude=lat, zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
-def _record_bounds(records: pd.DataFrame) -> tuple[float, float, float, float]:
+def record_bounds(records: pd.DataFrame) -> tuple[float, float, float, float]:
     xy = np.array([pt for rings in records["polygon"] for pt in rings[0]], dtype=float)
     (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
     return float(x0), float(y0), float(x1), float(y1)
@@ -218,7 +218,7 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
                                 get_line_color=[0, 0, 0, 255], line_width_min_pixels=3,
                                 pickable=False))
     if view is None:
-        view = fit_view(*_record_bounds(selected if len(selected) else records),
+        view = fit_view(*record_bounds(selected if len(selected) else records),
                         height_px=height)
     elif isinstance(view, Mapping):
         view = pdk.ViewState(**view)

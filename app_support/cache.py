@@ -164,3 +164,135 @@ def season(ds: Any, name: str) -> tuple:
     """(ids, dates, N x G values, N x 2 projected centroids) of ``name`` over the season, cached."""
     return _season(_dataset_key(ds), name)
 
+
+
+@st.cache_data(show_spinner="Computing attention for the region...", max_entries=16)
+def _observation_attention(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
+                           max_parcels: int) -> pd.DataFrame:
+    from cropviz.explain.region import observation_attention
+
+    ds = dataset(*dataset_key)
+    ids = ds.index["id"].to_numpy()[:max_parcels]
+    return observation_attention(_model, ds, ids)
+
+
+def observation_attention(model: Classifier, ds: Any, max_parcels: int = 2000) -> pd.DataFrame:
+    """Attention received by every observation of up to ``max_parcels`` parcels (cached)."""
+    return _observation_attention(cache_key(model, ds), _dataset_key(ds), model, max_parcels)
+
+
+@st.cache_data(show_spinner="Attributing many parcels of the class...", max_entries=32)
+def _class_attributions(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
+                        classname: str, method: str, max_parcels: int) -> pd.DataFrame:
+    from cropviz.explain.region import class_attributions
+
+    ds = dataset(*dataset_key)
+    ids = ds.index.loc[ds.index["classname"] == classname, "id"].to_numpy()[:max_parcels]
+    return class_attributions(_model, ds, ids, method=method,
+                              cache_dir=str(cache_dir() / "attributions"))
+
+
+def class_attributions(model: Classifier, ds: Any, classname: str, method: str,
+                       max_parcels: int = 100) -> pd.DataFrame:
+    """Attributions of up to ``max_parcels`` parcels of a class per period and band (cached)."""
+    return _class_attributions(cache_key(model, ds), _dataset_key(ds), model, classname, method, max_parcels)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _reference_inputs(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
+                      per_class: int) -> tuple:
+    ds = dataset(*dataset_key)
+    ids = ds.index.groupby("classid").head(per_class)["id"].to_numpy()
+    prepared = _model.inputs(ds, ids)
+    return prepared.x, prepared.labels
+
+
+def reference_inputs(model: Classifier, ds: Any, per_class: int = 50) -> tuple:
+    """(inputs, labels) of up to ``per_class`` parcels per class: class-mean baselines (cached)."""
+    return _reference_inputs(cache_key(model, ds), _dataset_key(ds), model, per_class)
+
+
+# --------------------------------------------------------------------------- seed 004 ablation pages
+
+#: The shipped results of `cropviz reproduce time-space` on the demo.
+SEED004_RESULTS = REPO / "results" / "seed004_demo.json"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _seed004_results(path: str, mtime: float) -> dict:
+    from cropviz.ablation import load_results
+
+    return load_results(path)
+
+
+def seed004_results(path: str | Path | None = None) -> dict:
+    """A results file of `cropviz reproduce time-space` (re-read when the file changes): ``path``,
+    else $CROPVIZ_SEED004_RESULTS, else the shipped demo run."""
+    from cropviz.ablation import load_results
+
+    path = Path(path or os.environ.get("CROPVIZ_SEED004_RESULTS", SEED004_RESULTS))
+    return _seed004_results(str(path), path.stat().st_mtime) if path.exists() else load_results(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _model_cards(folder: str, stamp: tuple) -> dict[str, dict]:
+    import json
+
+    return {name: json.loads((Path(folder) / f"{name}.json").read_text()) for name, _ in stamp}
+
+
+def model_cards() -> dict[str, dict]:
+    """The model cards (``<name>.json``) beside the shipped weights, by name (re-read when they change)."""
+    from cropviz.models.checkpoint import models_dir, shipped_names
+
+    folder = models_dir()
+    stamp = tuple((name, (folder / f"{name}.json").stat().st_mtime) for name in shipped_names()
+                  if (folder / f"{name}.json").exists())
+    return _model_cards(str(folder), stamp)
+
+
+@st.cache_data(show_spinner="Predicting with both models...", max_entries=16)
+def _order_predictions(dataset_key: tuple[str, str, int, str], name: str) -> pd.DataFrame:
+    from cropviz.models import registry
+
+    model, ds = classifier(name), dataset(*dataset_key)
+    ids = None
+    if model.spec.input_form == registry.PATCH:
+        patches = ds.patches()
+        have = set() if patches is None else {int(i) for i in patches.ids}
+        ids = [int(i) for i in ds.index["id"] if int(i) in have]
+    return model.predict(ds, ids=ids)
+
+
+def order_disagreements(ds: Any, ordered: str, shuffled: str) -> pd.DataFrame:
+    """Predictions of an ordered model and its shuffled twin on the region side by side
+    (patch models: parcels with a patch), with a ``disagree`` column; cached per region and pair."""
+    classes = list(ds.classes)
+    parts = [_order_predictions(_dataset_key(ds), name)[["id", "true", "pred", "confidence"]]
+             .rename(columns={"pred": f"pred_{tag}", "confidence": f"confidence_{tag}"})
+             for name, tag in ((ordered, "ordered"), (shuffled, "shuffled"))]
+    frame = parts[0].merge(parts[1].drop(columns="true"), on="id")
+    frame.insert(1, "class", [classes[k] for k in frame["true"]])
+    for tag in ("ordered", "shuffled"):
+        frame[tag] = [classes[k] for k in frame[f"pred_{tag}"]]
+    frame["disagree"] = frame["pred_ordered"] != frame["pred_shuffled"]
+    return frame[["id", "class", "ordered", "confidence_ordered", "shuffled", "confidence_shuffled", "disagree"]]
+
+
+@st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
+def _order_view(dataset_key: tuple[str, str, int, str], name: str, parcel_id: int, attributions: bool) -> dict:
+    from cropviz.ablation import explain_input, input_ndvi
+
+    model, ds = classifier(name), dataset(*dataset_key)
+    dates, ndvi = input_ndvi(model, ds, parcel_id)
+    view = {"dates": dates, "value": ndvi, "attribution": None, "target": None}
+    if attributions and model.differentiable:
+        attribution = explain_input(model, ds, parcel_id, "integrated_gradients", n_steps=16)
+        view.update(attribution=attribution.per_observation, target=model.classes[attribution.target])
+    return view
+
+
+def order_view(ds: Any, name: str, parcel_id: int, attributions: bool = True) -> dict:
+    """One parcel as model ``name`` sees it: dates and NDVI in input order, integrated-gradients
+    attribution per input step and the class explained (cached)."""
+    return _order_view(_dataset_key(ds), name, int(parcel_id), attributions)

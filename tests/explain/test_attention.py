@@ -123,5 +123,6 @@ def test_real_transformer_randomization_and_attributions():
     for method in ("integrated_gradients", "deeplift", "occlusion"):
         att = attribute(model, x, method)
         assert att.values.shape == (12, 13) and np.isfinite(att.values).all()
+    assert abs(attribute(model, x, "integrated_gradients", n_steps=200).delta) < 5e-3  # completeness
     out = sanity_check(model, x, "saliency", mode="cascading")
     assert out["cascade"][0][0] == "outlinear" and np.isfinite(out["spearman"])

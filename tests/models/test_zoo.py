@@ -71,7 +71,7 @@ def _load_reference_checkpoint(name: str, tmp_path) -> tuple[nn.Module, nn.Modul
 @pytest.mark.parametrize("name", sorted(REFERENCE_CLASSES))
 def test_reference_checkpoint_loads_and_outputs_match(name, tmp_path):
     theirs, ours = _load_reference_checkpoint(name, tmp_path)
-    for batch in (1, 5, 32):
+    for batch in (1, 5, 16):
         x = torch.rand(batch, T, D, generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():
             expected = theirs(x).reshape(batch, C)  # the reference MSResNet drops N=1
@@ -216,11 +216,7 @@ def test_demo_configuration_is_small_and_runs(name):
     entry = SEQUENCE_MODELS[name]
     model = entry.cls(input_dim=D, num_classes=C, **entry.demo_hparams).eval()
     published = _ours(name)
-    assert {k for k, _ in model.named_parameters()} <= {k for k, _ in published.named_parameters()} or name in {
-        "transformer",
-        "lstm",
-        "starrnn",
-    }
+    assert set(model.state_dict()) <= set(published.state_dict())  # same architecture and names
     megabytes = sum(p.numel() for p in model.parameters()) * 4 / 2**20
     assert megabytes < 4
     assert entry.requires_fixed_length == ("sequencelength" in entry.hparams)

@@ -43,9 +43,30 @@ QA60_CIRRUS_BIT = 11
 
 LEVELS = ("L1C", "L2A")
 
+#: Levels defined at run time by a dataset's cropviz.json (imported data): name -> columns.
+CUSTOM_LEVELS: dict[str, dict[str, tuple[str, ...]]] = {}
+
+
+def register_level(name: str, columns: tuple[str, ...] | list[str], spectral: tuple[str, ...] | list[str],
+                   flags: tuple[str, ...] | list[str] = ()) -> None:
+    """Define (or redefine) a level from a dataset's metadata so that :func:`band_order` and the
+    band tables know it. The 'breizhcrops' order of a custom level is its spectral (wavelength)
+    order, or the L1C package order when its bands are exactly L1C's; stock levels are not redefined."""
+    if name in LEVELS:
+        return
+    spectral = tuple(b for b in SPECTRAL_BANDS["L1C"] if b in spectral)
+    H5_COLUMNS[name] = tuple(columns)
+    SPECTRAL_BANDS[name] = spectral
+    FLAG_COLUMNS[name] = tuple(flags)
+    BREIZHCROPS_ORDER[name] = (BREIZHCROPS_ORDER["L1C"] if set(spectral) == set(SPECTRAL_BANDS["L1C"])
+                               else spectral)
+    CUSTOM_LEVELS[name] = {"columns": tuple(columns), "spectral": spectral, "flags": tuple(flags)}
+
 
 def band_order(level: str, order: str = "breizhcrops") -> tuple[str, ...]:
     """Return the model-input band order named ``order`` ('breizhcrops' or 'spectral') for a level."""
+    if level not in BREIZHCROPS_ORDER and order != "patch":
+        raise KeyError(f"unknown level {level!r}: not L1C or L2A and no opened dataset defines it")
     if order == "breizhcrops":
         return BREIZHCROPS_ORDER[level]
     if order == "spectral":

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cropviz.data.bands import (BREIZHCROPS_SEQUENCE_LENGTH, FLAG_COLUMNS, H5_COLUMNS, LEVELS,
                                 PATCH_BANDS, QA60_CIRRUS_BIT, QA60_OPAQUE_BIT, REFLECTANCE_SCALE,
-                                SPECTRAL_BANDS, band_order)
+                                SPECTRAL_BANDS, band_order, register_level)
 from cropviz.data.geometry import GEOMETRY_SUFFIXES, read_parcel_geometries
 from cropviz.errors import ConfigurationError, DatasetError
 
@@ -33,6 +33,15 @@ REQUIRED_CLASSMAPPING_COLUMNS: tuple[str, ...] = ("id", "classname", "code")
 
 #: L2A cloud probability (percent) above which an observation counts as cloudy.
 L2A_CLOUD_PROBABILITY_THRESHOLD = 50.0
+
+#: Sentinel-2 scene-classification (SCL) codes counted as cloudy: shadow, cloud medium/high, cirrus.
+SCL_CLOUDY_CODES: tuple[int, ...] = (3, 8, 9, 10)
+
+#: How the cloud flag column of a level defined in cropviz.json is read (imported data).
+CLOUD_KINDS: tuple[str, ...] = ("probability", "boolean", "scl", "unknown")
+
+#: Class name of parcels without a label in imported data (class id -1, kept in the index).
+UNLABELLED = "unlabelled"
 
 _SCALE = 1.0 / REFLECTANCE_SCALE
 
@@ -60,6 +69,7 @@ class Parcel:
     bands: pd.DataFrame
     flags: pd.DataFrame
     cloudy: np.ndarray
+    extra: pd.DataFrame | None = None  # extra per-date columns of imported data (radar, weather)
 
     @property
     def label(self) -> int:
@@ -130,15 +140,31 @@ class BreizhCropsDataset:
 
     def __init__(self, root: str | PathLike[str], region: str, year: int | str = 2017,
                  level: str = "L1C", preload: bool = False) -> None:
-        if level not in LEVELS:
-            raise ConfigurationError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
         self.root = Path(root)
+        self.metadata = _read_metadata(self.root) if self.root.is_dir() else {"simulated": False}
+        spec = _level_spec(self.root, self.metadata, level)
+        if level not in LEVELS and spec is None:
+            defined = [*LEVELS, *self.metadata.get("levels", {})]
+            raise ConfigurationError(f"unknown level {level!r}; use one of {', '.join(defined)}")
         self.region = str(region)
         self.year = year
         self.level = level
+        #: Columns of the h5 arrays; spectral, flag and extra columns; how the cloud flag reads.
         self.columns: tuple[str, ...] = H5_COLUMNS[level]
+        self.spectral_bands: tuple[str, ...] = SPECTRAL_BANDS.get(level, ())
+        self.flag_columns: tuple[str, ...] = FLAG_COLUMNS.get(level, ())
+        self.extra_columns: tuple[str, ...] = ()
+        self.cloud_kind = "qa60" if level == "L1C" else "probability"
+        self.keep_unlabelled = False
+        if spec is not None:
+            self.columns = tuple(spec["columns"])
+            self.spectral_bands = tuple(b for b in SPECTRAL_BANDS["L1C"] if b in spec["spectral"])
+            self.flag_columns = tuple(spec.get("flags", ()))
+            self.extra_columns = tuple(spec.get("extra", ()))
+            self.cloud_kind = str(spec.get("cloud", "unknown"))
+            self.keep_unlabelled = True
+            register_level(level, self.columns, self.spectral_bands, self.flag_columns)
         self.h5_path, self.index_path = _locate_region(self.root, self.region, str(year), level)
-        self.metadata = _read_metadata(self.root)
         self._mapping, self.classes = _read_classmapping(self.root / "classmapping.csv")
         self.codes = _read_codes(self.root / "codes.csv")
         self.cloud_share_source = "index"
@@ -169,11 +195,18 @@ class BreizhCropsDataset:
         skipped += [(i, "duplicate id in index") for i in raw.loc[dup, "id"]]
         raw = raw.loc[~dup]
 
-        raw["code"] = raw["CODE_CULTU"].astype(str).str.strip()
-        known = raw["code"].isin(self._mapping.index)
+        unlabelled = raw["CODE_CULTU"].isna().to_numpy() & self.keep_unlabelled
+        raw["code"] = raw["CODE_CULTU"].astype(str).str.strip().where(~unlabelled, "")
+        known = raw["code"].isin(self._mapping.index) | unlabelled
         skipped += [(i, f"code {c} not in classmapping")
                     for i, c in zip(raw.loc[~known, "id"], raw.loc[~known, "code"])]
         raw = raw.loc[known]
+        labelled = raw["code"].isin(self._mapping.index).to_numpy()
+        classid = np.full(len(raw), -1, dtype=np.int64)
+        classname = np.full(len(raw), UNLABELLED, dtype=object)
+        classid[labelled] = self._mapping.loc[raw.loc[labelled, "code"], "id"].to_numpy(dtype=np.int64)
+        classname[labelled] = self._mapping.loc[raw.loc[labelled, "code"], "classname"].to_numpy(dtype=object)
+        raw = raw.assign(classid=classid, classname=classname)
 
         length = pd.to_numeric(raw["sequencelength"], errors="coerce").fillna(0)
         empty = length <= 0
@@ -190,8 +223,8 @@ class BreizhCropsDataset:
         index = pd.DataFrame({
             "id": raw["id"].to_numpy(dtype=np.int64),
             "code": raw["code"].to_numpy(dtype=object),
-            "classid": self._mapping.loc[raw["code"], "id"].to_numpy(dtype=np.int64),
-            "classname": self._mapping.loc[raw["code"], "classname"].to_numpy(dtype=object),
+            "classid": raw["classid"].to_numpy(dtype=np.int64),
+            "classname": raw["classname"].to_numpy(dtype=object),
             "sequencelength": raw["sequencelength"].to_numpy(dtype=np.int64),
             "cloud_share": self._index_cloud_share(raw),
             "path": raw["path"].to_numpy(dtype=object),
@@ -202,7 +235,7 @@ class BreizhCropsDataset:
     def _index_cloud_share(self, raw: pd.DataFrame) -> np.ndarray:
         """Approximate cloud share from the index's mean cloud column (exact after validate())."""
         column = next((c for c in ("meanQA60", "meanCLD") if c in raw.columns), None)
-        if column is None:
+        if column is None or self.cloud_kind == "unknown":
             return np.full(len(raw), np.nan)
         mean = pd.to_numeric(raw[column], errors="coerce").to_numpy(dtype=np.float64)
         if self.level == "L1C":  # mean QA60 bitmask: 1024 = every date opaque cloud
@@ -289,7 +322,9 @@ class BreizhCropsDataset:
             got = data.shape[1] if data.ndim == 2 else f"shape {data.shape}"
             raise DatasetError(self.h5_path, f"parcel {parcel_id}: expected {len(self.columns)} "
                                              f"columns for {self.level}, got {got}")
-        finite = ~np.isnan(data).any(axis=1)
+        checked = data if not self.extra_columns and self.level in LEVELS else \
+            data[:, [self.columns.index(c) for c in ("doa", *self.spectral_bands)]]
+        finite = ~np.isnan(checked).any(axis=1)
         if not finite.all():
             self.nan_rows[int(parcel_id)] = int((~finite).sum())
             data = data[finite]
@@ -304,10 +339,20 @@ class BreizhCropsDataset:
         return np.rint(doa).astype(np.int64).view("datetime64[ns]")
 
     def _cloudy(self, data: np.ndarray) -> np.ndarray:
-        if self.level == "L1C":
+        """Cloudy mask: QA60 bits (L1C), CLD > 50 % (L2A, 'probability'), CLD > 0.5 ('boolean'),
+        CLD in SCL_CLOUDY_CODES ('scl'); all False when the cloud state is 'unknown'."""
+        kind = self.cloud_kind
+        if kind == "qa60":
             qa = data[:, self.columns.index("QA60")].astype(np.int64)
             return ((qa >> QA60_OPAQUE_BIT) & 1).astype(bool) | ((qa >> QA60_CIRRUS_BIT) & 1).astype(bool)
-        return data[:, self.columns.index("CLD")] > L2A_CLOUD_PROBABILITY_THRESHOLD
+        if kind == "unknown" or "CLD" not in self.columns:
+            return np.zeros(len(data), dtype=bool)
+        cld = data[:, self.columns.index("CLD")]
+        if kind == "boolean":
+            return cld > 0.5
+        if kind == "scl":
+            return np.isin(cld, SCL_CLOUDY_CODES)
+        return cld > L2A_CLOUD_PROBABILITY_THRESHOLD
 
     def parcel(self, parcel_id: int) -> Parcel:
         """Return one parcel's time series (sorted by date, NaN rows dropped)."""
@@ -315,16 +360,19 @@ class BreizhCropsDataset:
         data = self._read_array(int(row["id"]), row["path"])
         dates = self._dates(data)
         date_index = pd.DatetimeIndex(dates, name="date")
-        spectral = [self.columns.index(b) for b in SPECTRAL_BANDS[self.level]]
-        flag_cols = [self.columns.index(b) for b in FLAG_COLUMNS[self.level]]
+        spectral = [self.columns.index(b) for b in self.spectral_bands]
+        flag_cols = [self.columns.index(b) for b in self.flag_columns]
+        extra_cols = [self.columns.index(b) for b in self.extra_columns]
         return Parcel(
             id=int(row["id"]), code=str(row["code"]), classid=int(row["classid"]),
             classname=str(row["classname"]), level=self.level, dates=dates,
             bands=pd.DataFrame(data[:, spectral], index=date_index,
-                               columns=list(SPECTRAL_BANDS[self.level])),
+                               columns=list(self.spectral_bands)),
             flags=pd.DataFrame(data[:, flag_cols], index=date_index,
-                               columns=list(FLAG_COLUMNS[self.level])),
+                               columns=list(self.flag_columns)),
             cloudy=self._cloudy(data),
+            extra=pd.DataFrame(data[:, extra_cols], index=date_index,
+                               columns=list(self.extra_columns)) if extra_cols else None,
         )
 
     def parcels(self, ids: Iterable[int] | None = None) -> Iterator[Parcel]:
@@ -482,8 +530,9 @@ def list_regions(root: str | PathLike[str]) -> list[tuple[int | str, str, str]]:
     found: list[tuple[int | str, str, str]] = []
     if not root.is_dir():
         return found
+    custom = list(_read_metadata(root).get("levels", {})) if (root / "cropviz.json").exists() else []
     for year_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for level in LEVELS:
+        for level in dict.fromkeys([*LEVELS, *custom]):
             level_dir = year_dir / level
             if not level_dir.is_dir():
                 continue
@@ -510,6 +559,8 @@ def summarize(ds: BreizhCropsDataset) -> dict[str, Any]:
                             if len(lengths) else None),
         "cloud_share": None if cloud.isna().all() else float(cloud.mean()),
         "cloud_share_source": ds.cloud_share_source,
+        "cloud": ds.cloud_kind,
+        "unlabelled": int((ds.index["classid"] < 0).sum()),
         "skipped": {str(k): int(v) for k, v in reasons.items()},
         "skipped_total": int(len(ds.skipped)),
         "nan_rows_dropped": int(sum(ds.nan_rows.values())),
@@ -550,6 +601,25 @@ def _read_metadata(root: Path) -> dict[str, Any]:
         raise DatasetError(path, "expected a JSON object")
     metadata["simulated"] = bool(metadata.get("simulated", False))
     return metadata
+
+
+def _level_spec(root: Path, metadata: dict[str, Any], level: str) -> dict[str, Any] | None:
+    """The definition of ``level`` in cropviz.json ("levels": {name: {columns, spectral, ...}}), or None."""
+    spec = metadata.get("levels", {})
+    spec = spec.get(level) if isinstance(spec, dict) else None
+    if spec is None:
+        return None
+    where = root / "cropviz.json"
+    if not isinstance(spec, dict) or not isinstance(spec.get("columns"), list) \
+            or not isinstance(spec.get("spectral"), list):
+        raise DatasetError(where, f"level {level!r} needs lists 'columns' and 'spectral'")
+    missing = [c for c in ("doa", *spec["spectral"], *spec.get("flags", []), *spec.get("extra", []))
+               if c not in spec["columns"]]
+    if missing:
+        raise DatasetError(where, f"level {level!r}: columns lack {', '.join(missing)}")
+    if spec.get("cloud", "unknown") not in CLOUD_KINDS:
+        raise DatasetError(where, f"level {level!r}: cloud must be one of {', '.join(CLOUD_KINDS)}")
+    return spec
 
 
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.models.zoo._batchnorm import apply, batchnorm_affine, folded, layer_bn
+
 
 class InceptionModule(nn.Module):
     """Bottleneck, three convolutions (kernels k+1, k/2+1, k/4+1) and a max-pool branch."""
@@ -32,8 +34,20 @@ class InceptionModule(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         reduced = self.bottleneck(x)
-        branches = [conv(reduced) for conv in self.convolutions] + [self.pool_conv(x)]
-        return self.bn_relu(torch.cat(branches, dim=1))
+        pool, pool_conv = self.pool_conv
+        bn, relu = self.bn_relu
+        inputs = [reduced] * len(self.convolutions) + [pool(x)]
+        layers = [*self.convolutions, pool_conv]
+        affine = batchnorm_affine(bn)
+        if affine is None:
+            return relu(bn(torch.cat([layer(h) for layer, h in zip(layers, inputs)], dim=1)))
+        # eval: batch norm folded into the four branches, slice by slice
+        scales, shifts = (t.split(pool_conv.out_channels) for t in affine)
+        branches = [
+            apply(layer, h, *folded(layer, scale, shift))
+            for layer, h, scale, shift in zip(layers, inputs, scales, shifts)
+        ]
+        return relu(torch.cat(branches, dim=1))
 
 
 class ShortcutLayer(nn.Module):
@@ -45,7 +59,7 @@ class ShortcutLayer(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, block_input: Tensor, block_output: Tensor) -> Tensor:
-        return self.relu(block_output + self.sc(block_input))
+        return self.relu(block_output + layer_bn(*self.sc, block_input))
 
 
 class InceptionTime(nn.Module):

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.models.zoo._batchnorm import layer_bn
+
 RESAMPLED_LENGTH = 512
 # (kernel size, conv padding, average-pool window after three stride-2 blocks on 128 steps)
 _BRANCHES = ((3, 1, 16), (5, 1, 11), (7, 1, 6))
@@ -38,8 +40,8 @@ class _ResidualBlock(nn.Module):
         self.relu2 = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
-        residual = x if self.downsample is None else self.downsample(x)
+        out = layer_bn(self.conv2, self.bn2, self.relu1(layer_bn(self.conv1, self.bn1, x)))
+        residual = x if self.downsample is None else layer_bn(*self.downsample, x)
         return self.relu2(residual[:, :, : out.shape[2]] + out)
 
 
@@ -77,6 +79,6 @@ class MSResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances (any T) -> N x C log-probabilities."""
         h = F.interpolate(x.transpose(1, 2), size=RESAMPLED_LENGTH)
-        h = self.maxpool(self.relu(self.bn1(self.conv1(h))))
+        h = self.maxpool(self.relu(layer_bn(self.conv1, self.bn1, h)))
         features = torch.cat([self._branch(k, h) for k, _, _ in _BRANCHES], dim=1).flatten(1)
         return F.log_softmax(self.fc(features), dim=-1)

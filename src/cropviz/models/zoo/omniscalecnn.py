@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.models.zoo._batchnorm import batchnorm_affine, folded
 
 DEFAULT_PARAMETER_BUDGET = (8 * 128, 5 * 128 * 256 + 2 * 256 * 128)
 
@@ -64,14 +65,6 @@ class SampaddingConv1D_BN(nn.Module):  # noqa: N801 (name fixed by the checkpoin
     def left(self) -> int:
         return (self.kernel_size - 1) // 2
 
-    def folded(self) -> tuple[Tensor, Tensor]:
-        """Weight (out x in x k) and bias of convolution + batch norm in eval mode."""
-        bn = self.bn
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        weight = self.conv1d.weight * scale[:, None, None]
-        bias = (self.conv1d.bias - bn.running_mean) * scale + bn.bias
-        return weight, bias
-
 
 class OmniScaleLayer(nn.Module):
     """Parallel "same" convolutions (+ batch norm) of several kernel sizes, concatenated, ReLU."""
@@ -89,7 +82,7 @@ class OmniScaleLayer(nn.Module):
     def _weights(self) -> tuple[list[Tensor], list[Tensor]]:
         if self.training:
             return [c.conv1d.weight for c in self.conv_list], [c.conv1d.bias for c in self.conv_list]
-        pairs = [c.folded() for c in self.conv_list]
+        pairs = [folded(c.conv1d, *batchnorm_affine(c.bn)) for c in self.conv_list]
         return [w for w, _ in pairs], [b for _, b in pairs]
 
     def _embedded(self, x: Tensor, weights: list[Tensor]) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.models.zoo._batchnorm import layer_bn
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel_size: int, dropout: float) -> nn.Module:
@@ -33,12 +34,13 @@ def _dense_block(in_features: int, out_features: int, dropout: float) -> nn.Modu
 class _Block(nn.Module):
     """Layer, batch norm, ReLU, dropout; parameters live under ``block.<i>``."""
 
-    def __init__(self, *layers: nn.Module) -> None:
+    def __init__(self, layer: nn.Module, bn: nn.Module, relu: nn.Module, dropout: nn.Module) -> None:
         super().__init__()
-        self.block = nn.Sequential(*layers)
+        self.block = nn.Sequential(layer, bn, relu, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.block(x)
+        layer, bn, relu, dropout = self.block
+        return dropout(relu(layer_bn(layer, bn, x)))
 
 
 class TempCNN(nn.Module):

@@ -1,0 +1,54 @@
+"""Attention: per-layer, per-head maps with real dates, rollout over the trajectory, cloud use."""
+
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, require
+from app_support.widgets import show_figure, show_table
+from cropviz.data.indices import compute_index
+from cropviz.explain import attention
+from cropviz.explain.region import cloud_attention_summary
+from cropviz.viz.explain import attention_grid, cloud_attention_figure
+from cropviz.viz.trajectories import add_observation_weights, trajectory_figure
+
+ctx = context()
+st.title("Self-attention")
+banner(ctx)
+if require(ctx):
+    model = ctx.classifier
+    if not model.has_attention:
+        st.info(f"{model.name} has no self-attention. Pick the transformer (or a transformer checkpoint) "
+                "in the sidebar; the Attributions page explains every neural model.")
+        st.stop()
+    prepared = model.inputs(ctx.dataset, [ctx.selected_id])
+    x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
+    result = attention(model.model, x)
+    row = ctx.table.set_index("id").loc[ctx.selected_id]
+    st.markdown(f"**Parcel {ctx.selected_id}**, {row['classname']}, predicted **{row['predicted']}** "
+                f"({row['confidence']:.2f}). The model sees {len(dates)} observations sampled from the "
+                f"season (dates on the axes); {int(cloudy.sum())} of them are cloud-flagged.")
+    if model.info.shuffle_time:
+        st.warning("This model was trained on time-shuffled sequences: the observations are in permuted order.")
+    inputs = pd.DataFrame(x, columns=model.info.bands)
+    ndvi = compute_index(inputs, "NDVI").to_numpy() if {"B4", "B8"} <= set(model.info.bands) else x[:, 0]
+    fig = trajectory_figure(dates, pd.DataFrame({"NDVI": ndvi}), cloudy=cloudy,
+                            title="Attention rollout (mean attention received) under the NDVI of the model input")
+    add_observation_weights(fig, dates, result.rollout, name="rollout")
+    show_figure(fig, f"parcel-{ctx.selected_id}-rollout", key="attention_rollout")
+    st.caption(f"Rollout weights sum to 1; uniform attention would give {1 / len(dates):.3f} per observation. "
+               f"Cloud-flagged observations receive {result.rollout[cloudy].mean() * len(dates):.2f}x "
+               f"and clear ones {result.rollout[~cloudy].mean() * len(dates):.2f}x the uniform share."
+               if cloudy.any() and (~cloudy).any() else "")
+    show_figure(attention_grid(result.matrices, dates), f"parcel-{ctx.selected_id}-attention",
+                key="attention_grid")
+
+    st.header("Does the model ignore clouds? (region)")
+    limit = st.select_slider("Parcels", [200, 500, 1000, 2000, 5000], value=1000, key="attention_parcels")
+    frame = cache.observation_attention(model, ctx.dataset, max_parcels=limit)
+    st.caption("Attention received per observation, as a multiple of the uniform share (1.0 = average).")
+    show_figure(cloud_attention_figure(frame), "attention-clouds", key="attention_clouds")
+    show_table(cloud_attention_summary(frame).round(3), "attention-clouds-per-class", key="attention_cloud_table")
+    monthly = frame.pivot_table(index="month", columns="cloudy", values="attention", aggfunc="mean")
+    monthly.columns = ["clear" if not c else "cloudy" for c in monthly.columns]
+    show_table(monthly.round(3), "attention-by-month", key="attention_month_table")

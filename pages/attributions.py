@@ -1,0 +1,136 @@
+"""Attributions: which observations and bands decided the answer, with several Captum methods."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, require
+from app_support.widgets import show_figure, show_table
+from cropviz.data.indices import compute_index
+from cropviz.errors import CropvizError
+from cropviz.explain import METHODS, attribute, sanity_check, top_k_observations, what_if
+from cropviz.viz.colors import class_hex
+from cropviz.viz.explain import attribution_heatmap, compare_attributions
+from cropviz.viz.trajectories import add_observation_weights, mark_top_observations, probability_bar, trajectory_figure
+
+BASELINES = {"zeros": "zeros", "class mean trajectory": "class_mean", "cloud-free median": "cloud_free_median"}
+
+ctx = context()
+st.title("Attributions")
+banner(ctx)
+if require(ctx):
+    model = ctx.classifier
+    if not model.differentiable or model.spec.input_form != "sequence":
+        st.info(f"{model.name} takes {model.spec.input_form} input; this page explains the sequence models "
+                "(the BreizhCrops zoo and ELECTS). Pick one in the sidebar.")
+        st.stop()
+    classes = model.classes
+    row = ctx.table.set_index("id").loc[ctx.selected_id]
+    prepared = model.inputs(ctx.dataset, [ctx.selected_id])
+    x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
+    controls = st.columns(4)
+    method = controls[0].selectbox("Method", METHODS, key="attr_method")
+    target_kind = controls[1].selectbox("Target class", ["predicted", "true", "other..."], key="attr_target_kind")
+    target = {"predicted": int(row["pred"]), "true": int(row["classid"])}.get(target_kind)
+    if target is None:
+        target = classes.index(controls[1].selectbox("Class", classes, key="attr_target_class"))
+    baseline_name = controls[2].selectbox("Baseline", list(BASELINES), key="attr_baseline",
+                                          disabled=method in ("saliency", "input_x_gradient"))
+    top_k = controls[3].slider("Top-k observations", 1, 10, 5, key="attr_topk")
+    options = {}
+    if method == "integrated_gradients":
+        options["n_steps"] = st.select_slider("IG steps", [20, 50, 100, 200], value=50, key="attr_steps")
+    step = None
+    if model.is_early:
+        step = st.slider("ELECTS: explain the class at step", 0, len(dates) - 1, len(dates) - 1, key="attr_step")
+    reference, labels = cache.reference_inputs(model, ctx.dataset)
+    extra = dict(reference=reference, reference_labels=labels, cloudy=cloudy)
+
+    def explain(chosen_method: str, chosen_target: int):
+        settings = dict(options) if chosen_method == method else {}
+        baseline = None if chosen_method in ("saliency", "input_x_gradient") else BASELINES[baseline_name]
+        if chosen_method == "gradient_shap":
+            baseline = "random"
+        return attribute(model.model, x, chosen_method, target=chosen_target, baseline=baseline, step=step,
+                         **extra, **settings)
+
+    try:
+        result = explain(method, target)
+    except CropvizError as error:
+        st.error(str(error))
+        st.stop()
+    st.markdown(f"**Parcel {ctx.selected_id}**: true **{row['classname']}**, predicted **{row['predicted']}** "
+                f"({row['confidence']:.2f}); explaining **{classes[target]}** with `{method}`.")
+    if result.delta is not None:
+        st.metric("Convergence delta (sum of attributions - (f(x) - f(baseline)))", f"{float(result.delta):.2e}")
+    inputs = pd.DataFrame(x, columns=model.info.bands)
+    ndvi = compute_index(inputs, "NDVI").to_numpy()
+    fig = trajectory_figure(dates, pd.DataFrame({"NDVI": ndvi}), cloudy=cloudy,
+                            title="Per-observation attribution under the NDVI of the model input")
+    add_observation_weights(fig, dates, result.per_observation, name=method)
+    top = top_k_observations(result, k=top_k, dates=dates)
+    mark_top_observations(fig, dates[top["index"]], ndvi[top["index"]],
+                          [pd.Timestamp(d).strftime("%d %b") for d in dates[top["index"]]])
+    show_figure(fig, f"parcel-{ctx.selected_id}-{method}", key="attr_trajectory")
+    show_table(top, f"parcel-{ctx.selected_id}-top-observations", key="attr_top_table", hide_index=True)
+    show_figure(attribution_heatmap(result.values, dates, model.info.bands, title="Time x band attributions"),
+                f"parcel-{ctx.selected_id}-{method}-heatmap", key="attr_heatmap")
+
+    st.header("Compare")
+    mode = st.radio("Compare", ["true vs predicted class", "two methods"], horizontal=True, key="attr_compare")
+    if mode == "two methods":
+        other = st.selectbox("Second method", [m for m in METHODS if m != method], key="attr_other")
+        a, b, titles = result, explain(other, target), [method, other]
+    else:
+        a, b = explain(method, int(row["classid"])), explain(method, int(row["pred"]))
+        titles = [f"true: {row['classname']}", f"predicted: {row['predicted']}"]
+    show_figure(compare_attributions(a.values, b.values, titles, dates, model.info.bands),
+                f"parcel-{ctx.selected_id}-compare", key="attr_compare_fig")
+
+    st.header("What if?")
+    probe = st.columns(2)
+    labels_t = [f"{k}: {pd.Timestamp(d).strftime('%Y-%m-%d')}{' (cloud)' if c else ''}"
+                for k, (d, c) in enumerate(zip(dates, cloudy))]
+    chosen = probe[0].selectbox("Observation", range(len(dates)), format_func=labels_t.__getitem__,
+                                index=int(top["index"].iloc[0]), key="attr_whatif_obs")
+    edit = probe[1].radio("Edit", ["remove", "cloud"], horizontal=True, key="attr_whatif_mode")
+    change = what_if(model.model, x, chosen, mode=edit, dates=dates, bands=model.info.bands, step=step)
+    before, after = np.exp(change.before), np.exp(change.after)
+    st.markdown(f"Predicted **{classes[change.predicted_before]}** ({before.max():.2f}) -> "
+                f"**{classes[int(np.argmax(after))]}** ({after.max():.2f}) after the edit.")
+    columns = st.columns(2)
+    with columns[0]:
+        show_figure(probability_bar(classes, before, true=row["classname"], title="before"), "whatif-before",
+                    key="attr_whatif_before")
+    with columns[1]:
+        show_figure(probability_bar(classes, after, true=row["classname"], title="after"), "whatif-after",
+                    key="attr_whatif_after")
+
+    st.header("Sanity check")
+    if st.button("Randomise the model's weights and compare", key="attr_sanity"):
+        check = sanity_check(model.model, x, method, target=target, **options)
+        st.metric("Spearman rank correlation, original vs randomised weights", f"{check['spearman']:.2f}")
+        st.caption("A method that explains the model gives a clearly different map after randomisation "
+                   "(correlation near 0); a high correlation means the map reflects the input, not the model.")
+
+    st.header("Class-aggregated attributions")
+    agg = st.columns(3)
+    classname = agg[0].selectbox("Class", classes, index=classes.index(row["classname"]), key="attr_agg_class")
+    agg_method = agg[1].selectbox("Method", ["saliency", "input_x_gradient", "integrated_gradients"],
+                                  key="attr_agg_method")
+    count = agg[2].select_slider("Parcels", [25, 50, 100, 200], value=50, key="attr_agg_count")
+    table = cache.class_attributions(model, ctx.dataset, classname, agg_method, max_parcels=count)
+    if len(table):
+        by_band = table.pivot_table(index="period", columns="band", values="magnitude", aggfunc="mean")
+        show_figure(attribution_heatmap(by_band.to_numpy(), by_band.index, list(by_band.columns),
+                                        title=f"{classname}: mean |attribution| per 14 days and band"),
+                    f"class-{classname}-{agg_method}", key="attr_agg_heatmap")
+        per_period = table.groupby("period")["value"].sum()  # mean per-observation attribution
+        envelope = cache.envelopes(ctx.dataset, "NDVI", [classname]).get(classname)
+        if envelope is not None:
+            curve = trajectory_figure(envelope.index, pd.DataFrame({f"{classname} NDVI": envelope["mean"].to_numpy()}),
+                                      colors={f"{classname} NDVI": class_hex(classname)},
+                                      title=f"{classname}: attribution per period over the class phenology")
+            add_observation_weights(curve, per_period.index, per_period.to_numpy(), name="attribution")
+            show_figure(curve, f"class-{classname}-phenology-attribution", key="attr_agg_curve")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("early")
+st.info("Being built.")

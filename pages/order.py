@@ -1,0 +1,132 @@
+"""Ordered vs shuffled time (seed 004, Table 4): does a model use the order of the observations?"""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, query, select_parcel, set_query
+from app_support.widgets import show_figure, show_table
+from cropviz.ablation import (THEIRS, card_order_table, check_results, command_line, order_table, ours_label,
+                              paper_table, per_class_order_differences)
+from cropviz.errors import CropvizError
+from cropviz.models import registry
+from cropviz.models.checkpoint import shipped_names
+from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
+
+ctx = context()
+st.title("Ordered vs shuffled time")
+banner(ctx)
+st.markdown(
+    "Garnot et al. (2019) re-trained their recurrent models on time series whose observations were "
+    "**shuffled per parcel** (same observations, random order, the same permutation at training and test). "
+    "What a model loses is what it owed to the *order* of the season; what it keeps, it got from the "
+    "observations as a set (a memory of what was seen).")
+st.info(
+    "**What the demo can show:** the protocol end to end (training both orders, per-class losses, the "
+    "parcels where the two models disagree and what each model looks at). **What it cannot:** the size of "
+    "the effect on real crops. The demo is simulated, its patch set is 80 parcels per region and training "
+    "was cut to a few epochs, so differences of a few F1 points are within noise. To measure it on real "
+    f"data (BreizhCrops layout with patches): `{command_line('DIR', 'results/time_space.json', folds=5)}` "
+    "and upload the file below.")
+
+upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
+                          type=["json"], key="order_results_upload")
+try:
+    results = (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
+               else cache.seed004_results())
+except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    st.error(f"Cannot read the results: {error}")
+    results = None
+
+st.header("Table 4: macro F1 ordered and shuffled")
+theirs = paper_table(4).reset_index().rename(columns={"Ordered": "ordered", "Shuffled": "shuffled", "Delta": "delta"})
+left, right = st.columns(2)
+left.markdown(f"**{THEIRS}**, 5-fold CV, 50 epochs")
+with left:
+    show_table(theirs, "seed004-table4-theirs", key="order_theirs", hide_index=True)
+if results is not None:
+    ours = order_table(results)
+    data = results["data"]
+    right.markdown(f"**{ours_label(results)}**: {data['split']}; {results['protocol']['epochs']} epochs "
+                   f"(zoo {results['protocol']['zoo_epochs']})")
+    with right:
+        show_table(ours, "seed004-table4-ours", key="order_ours", hide_index=True)
+    names = {"convlstm": "ConvLSTM", "cnn_gru7": "CNN+GRU7", "cnn_gru9": "CNN+GRU9", "gru": "GRU"}
+    bars = pd.concat([theirs.assign(source=THEIRS)[["source", "model", "delta"]],
+                      ours[ours["model"].isin(list(names))].assign(source=ours_label(results),
+                                                                  model=lambda f: f["model"].map(names))
+                      [["source", "model", "delta"]]])
+    show_figure(grouped_bars(bars, "delta", axis_title="F1 shuffled - ordered (points)"), "seed004-order-delta",
+                key="order_delta")
+    st.caption("Paper: the more parameters a model gives to time, the more shuffling costs it (GRU -8.5, "
+               "CNN+GRU9 -6.3, ConvLSTM -1.3). Compare the signs and the ranking, not the sizes.")
+
+cards = cache.model_cards()
+card_table = card_order_table(cards)
+st.subheader("Shipped weights and their shuffled twins (test macro F1 from the model cards)")
+if card_table.empty:
+    st.caption("No shipped model has a shuffled twin with test metrics in its card yet (models/<name>_shuffled.json).")
+else:
+    show_table(card_table, "shuffled-twins-cards", key="order_cards", hide_index=True)
+
+if results is not None:
+    st.header("Which crops need the order?")
+    shuffled_models = [r["model"] for r in results["results"] if r["order"] == "shuffled"]
+    if shuffled_models:
+        default = query("ablation_model", "gru")
+        model = st.selectbox("Model", shuffled_models, key="order_class_model",
+                             index=shuffled_models.index(default) if default in shuffled_models else 0)
+        set_query(ablation_model=model)
+        diff = per_class_order_differences(results, model)
+        show_figure(per_class_delta_figure(diff), f"seed004-per-class-{model}", key="order_per_class")
+        st.caption("Bars below zero: classes the model recognises worse without the time order. Classes "
+                   "with few test parcels (hover) move by chance.")
+
+st.header("Parcels where the ordered and the shuffled model disagree")
+available = shipped_names()
+pairs = [n for n in available if not n.endswith("_shuffled") and f"{n}_shuffled" in available]
+if not ctx.ready:
+    st.info(ctx.data_error or "Choose a dataset in the sidebar.")
+elif not pairs:
+    st.info("No shipped model has a shuffled twin yet (models/<name>.pt and models/<name>_shuffled.pt). "
+            "Train one with `cropviz train --model gru --shuffle-time ...`.")
+else:
+    default = query("pair", "gru")
+    pair = st.selectbox("Model and its shuffled twin", pairs, index=pairs.index(default) if default in pairs else 0,
+                        key="order_pair")
+    set_query(pair=pair)
+    twin = f"{pair}_shuffled"
+    if registry.spec(cache.classifier(pair).info.arch).input_form == registry.PATCH and ctx.dataset.patches() is None:
+        st.info(f"{pair} takes parcel patches and this region has none.")
+    else:
+        try:
+            table = cache.order_disagreements(ctx.dataset, pair, twin)
+        except CropvizError as error:
+            st.error(str(error))
+            table = None
+        if table is not None:
+            disagree = table[table["disagree"]].drop(columns="disagree")
+            st.markdown(f"**{len(disagree)}** of {len(table)} parcels get different classes from `{pair}` and "
+                        f"`{twin}` (ordered right in {int((table['ordered'] == table['class']).sum())}, "
+                        f"shuffled right in {int((table['shuffled'] == table['class']).sum())}).")
+            shown = disagree if len(disagree) else table.drop(columns="disagree")
+            show_table(shown, f"disagreements-{pair}", key="order_disagreements", hide_index=True)
+            ids = [int(i) for i in shown["id"]]
+            current = ctx.selected_id if ctx.selected_id in ids else ids[0]
+            parcel = st.selectbox("Parcel", ids, index=ids.index(current), key=f"order_parcel_{pair}")
+            if parcel != ctx.selected_id:
+                select_parcel(parcel)
+            explain = st.toggle("Attributions (integrated gradients)", value=True, key="order_explain")
+            views = [dict(cache.order_view(ctx.dataset, name, parcel, explain), label=f"{name}")
+                     for name in (pair, twin)]
+            row = table.set_index("id").loc[parcel]
+            st.markdown(f"**Parcel {parcel}**: true class {row['class']}; `{pair}` says {row['ordered']} "
+                        f"({row['confidence_ordered']:.0%}), `{twin}` says {row['shuffled']} "
+                        f"({row['confidence_shuffled']:.0%}).")
+            show_figure(order_pair_figure(*views), f"order-parcel-{parcel}", key="order_parcel_figure")
+            st.caption("Each model's input in the order it reads it: the shuffled twin sees the same "
+                       "observations permuted (hover for the dates). Bars: integrated-gradients attribution of "
+                       "the predicted class's log-probability per input step, summed over bands "
+                       "(and pixels for patch models); blue pushes towards the class, red away.")

@@ -1,0 +1,86 @@
+"""Spatial vs temporal structure (seed 004, Tables 1-3): where should a model spend its parameters?"""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context
+from app_support.widgets import show_figure, show_table
+from cropviz.ablation import (THEIRS, check_results, command_line, ours_label, paper_comparison, paper_table,
+                              per_class_table, space_time_table)
+from cropviz.errors import CropvizError
+from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
+
+ctx = context()
+st.title("Spatial vs temporal structure")
+banner(ctx)
+st.markdown(
+    "Garnot et al. (2019) gave six models about the same budget (~92k parameters) and moved it between a "
+    "per-date CNN on the 32x32 parcel patch (**space**) and a recurrent unit over the dates (**time**): "
+    "CNN (all space), CNN+GRU with 70/80/90 % temporal parameters, a GRU on per-date band means and "
+    "standard deviations (all time), and a ConvLSTM. On real data the GRU beat the CNN by 19 F1 points "
+    "and the best models spent ~90 % of their parameters on time.")
+st.info(
+    "**What the demo can show:** the six architectures with their parameter split (Table 1), trained and "
+    "tested with the same protocol, and the tables in the paper's form. **What it cannot:** whether *real* "
+    "patches carry little crop information in their shape and texture. The simulated patches are built by "
+    "cropviz, so whatever spatial signal they hold is what the simulator put there; 80 patches per region "
+    "and a few epochs also leave the rankings noisy. To measure it on real data (BreizhCrops layout with "
+    f"patches): `{command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
+
+upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
+                          type=["json"], key="space_results_upload")
+try:
+    results = (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
+               else cache.seed004_results())
+except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    st.error(f"Cannot read the results: {error}")
+    results = None
+
+st.header("Table 2: performance (and Table 1: parameters)")
+theirs = paper_table(2).join(paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
+left, right = st.columns(2)
+left.markdown(f"**{THEIRS}**: 199,464 parcels, 5-fold CV, 50 epochs")
+with left:
+    show_table(theirs, "seed004-table2-theirs", key="space_theirs", hide_index=True)
+if results is not None:
+    ours = space_time_table(results)
+    label = ours_label(results)
+    patches = results["data"].get("patches") or {}
+    right.markdown(f"**{label}**: {patches.get('parcels', '?')} patch parcels, {results['data']['split']}; "
+                   f"{results['protocol']['epochs']} epochs (best validation epoch)")
+    with right:
+        show_table(ours.drop(columns="model").rename(columns={
+            "paper_name": "model", "overall_accuracy": "OA", "macro_f1": "F-score", "precision": "Precision",
+            "recall": "Recall", "temporal_share": "temporal_ratio", "macro_f1_std": "F-score std (folds)"}),
+            "seed004-table2-ours", key="space_ours", hide_index=True)
+
+    st.header("Macro F1 against the temporal share of parameters")
+    comparison = paper_comparison(results)
+    left, right = st.columns(2)
+    with left:
+        show_figure(f1_vs_temporal_share(comparison), "seed004-f1-vs-share", key="space_share")
+    with right:
+        show_figure(grouped_bars(comparison, "macro_f1"), "seed004-f1-bars", key="space_bars")
+    st.caption(f"Grey: {THEIRS} (Tables 1-2; the paper gives no ratio for the ConvLSTM, it is placed at "
+               f"cropviz's count for the same architecture). Blue: {label}. The paper's RF baseline "
+               "scored 36.9.")
+
+    st.header("Table 3: per-class F1")
+    left, right = st.columns(2)
+    left.markdown(f"**{THEIRS}**: 17 classes of the French LPIS")
+    with left:
+        show_table(paper_table(3).reset_index(), "seed004-table3-theirs", key="space_t3_theirs", hide_index=True)
+    right.markdown(f"**{label}**: the demo's {len(results['data']['patches']['classes']) if patches else '?'} "
+                   "classes (not the paper's)")
+    with right:
+        show_table(per_class_table(results).rename_axis("class").reset_index(), "seed004-table3-ours",
+                   key="space_t3_ours", hide_index=True)
+    rows = pd.DataFrame([{"model": r["paper_name"], "order": r["order"], "epochs kept": r["best_epoch"],
+                          "seconds": r["train_seconds"]} for r in results["results"]])
+    with st.expander("Training details of the results file"):
+        st.json({"data": results["data"], "protocol": results["protocol"],
+                 "command": results.get("command") or results.get("equivalent_command")}, expanded=False)
+        show_table(rows, "seed004-training", key="space_training", hide_index=True)

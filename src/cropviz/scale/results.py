@@ -1,0 +1,129 @@
+"""Lazy reading of a precomputed Parquet dataset (what :func:`cropviz.scale.precompute` writes).
+
+Nothing here loads a whole region's list columns: predictions scan only the requested columns,
+one parcel is read with a filter pushed down to the Parquet row groups, and class aggregates
+iterate over record batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from cropviz.errors import DatasetError
+from cropviz.scale.precompute import MANIFEST, part_name
+
+#: Columns of every part besides prob_<class>: the prediction table of Classifier.predict.
+PREDICTION_COLUMNS = ("id", "true", "pred", "confidence")
+
+
+class PrecomputedResults:
+    """A precomputed region: ``.manifest`` plus lazy scans of its Parquet parts."""
+
+    def __init__(self, out: str | os.PathLike[str], allow_incomplete: bool = False) -> None:
+        self.path = Path(out)
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.is_file():
+            raise DatasetError(self.path, "no manifest.json; not a cropviz precompute folder")
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as error:
+            raise DatasetError(manifest_path, f"unreadable manifest ({error})") from None
+        count = int(self.manifest["partitions"]["count"])
+        parts = [self.path / part_name(k) for k in range(count)]
+        present = [p for p in parts if p.is_file()]
+        if len(present) < count and not allow_incomplete:
+            raise DatasetError(self.path, f"incomplete: {len(present)} of {count} parts; rerun precompute "
+                                          "to finish (or open with allow_incomplete=True)")
+        self.complete = len(present) == count
+        self.dataset = pads.dataset([str(p) for p in present], format="parquet")
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["classes"])
+
+    @property
+    def explain(self) -> list[str]:
+        return list(self.manifest["settings"]["explain"])
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dataset.schema.names)
+
+    def __len__(self) -> int:
+        return self.dataset.count_rows()
+
+    def __repr__(self) -> str:
+        d = self.manifest["dataset"]
+        return (f"PrecomputedResults({self.path}, {self.manifest['model']} on {d['region']} {d['year']} "
+                f"{d['level']}, {self.manifest['partitions']['parcels']} parcels, explain={self.explain})")
+
+    def prediction_columns(self) -> list[str]:
+        """id, true, pred, confidence, prob_<class>...: the scalar prediction columns."""
+        return list(PREDICTION_COLUMNS) + [f"prob_{c}" for c in self.classes]
+
+    def predictions(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None) -> pd.DataFrame:
+        """The prediction table (default: the scalar prediction columns), scanning only ``columns``."""
+        columns = self.prediction_columns() if columns is None else list(columns)
+        missing = [c for c in columns if c not in self.columns]
+        if missing:
+            raise DatasetError(self.path, f"no column(s) {', '.join(missing)}; it has {', '.join(self.columns)}")
+        return self.dataset.to_table(columns=columns, filter=filter).to_pandas()
+
+    def parcel(self, parcel_id: int) -> dict[str, Any]:
+        """Every column of one parcel (lists as numpy arrays); DatasetError when absent."""
+        table = self.dataset.to_table(filter=pc.field("id") == int(parcel_id))
+        if table.num_rows == 0:
+            raise DatasetError(self.path, f"no parcel with id {parcel_id}")
+        row = table.slice(0, 1).to_pylist()[0]
+        return {k: np.asarray(v) if isinstance(v, list) else v for k, v in row.items()}
+
+    def class_aggregate(self, method: str, by: str = "pred", absolute: bool = False,
+                        batch_size: int = 65536) -> pd.DataFrame:
+        """Mean per-observation values of ``method`` per class of ``by`` ('pred' or 'true').
+
+        ``method``: an attribution method or 'attention_rollout'. Rows: class names (all classes,
+        count 0 and NaN means for absent ones); columns: ``count`` and ``t0..t{T-1}`` (sequence
+        positions). ``absolute`` averages absolute values. Reads batch by batch.
+        """
+        if method not in self.columns:
+            raise DatasetError(self.path, f"no per-observation column {method!r}; precomputed: "
+                                          f"{', '.join(self.explain) or 'predictions only'}")
+        if by not in ("pred", "true"):
+            raise DatasetError(self.path, f"class_aggregate by {by!r}; use 'pred' or 'true'")
+        C = len(self.classes)
+        sums: np.ndarray | None = None
+        counts = np.zeros(C, dtype=np.int64)
+        for batch in self.dataset.to_batches(columns=[by, method], batch_size=batch_size):
+            if batch.num_rows == 0:
+                continue
+            labels = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            lists = batch.column(1)
+            flat = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype(np.float64)
+            values = flat.reshape(batch.num_rows, -1)
+            if absolute:
+                values = np.abs(values)
+            if sums is None:
+                sums = np.zeros((C, values.shape[1]))
+            np.add.at(sums, labels, values)
+            counts += np.bincount(labels, minlength=C)[:C]
+        T = 0 if sums is None else sums.shape[1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (sums if sums is not None else np.zeros((C, 0))) / counts[:, None]
+        frame = pd.DataFrame(means, index=pd.Index(self.classes, name="class"),
+                             columns=[f"t{t}" for t in range(T)])
+        frame.insert(0, "count", counts)
+        return frame
+
+
+def open_precomputed(out: str | os.PathLike[str], allow_incomplete: bool = False) -> PrecomputedResults:
+    """Open a folder written by :func:`cropviz.scale.precompute` (lazily)."""
+    return PrecomputedResults(out, allow_incomplete=allow_incomplete)

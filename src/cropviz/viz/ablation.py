@@ -1,0 +1,119 @@
+"""Figures of the seed 004 ablations: ordered vs shuffled time, spatial vs temporal parameters.
+
+Functions take tables (from :mod:`cropviz.ablation`) or arrays and return plotly figures. Where
+the paper's numbers are drawn next to ours, each trace is named after its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cropviz.errors import ConfigurationError
+from cropviz.viz.colors import NEGATIVE_COLOR, POSITIVE_COLOR
+from cropviz.viz.explain import _ticks, date_labels
+
+#: One colour per source: the paper's numbers and ours.
+SOURCE_COLORS = ("#777777", "#4477AA", "#EE6677", "#228833")
+
+
+def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigurationError(f"{what}: table lacks column(s) {', '.join(missing)}")
+
+
+def _source_colors(sources: Sequence[str]) -> dict[str, str]:
+    return {s: SOURCE_COLORS[k % len(SOURCE_COLORS)] for k, s in enumerate(dict.fromkeys(sources))}
+
+
+def grouped_bars(frame: pd.DataFrame, value: str, title: str | None = None,
+                 axis_title: str = "macro F1 (%)") -> go.Figure:
+    """Bars of ``value`` per ``model``, one group per model and one colour per ``source``."""
+    _need(frame, ("source", "model", value), "grouped_bars")
+    colors = _source_colors(frame["source"])
+    fig = go.Figure()
+    for source, part in frame.groupby("source", sort=False):
+        fig.add_bar(x=part["model"], y=part[value], name=str(source), marker_color=colors[source],
+                    text=[f"{v:.1f}" for v in part[value]], textposition="outside",
+                    hovertemplate="%{x}<br>" + str(source) + ": %{y:.1f}<extra></extra>")
+    fig.update_layout(barmode="group", title=title, yaxis={"title": {"text": axis_title}},
+                      legend={"orientation": "h", "y": -0.2}, margin={"l": 60, "r": 20, "t": 40 if title else 10})
+    return fig
+
+
+def f1_vs_temporal_share(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Macro F1 (%) against the temporal share of parameters, one marker series per ``source``,
+    each point labelled with its model. Points without a share are left out."""
+    _need(frame, ("source", "model", "macro_f1", "temporal_share"), "f1_vs_temporal_share")
+    colors = _source_colors(frame["source"])
+    notes = frame["share_note"] if "share_note" in frame else pd.Series([""] * len(frame), index=frame.index)
+    fig = go.Figure()
+    for source, part in frame.dropna(subset=["temporal_share"]).groupby("source", sort=False):
+        fig.add_scatter(x=part["temporal_share"], y=part["macro_f1"], mode="markers+text", name=str(source),
+                        text=part["model"], textposition="top center", marker={"size": 11, "color": colors[source]},
+                        customdata=notes.loc[part.index],
+                        hovertemplate="%{text}: share %{x:.2f}, F1 %{y:.1f}<br>%{customdata}<extra>"
+                                      + str(source) + "</extra>")
+    fig.update_layout(title=title, xaxis={"title": {"text": "temporal share of parameters (0 = CNN, 1 = GRU)"},
+                                          "range": [-0.05, 1.1]},
+                      yaxis={"title": {"text": "macro F1 (%)"}}, legend={"orientation": "h", "y": -0.2},
+                      margin={"l": 60, "r": 20, "t": 40 if title else 10})
+    return fig
+
+
+def per_class_delta_figure(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Horizontal bars of the per-class F1 change (shuffled - ordered, points), classes sorted by
+    change; hover shows both F1 and the test support. ``frame`` is indexed by class."""
+    _need(frame, ("ordered", "shuffled", "delta"), "per_class_delta_figure")
+    data = frame.sort_values("delta")
+    support = data["support"] if "support" in data else pd.Series(np.nan, index=data.index)
+    fig = go.Figure(go.Bar(
+        y=[str(c) for c in data.index], x=data["delta"], orientation="h",
+        marker_color=np.where(data["delta"] >= 0, POSITIVE_COLOR, NEGATIVE_COLOR),
+        customdata=np.stack([data["ordered"], data["shuffled"], support], axis=1),
+        hovertemplate="%{y}: %{x:+.1f} points<br>ordered %{customdata[0]:.1f}, shuffled %{customdata[1]:.1f}"
+                      "<br>test parcels %{customdata[2]}<extra></extra>"))
+    fig.update_layout(title=title, xaxis={"title": {"text": "F1 shuffled - ordered (points); < 0: the class needs the order"}},
+                      margin={"l": 140, "r": 20, "t": 40 if title else 10}, height=max(260, 28 * len(data) + 80))
+    return fig
+
+
+def order_pair_figure(ordered: dict[str, Any], shuffled: dict[str, Any], value_name: str = "NDVI") -> go.Figure:
+    """One parcel as two models see it: for the ordered and the shuffled model, the input sequence
+    (``value`` per time step, in input order, dates as hover) and the attribution per time step.
+
+    Each dict holds ``dates`` (T), ``value`` (T), optional ``attribution`` (T) and ``label``.
+    """
+    parts = (ordered, shuffled)
+    for part in parts:
+        if len(part["dates"]) != len(part["value"]):
+            raise ConfigurationError(f"{part.get('label', 'sequence')}: {len(part['value'])} values "
+                                     f"for {len(part['dates'])} dates")
+        if part.get("attribution") is not None and len(part["attribution"]) != len(part["dates"]):
+            raise ConfigurationError(f"{part.get('label', 'sequence')}: attribution does not fit the dates")
+    titles = []
+    for part in parts:
+        titles += [f"{part.get('label', '')}: {value_name} in input order",
+                   f"{part.get('label', '')}: attribution per input step"]
+    fig = make_subplots(rows=4, cols=1, subplot_titles=titles, vertical_spacing=0.09)
+    for k, part in enumerate(parts):
+        labels = date_labels(part["dates"])
+        x = list(range(len(labels)))
+        fig.add_scatter(x=x, y=part["value"], mode="lines+markers", text=labels, name=part.get("label", ""),
+                        hovertemplate="step %{x}: %{text}<br>" + value_name + " %{y:.3f}<extra></extra>",
+                        row=2 * k + 1, col=1, showlegend=False)
+        if part.get("attribution") is not None:
+            v = np.asarray(part["attribution"], dtype=float)
+            fig.add_bar(x=x, y=v, text=labels, marker_color=np.where(v >= 0, POSITIVE_COLOR, NEGATIVE_COLOR),
+                        hovertemplate="step %{x}: %{text}<br>attribution %{y:.4g}<extra></extra>",
+                        textposition="none", row=2 * k + 2, col=1, showlegend=False)
+        for row in (2 * k + 1, 2 * k + 2):
+            fig.update_xaxes(**_ticks(labels), row=row, col=1)
+    fig.update_layout(height=900, margin={"l": 60, "r": 20, "t": 40, "b": 60})
+    return fig

@@ -1,0 +1,224 @@
+"""Importing parcel tables (long and wide form, CSV and Parquet) into the BreizhCrops layout."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from cropviz.data import open_breizhcrops
+from cropviz.data.bands import band_order
+from cropviz.data.importers import import_table
+from cropviz.data.importers.bandnames import canonical_band
+from cropviz.errors import ConfigurationError, DatasetError
+
+L2A = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+
+
+def make_long(n: int = 12, t: int = 8, seed: int = 0, bands=L2A, names=None, reflect=False,
+              extra=True, cloud="prob", labels=("wheat", "corn", "meadow")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2017-01-05", periods=t, freq="20D")
+    ids = np.repeat(np.arange(100, 100 + n), t)
+    frame = pd.DataFrame({"parcel_id": ids, "date": np.tile(dates.strftime("%Y-%m-%d"), n)})
+    frame["crop"] = np.array(labels)[np.arange(n) % len(labels)][ids - 100]
+    for b in bands:
+        values = rng.integers(100, 5000, len(frame)).astype(float)
+        frame[(names or {}).get(b, b)] = values / 1e4 if reflect else values
+    if extra:
+        frame["VV"] = rng.normal(-12, 2, len(frame)).round(3)
+    if cloud == "prob":
+        frame["cloud_prob"] = rng.uniform(0, 1, len(frame)).round(3)
+    elif cloud == "scl":
+        frame["SCL"] = rng.choice([4, 5, 8, 9, 3], len(frame))
+    return frame
+
+
+def to_wide(long: pd.DataFrame) -> pd.DataFrame:
+    values = [c for c in long.columns if c not in ("parcel_id", "date", "crop")]
+    wide = long.pivot(index="parcel_id", columns="date", values=values)
+    wide.columns = [f"{v}_{d.replace('-', '')}" for v, d in wide.columns]
+    labels = long.groupby("parcel_id")["crop"].first()
+    return wide.assign(crop=labels).reset_index()
+
+
+def arrays(root, region, level):
+    ds = open_breizhcrops(root, region, level=level)
+    return ds, {int(i): ds._read_array(int(i), p) for i, p in zip(ds.index["id"], ds.index["path"])}
+
+
+def same_dataset(a, b, level="L2A"):
+    ds_a, arr_a = arrays(*a, level)
+    ds_b, arr_b = arrays(*b, level)
+    assert ds_a.classes == ds_b.classes and list(ds_a.columns) == list(ds_b.columns)
+    pd.testing.assert_frame_equal(ds_a.index.drop(columns="path"), ds_b.index.drop(columns="path"))
+    assert arr_a.keys() == arr_b.keys()
+    for k in arr_a:
+        np.testing.assert_allclose(arr_a[k], arr_b[k], rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("name,band", [("B2", "B2"), ("B02", "B2"), ("b2", "B2"), ("S2-L2A-B02", "B2"),
+                                       ("sentinel2_B8A", "B8A"), ("B8A", "B8A"), ("B08", "B8"), ("B8", "B8"),
+                                       ("b8a", "B8A"), ("B11_mean", "B11"), ("s2_b12_20m", "B12"),
+                                       ("red", "B4"), ("VV", None), ("B13", None)])
+def test_band_aliases(name, band):
+    assert canonical_band(name) == band
+
+
+def test_long_and_wide_forms_and_csv_parquet_give_identical_datasets(tmp_path):
+    long = make_long(names={"B2": "S2-L2A-B02", "B8": "B08", "B8A": "sentinel2_B8A"})
+    long.to_csv(tmp_path / "long.csv", index=False)
+    to_wide(long).to_parquet(tmp_path / "wide.parquet", index=False)
+    a = import_table(tmp_path / "long.csv", tmp_path / "a", "r", progress=False)
+    b = import_table(tmp_path / "wide.parquet", tmp_path / "b", "r", progress=False)
+    assert a["form"] == "long" and b["form"] == "wide" and a["level"] == b["level"] == "L2A"
+    assert a["column_names"]["S2-L2A-B02"] == "B2" and a["extra"] == ["VV"] and a["cloud"] == "probability"
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+    ds = open_breizhcrops(tmp_path / "a", "r", level="L2A")
+    p = ds.parcel(100)
+    row = long.loc[(long["parcel_id"] == 100)].iloc[0]
+    assert p.bands.iloc[0]["B2"] == row["S2-L2A-B02"] and p.extra.iloc[0]["VV"] == row["VV"]
+    assert p.flags.iloc[0]["CLD"] == pytest.approx(row["cloud_prob"] * 100)  # 0-1 -> percent
+    assert (p.cloudy == (p.flags["CLD"] > 50).to_numpy()).all()
+    meta = json.loads((tmp_path / "a" / "cropviz.json").read_text())
+    assert meta["simulated"] is False and meta["source"] == "imported"
+    assert meta["levels"]["L2A"]["extra"] == ["VV"] and "import_table" in meta["command"]
+    assert meta["regions"]["r"]["source_files"] == [str(tmp_path / "long.csv")]
+
+
+def test_streamed_import_equals_in_memory_and_reflectance_is_scaled(tmp_path):
+    long = make_long(n=15, seed=1)
+    long.to_csv(tmp_path / "t.csv", index=False)
+    long.assign(**{b: long[b] / 1e4 for b in L2A}).to_parquet(tmp_path / "refl.parquet")
+    s = import_table(tmp_path / "t.csv", tmp_path / "mem", "r", progress=False)
+    c = import_table(tmp_path / "t.csv", tmp_path / "chunk", "r", chunksize=7, progress=False)
+    r = import_table(tmp_path / "refl.parquet", tmp_path / "refl", "r", chunksize=11, progress=False)
+    assert s["scale"] == "dn" and r["scale"] == "reflectance" and c["rows"] == s["rows"] == len(long)
+    same_dataset((tmp_path / "mem", "r"), (tmp_path / "chunk", "r"))
+    same_dataset((tmp_path / "mem", "r"), (tmp_path / "refl", "r"))
+
+
+def test_nodata_becomes_missing_observations(tmp_path):
+    long = make_long(n=4, t=6)
+    long.loc[0, "B4"] = 65535
+    long.loc[1, "B2"] = -9999
+    long.loc[2, "B12"] = np.nan
+    long.loc[3, "VV"] = -9999  # extra nodata -> NaN, observation kept
+    long.to_csv(tmp_path / "t.csv", index=False)
+    s = import_table(tmp_path / "t.csv", tmp_path / "o", "r", progress=False)
+    assert s["nodata_rows_dropped"] == 3 and s["observations"] == len(long) - 3
+    ds = open_breizhcrops(tmp_path / "o", "r", level="L2A")
+    assert ds.index.set_index("id").loc[100, "sequencelength"] == 3
+    p = ds.parcel(100)
+    assert len(p) == 3 and np.isnan(p.extra["VV"].iloc[0]) and not p.bands.isna().any().any()
+
+
+def test_custom_level_unknown_clouds_unlabelled_and_training(tmp_path):
+    from cropviz.models import load
+    from cropviz.models.classifier import Classifier
+    from cropviz.training import TrainConfig, train
+
+    bands = ("B2", "B3", "B4", "B8", "B11")
+    for region, seed in (("tr", 0), ("va", 1)):
+        long = make_long(n=24, t=10, seed=seed, bands=bands, cloud=None)
+        long.to_csv(tmp_path / f"{region}.csv", index=False)
+        s = import_table(tmp_path / f"{region}.csv", tmp_path / "o", region, progress=False)
+    assert s["level"] == "CUSTOM" and s["cloud"] == "unknown" and s["absent_bands"][0] == "B1"
+    ds = open_breizhcrops(tmp_path / "o", "va", level="CUSTOM")
+    assert band_order("CUSTOM", "breizhcrops") == bands and band_order("CUSTOM", "spectral") == bands
+    assert ds.cloud_kind == "unknown" and not ds.parcel(100).cloudy.any()
+    assert np.isnan(ds.index["cloud_share"]).all()
+    config = TrainConfig(model="elects", root=str(tmp_path / "o"), train_regions=["tr"], val_region="va",
+                         level="CUSTOM", epochs=1, batch_size=8, device="cpu",
+                         hparams={"hidden_dims": 16, "num_layers": 1})
+    path, _ = train(config, tmp_path / "m.pt", progress=False)
+    predictions = Classifier.from_path(path) if hasattr(Classifier, "from_path") else None
+    model = load(path, device="cpu")
+    clf = predictions or Classifier(model, model.cropviz_info, "cpu")
+    table = clf.predict(ds)
+    assert len(table) == len(ds) and set(table["pred"]) <= set(range(len(ds.classes)))
+    # a parcel without a label is kept (class id -1) in a level defined by the metadata
+    long = make_long(n=3, t=4, bands=bands, cloud=None)
+    long.loc[long["parcel_id"] == 101, "crop"] = np.nan
+    long.to_csv(tmp_path / "u.csv", index=False)
+    s = import_table(tmp_path / "u.csv", tmp_path / "o", "un", progress=False)
+    ds = open_breizhcrops(tmp_path / "o", "un", level="CUSTOM")
+    assert s["unlabelled"] == 1 and ds.index.set_index("id").loc[101, "classid"] == -1
+    assert ds.index.set_index("id").loc[101, "classname"] == "unlabelled" and len(ds.skipped) == 0
+
+
+def test_labels_classes_scl_string_ids_and_geometry(tmp_path):
+    long = make_long(n=10, cloud="scl", labels=("wheat", "corn", "corn", "corn", "rye"))
+    long["parcel_id"] = "P" + long["parcel_id"].astype(str)
+    long.to_csv(tmp_path / "t.csv", index=False)
+    polygons = gpd.GeoDataFrame({"parcel_id": [f"P{i}" for i in range(100, 109)]},
+                                geometry=[box(i, 0, i + 0.5, 0.5) for i in range(9)], crs="EPSG:2154")
+    polygons.to_file(tmp_path / "p.gpkg")
+    s = import_table(tmp_path / "t.csv", tmp_path / "o", "r", min_class_size=3, geometry=tmp_path / "p.gpkg",
+                     progress=False)
+    assert s["cloud"] == "scl" and s["ids"] == "mapped" and s["missing_geometry"] == 1
+    ds = open_breizhcrops(tmp_path / "o", "r", level="L2A")
+    assert ds.classes == ["corn", "other"]  # rye and wheat have 2 parcels each
+    p = ds.parcel(1)
+    assert (p.cloudy == np.isin(p.flags["CLD"], (3, 8, 9, 10))).all()
+    ids = pd.read_csv(tmp_path / "o" / "2017" / "r_ids.csv")
+    assert ids.loc[0, "source_id"] == "P100" and ids.loc[0, "id"] == 1
+    gdf = ds.geodataframe()
+    assert ds.missing_geometry == 1 and gdf.crs.to_epsg() == 2154
+    # lon/lat points
+    pts = make_long(n=3, t=3).assign(lon=lambda d: -3 + d["parcel_id"] / 1000, lat=48.0)
+    pts.to_csv(tmp_path / "pts.csv", index=False)
+    s = import_table(tmp_path / "pts.csv", tmp_path / "o", "pts", progress=False)
+    gdf = open_breizhcrops(tmp_path / "o", "pts", level="L2A").geodataframe()
+    assert s["geometry"] == "points" and gdf.geom_type.eq("Point").all() and gdf.crs.to_epsg() == 4326
+
+
+@pytest.mark.parametrize("case,match", [
+    ("no_id", r"t\.csv: no id column"),
+    ("bad_dates", r"t\.csv: 2 rows have dates that do not parse in column 'date' \(first: row 2"),
+    ("duplicates", r"t\.csv: 1 duplicate \(id, date\) rows, e\.g\. id 100 date 2017-01-05"),
+    ("unknown_band", r"t\.csv: 1 columns look like bands but are not Sentinel-2 bands: B13"),
+    ("mixed_units", r"t\.csv: mixed units: rows 11-20 look like reflectance"),
+    ("no_bands", r"t\.csv: no Sentinel-2 band columns"),
+    ("two_labels", r"t\.csv: 1 parcels have several labels"),
+])
+def test_bad_input_one_line_errors(tmp_path, case, match):
+    long = make_long(n=5, t=4)
+    if case == "no_id":
+        long = long.rename(columns={"parcel_id": "field"})
+    elif case == "bad_dates":
+        long.loc[[1, 3], "date"] = "not a date"
+    elif case == "duplicates":
+        long = pd.concat([long, long.iloc[[0]]])
+    elif case == "unknown_band":
+        long["B13"] = 1.0
+    elif case == "mixed_units":
+        long.loc[10:, list(L2A)] = long.loc[10:, list(L2A)] / 1e4
+    elif case == "no_bands":
+        long = long[["parcel_id", "date", "crop", "VV"]]
+    elif case == "two_labels":
+        long.loc[1, "crop"] = "rye"
+    long.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DatasetError, match=match) as info:
+        import_table(tmp_path / "t.csv", tmp_path / "o", "r", chunksize=10, progress=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "o").exists() and [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_existing_region_needs_overwrite_and_foreign_roots_are_refused(tmp_path):
+    make_long(n=3, t=3).to_csv(tmp_path / "t.csv", index=False)
+    import_table(tmp_path / "t.csv", tmp_path / "o", "r", progress=False)
+    with pytest.raises(DatasetError, match="region 'r' already exists; pass overwrite=True"):
+        import_table(tmp_path / "t.csv", tmp_path / "o", "r", progress=False)
+    s = import_table(tmp_path / "t.csv", tmp_path / "o", "r", overwrite=True, progress=False)
+    assert s["parcels"] == 3
+    (tmp_path / "bc").mkdir()
+    (tmp_path / "bc" / "classmapping.csv").write_text(",id,classname,code\n")
+    with pytest.raises(DatasetError, match="import did not write"):
+        import_table(tmp_path / "t.csv", tmp_path / "bc", "r", progress=False)
+    with pytest.raises(ConfigurationError, match="scale must be"):
+        import_table(tmp_path / "t.csv", tmp_path / "x", "r", scale="bogus", progress=False)

@@ -1,0 +1,185 @@
+"""precompute on a 2-worker LocalCluster equals single-process results; resumes; fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cropviz
+from cropviz.errors import ConfigurationError
+from cropviz.scale import ClusterError, open_precomputed, precompute
+from cropviz.scale.precompute import part_name
+
+distributed = pytest.importorskip("distributed")
+
+REGION = "frh01"
+PARTS = 4  # of TINY_PARCELS = 40 parcels
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-thread worker processes on 127.0.0.1, warmed up (torch and cropviz imported)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, memory_limit="2GiB") as cl, \
+            distributed.Client(cl) as client:
+        client.run(lambda: __import__("cropviz.scale.precompute") and __import__("cropviz.explain"))
+        yield cl
+
+
+@pytest.fixture(scope="module")
+def models(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A random forest and a tiny transformer trained for one epoch on the demo fixture."""
+    from cropviz.training import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("scale-models")
+    common = dict(root=str(demo_root), train_regions=["frh02"], val_region="frh03", epochs=1, device="cpu")
+    rf, _ = train(TrainConfig(model="random_forest", **common), folder / "rf.npz", progress=False)
+    tf, _ = train(TrainConfig(model="transformer", hparams=dict(d_model=16, n_head=2, n_layers=1, d_inner=32),
+                              **common), folder / "tf.pt", progress=False)
+    return {"rf": Path(rf), "tf": Path(tf)}
+
+
+def _run(demo_root, model, out, cluster, **kw):
+    kw.setdefault("partition_size", 40 // PARTS)
+    return precompute(demo_root, REGION, model, out=out, scheduler=cluster.scheduler_address,
+                      progress=False, **kw)
+
+
+def _last_run(out: Path) -> dict:
+    return json.loads((out / "_last_run.json").read_text())
+
+
+@pytest.mark.timeout(180)
+def test_predictions_and_explanations_equal_single_process(demo_root, models, cluster, tmp_path):
+    from cropviz.data import open_breizhcrops
+    from cropviz.explain import attention, attribute_batch
+    from cropviz.models.classifier import Classifier
+
+    ds = open_breizhcrops(demo_root, REGION)
+    rf_out = _run(demo_root, models["rf"], tmp_path / "rf", cluster)
+    expected = Classifier.open(models["rf"], device="cpu").predict(ds)
+    got = open_precomputed(rf_out).predictions()
+    pd.testing.assert_frame_equal(got.sort_values("id").reset_index(drop=True), expected)
+    assert _last_run(rf_out)["computed"] == PARTS and len(list(rf_out.glob("part-*.parquet"))) == PARTS
+
+    out = _run(demo_root, models["tf"], tmp_path / "tf", cluster, explain=("attention", "integrated_gradients"))
+    res = open_precomputed(out)
+    clf = Classifier.open(models["tf"], device="cpu")
+    expected = clf.predict(ds)
+    got = res.predictions().sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[["id", "true", "pred"]], expected[["id", "true", "pred"]])
+    np.testing.assert_allclose(got.filter(like="prob_"), expected.filter(like="prob_"), atol=1e-6)
+    assert res.manifest["checkpoint_sha256"] == clf.info.sha256
+    assert res.manifest["partitions"]["count"] == PARTS
+
+    full = res.predictions(columns=["id", "integrated_gradients", "attention_rollout", "dates", "cloudy",
+                                    "integrated_gradients_top_dates", "attention_cloudy"])
+    full = full.sort_values("id").reset_index(drop=True)
+    prepared = clf.inputs(ds, full["id"].to_numpy())
+    ig = attribute_batch(clf.model, prepared.x, "integrated_gradients", device="cpu")
+    np.testing.assert_allclose(np.stack(full["integrated_gradients"]), ig.per_observation, atol=1e-4)
+    assert (np.stack(full["dates"]) == prepared.dates).all()
+    k = 7
+    single = attention(clf.model, prepared.x[k])
+    np.testing.assert_allclose(full["attention_rollout"][k], single.rollout, atol=1e-5)
+    top = np.argmax(np.abs(ig.per_observation[k]))
+    assert full["integrated_gradients_top_dates"][k][0] == prepared.dates[k][top]
+
+    one = res.parcel(int(full["id"][k]))
+    np.testing.assert_allclose(one["integrated_gradients"], full["integrated_gradients"][k])
+    agg = res.class_aggregate("integrated_gradients", by="pred")
+    preds = expected["pred"].to_numpy()
+    c = int(np.bincount(preds).argmax())
+    assert agg["count"].sum() == len(ds) and agg["count"].iloc[c] == (preds == c).sum()
+    np.testing.assert_allclose(agg.iloc[c, 1:].to_numpy(float), ig.per_observation[preds == c].mean(axis=0),
+                               atol=1e-4)
+
+
+@pytest.mark.timeout(120)
+def test_rerun_skips_finished_parts_and_completes_the_rest(demo_root, models, cluster, tmp_path):
+    out = _run(demo_root, models["rf"], tmp_path / "out", cluster)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    (out / part_name(2)).unlink()  # as if the run had crashed before writing it
+    (out / f".{part_name(2)}.123.abc.tmp").write_bytes(b"half")  # a half-written part
+    _run(demo_root, models["rf"], out, cluster)
+    run = _last_run(out)
+    assert (run["skipped"], run["computed"]) == (PARTS - 1, 1)
+    assert all((out / n).stat().st_mtime_ns == t for n, t in mtimes.items() if n != part_name(2))
+    assert not list(out.glob(".*.tmp"))
+    assert len(open_precomputed(out)) == 40
+
+
+@pytest.mark.timeout(180)
+def test_killed_worker_still_yields_complete_result(demo_root, models, cluster, tmp_path):
+    out = tmp_path / "out"
+    done: dict = {}
+
+    def target() -> None:
+        try:
+            done["path"] = _run(demo_root, models["rf"], out, cluster, partition_size=5, task_delay=1.5)
+        except BaseException as error:  # re-raised below
+            done["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    with distributed.Client(cluster.scheduler_address) as client:
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(client.processing().values()):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        busy = [w for w, tasks in client.processing().items() if tasks]
+        pids = client.run(os.getpid)
+        os.kill(pids[busy[0]], signal.SIGKILL)
+    thread.join(150)
+    assert "error" not in done, done.get("error")
+    ids = open_precomputed(done["path"]).predictions(columns=["id"])["id"]
+    from cropviz.data import open_breizhcrops
+    assert sorted(ids) == sorted(open_breizhcrops(demo_root, REGION).index["id"])
+    assert ids.is_unique and not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.timeout(120)
+def test_other_model_in_folder_is_refused_unless_overwrite(demo_root, models, cluster, tmp_path):
+    out = _run(demo_root, models["rf"], tmp_path / "out", cluster)
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    with pytest.raises(ConfigurationError, match="holds precomputed results of model random_forest"):
+        _run(demo_root, models["tf"], out, cluster)
+    with pytest.raises(ConfigurationError, match="holds precomputed results"):
+        _run(demo_root, models["rf"], out, cluster, seed=1)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")} == before
+    _run(demo_root, models["tf"], out, cluster, overwrite=True, partition_size=20)
+    res = open_precomputed(out)
+    assert res.manifest["model"] == "transformer" and len(list(out.glob("part-*.parquet"))) == 2
+
+
+def test_unreachable_scheduler_fails_fast(demo_root, models, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.time()
+    with pytest.raises(ClusterError, match=rf"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
+        precompute(demo_root, REGION, models["rf"], out=tmp_path / "out", progress=False,
+                   scheduler=f"tcp://127.0.0.1:{port}", connect_timeout=2)
+    assert time.time() - start < 30
+
+
+def test_worker_with_other_cropviz_version_is_refused(demo_root, models, cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(cropviz, "__version__", "9.9.9")
+    with pytest.raises(ClusterError, match=r"workers run another cropviz than this client \(9.9.9\): tcp://.*0.1.0"):
+        _run(demo_root, models["rf"], tmp_path / "out", cluster)
+
+
+def test_bad_explain_options(demo_root, models, tmp_path):
+    with pytest.raises(ConfigurationError, match="has no attention"):
+        precompute(demo_root, REGION, models["rf"], out=tmp_path / "o", explain=("attention",), progress=False)
+    with pytest.raises(ConfigurationError, match="unknown explanation"):
+        precompute(demo_root, REGION, models["tf"], out=tmp_path / "o", explain=("magic",), progress=False)

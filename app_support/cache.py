@@ -296,3 +296,103 @@ def order_view(ds: Any, name: str, parcel_id: int, attributions: bool = True) ->
     """One parcel as model ``name`` sees it: dates and NDVI in input order, integrated-gradients
     attribution per input step and the class explained (cached)."""
     return _order_view(_dataset_key(ds), name, int(parcel_id), attributions)
+
+
+# --- Early classification (ELECTS, pages/early.py) ---------------------------------------------
+
+#: The region animation draws at most this many parcels (a fixed random sample beyond it).
+EARLY_MAP_PARCELS = 3000
+
+
+@st.cache_resource
+def _early_store() -> dict:
+    return {}
+
+
+def early_steps(model: Classifier, ds: Any) -> Any:
+    """Per-step ELECTS outputs for a whole region: from memory, else disk, else computed."""
+    from cropviz.early.analysis import region_steps
+
+    key = cache_key(model, ds)
+    store = _early_store()
+    if key not in store:
+        with st.spinner(f"Running {model.name} step by step over {len(ds)} parcels (first time only)..."):
+            store[key] = region_steps(model, ds, cache_dir=cache_dir())
+    return store[key]
+
+
+def early_region(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
+    """One row per parcel of deterministic early predictions at ``threshold`` (cheap after caching)."""
+    from cropviz.early.analysis import early_frame
+
+    return early_frame(early_steps(model, ds), threshold)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _centroids(dataset_key: tuple[str, str, int, str]) -> pd.DataFrame:
+    gdf = dataset(*dataset_key).geodataframe()
+    points = gdf.geometry.centroid
+    return pd.DataFrame({"id": gdf["id"].to_numpy(), "x": points.x.to_numpy(), "y": points.y.to_numpy()})
+
+
+def centroids(ds: Any) -> pd.DataFrame:
+    """Parcel centroids in the file's projected CRS: id, x, y (cached)."""
+    return _centroids(_dataset_key(ds))
+
+
+@st.cache_resource(show_spinner="Drawing the region animation...", max_entries=16)
+def _region_animation(model_key: str, threshold: float, step_days: int, _frame: pd.DataFrame,
+                      _centres: pd.DataFrame, _classes: tuple[str, ...]) -> Any:
+    import numpy as np
+
+    from cropviz.viz.early import region_early_animation
+
+    frame = _frame.merge(_centres, on="id")
+    if len(frame) > EARLY_MAP_PARCELS:
+        frame = frame.sample(EARLY_MAP_PARCELS, random_state=0)
+    first, last = frame["stop_date"].min().normalize(), frame["last_date"].max().normalize()
+    grid = pd.date_range(first, last + pd.Timedelta(days=step_days), freq=f"{step_days}D")
+    return region_early_animation(np.c_[frame["x"], frame["y"]], frame["stop_date"], frame["pred_at_stop"],
+                                  list(_classes), grid, truths=frame["true"], ids=frame["id"])
+
+
+def region_animation(model: Classifier, ds: Any, threshold: float, step_days: int = 7) -> Any:
+    """The region animation figure (cached per model, dataset, threshold and step)."""
+    return _region_animation(f"{cache_key(model, ds)}-{model.name}", round(float(threshold), 4), step_days,
+                             early_region(model, ds, threshold), centroids(ds), tuple(model.classes))
+
+
+@st.cache_resource(show_spinner="Animating the parcel...", max_entries=32)
+def _parcel_animation(model_key: str, parcel_id: int, threshold: float, n_samples: int | None, seed: int,
+                      _model: Classifier, _ds: Any) -> tuple[Any, Any]:
+    from cropviz.early.analysis import parcel_early
+    from cropviz.viz.early import parcel_early_animation
+
+    result = parcel_early(_model, _ds, parcel_id, threshold=threshold, n_samples=n_samples, seed=seed)
+    fig = parcel_early_animation(result.dates, result.ndvi, result.class_probs, result.delta, _model.classes,
+                                 result.stop_step, result.final_pred,
+                                 threshold=threshold if n_samples is None else None,
+                                 true_class=result.true, title=f"parcel {parcel_id}")
+    return result, fig
+
+
+def parcel_animation(model: Classifier, ds: Any, parcel_id: int, threshold: float,
+                     n_samples: int | None = None, seed: int = 0) -> tuple[Any, Any]:
+    """(ParcelEarly, animation figure) of one parcel, deterministic or sampled (cached)."""
+    return _parcel_animation(f"{cache_key(model, ds)}-{model.name}", int(parcel_id), round(float(threshold), 4),
+                             n_samples, int(seed), model, ds)
+
+
+def early_tradeoff(ds: Any, names: tuple[str, ...], threshold: float) -> pd.DataFrame:
+    """Trade-off rows of shipped ELECTS weights ``names`` on ``ds`` (region work cached per model)."""
+    from cropviz.early.analysis import early_frame, tradeoff_row
+
+    rows = []
+    for name in names:
+        model = classifier(name)
+        model.check_fits(ds)
+        card = model.info.card or {}
+        full = bool(card.get("full_season", False))
+        rows.append(tradeoff_row(name, early_frame(early_steps(model, ds), threshold), model.classes,
+                                 full_season=full, alpha=None if full else card.get("alpha")))
+    return pd.DataFrame(rows).sort_values(["earliness", "model"]).reset_index(drop=True)

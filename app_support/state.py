@@ -202,8 +202,23 @@ def _parcel_table(ctx: AppContext) -> pd.DataFrame:
     return table
 
 
+def route_through_app() -> None:
+    """Make sure app.py's st.navigation runs, even on a server's first deep link.
+
+    Until the first st.navigation call in a server process, Streamlit treats a ``pages/`` folder
+    next to the main script as an old-style multipage app and runs ``pages/<name>.py`` directly
+    (no shared sidebar). Switching that off and rerunning sends the run through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def context() -> AppContext:
     """The context drawn by the sidebar in this run."""
+    route_through_app()
     return st.session_state.get("context") or AppContext()
 
 

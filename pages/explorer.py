@@ -51,8 +51,8 @@ if require(ctx):
     if ctx.selected_id is not None:
         st.caption(f"Selected parcel: {ctx.selected_id}")
         links = st.columns(2)
-        links[0].page_link("pages/map.py", label="Open on the map", icon="🗺️")
-        links[1].page_link("pages/inspector.py", label="Open in the inspector", icon="🔎")
+        links[0].page_link("pages/map.py", label="Open on the map", icon=":material/map:")
+        links[1].page_link("pages/inspector.py", label="Open in the inspector", icon=":material/search:")
 
     st.header("Compare two models")
     others = [m for m in shipped_models() if m != ctx.classifier.name]

@@ -482,6 +482,8 @@ def space_time_table(results: dict[str, Any]) -> pd.DataFrame:
     (percent), parameters and temporal share."""
     frame = results_frame(results)
     frame = frame[(frame["family"] == "seed 004") & (frame["order"] == "ordered")].copy()
+    rank = {m: k for k, m in enumerate(SEED004_MODELS)}
+    frame = frame.sort_values("model", key=lambda s: s.map(lambda m: rank.get(m, len(rank))), kind="stable")
     for column in ("overall_accuracy", "macro_f1", "precision", "recall"):
         frame[column] = (frame[column] * 100).round(1)
     frame["macro_f1_std"] = (frame["macro_f1_std"] * 100).round(1)

@@ -20,7 +20,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-PAGES = ["map", "inspector", "explorer", "phenology"]
+PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions", "early", "order",
+         "space-time"]
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
@@ -76,13 +77,21 @@ def browser():
 
 
 @pytest.fixture(scope="module")
+def warm(server, browser) -> str:
+    """The server after one full render (first-run predictions cached)."""
+    browser.get(f"{server}/map")
+    _wait_rendered(browser, timeout=300)
+    return server
+
+
+@pytest.fixture(scope="module")
 def shots() -> Path:
     folder = Path(os.environ.get("CROPVIZ_SCREENSHOTS", REPO / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _wait_rendered(driver, timeout: float = 120) -> None:
+def _wait_rendered(driver, timeout: float = 180) -> None:
     """Wait until the script has finished running and the page has drawn its title."""
     from selenium.webdriver.common.by import By
 
@@ -90,8 +99,9 @@ def _wait_rendered(driver, timeout: float = 120) -> None:
     quiet_since = None
     while time.time() < deadline:
         running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        loading = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSkeleton"]')
         titles = driver.find_elements(By.CSS_SELECTOR, "h1")
-        if titles and not running:
+        if titles and not running and not loading:
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since > 2.0:
                 return
@@ -110,14 +120,14 @@ def _problems(driver) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_renders_without_error(server, browser, shots, page):
-    browser.get(f"{server}/{page}")
+def test_page_renders_without_error(warm, browser, shots, page):
+    browser.get(f"{warm}/{page}")
     _wait_rendered(browser)
     assert _problems(browser) == []
     browser.save_screenshot(str(shots / f"{page}.png"))
 
 
-def test_clicking_a_parcel_on_the_map_selects_it(server, browser, shots, demo_root):
+def test_clicking_a_parcel_on_the_map_selects_it(warm, browser, shots, demo_root):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -125,7 +135,7 @@ def test_clicking_a_parcel_on_the_map_selects_it(server, browser, shots, demo_ro
 
     ids = open_breizhcrops(demo_root, "frh04").index["id"].tolist()
     start, target = ids[0], ids[len(ids) // 2]
-    browser.get(f"{server}/map?parcel={start}&focus={target}")
+    browser.get(f"{warm}/map?parcel={start}&focus={target}")
     _wait_rendered(browser)
     canvas = next(c for c in browser.find_elements(By.CSS_SELECTOR, "canvas") if c.size["width"] > 300)
     ActionChains(browser).move_to_element(canvas).pause(0.5).click().perform()

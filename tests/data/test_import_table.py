@@ -172,8 +172,10 @@ def test_labels_classes_scl_string_ids_and_geometry(tmp_path):
     # lon/lat points
     pts = make_long(n=3, t=3).assign(lon=lambda d: -3 + d["parcel_id"] / 1000, lat=48.0)
     pts.to_csv(tmp_path / "pts.csv", index=False)
-    s = import_table(tmp_path / "pts.csv", tmp_path / "o", "pts", progress=False)
-    gdf = open_breizhcrops(tmp_path / "o", "pts", level="L2A").geodataframe()
+    with pytest.raises(ConfigurationError, match="level 'L2A' already holds other columns"):
+        import_table(tmp_path / "pts.csv", tmp_path / "o", "pts", progress=False)  # cloud: scl vs probability
+    s = import_table(tmp_path / "pts.csv", tmp_path / "o2", "pts", progress=False)
+    gdf = open_breizhcrops(tmp_path / "o2", "pts", level="L2A").geodataframe()
     assert s["geometry"] == "points" and gdf.geom_type.eq("Point").all() and gdf.crs.to_epsg() == 4326
 
 
@@ -222,3 +224,22 @@ def test_existing_region_needs_overwrite_and_foreign_roots_are_refused(tmp_path)
         import_table(tmp_path / "t.csv", tmp_path / "bc", "r", progress=False)
     with pytest.raises(ConfigurationError, match="scale must be"):
         import_table(tmp_path / "t.csv", tmp_path / "x", "r", scale="bogus", progress=False)
+
+
+def test_date_major_wide_blocks_with_a_date_list_and_a_classmapping_file(tmp_path):
+    long = make_long(n=6, t=3, extra=False, cloud=None)
+    long.to_csv(tmp_path / "long.csv", index=False)
+    dates = sorted(long["date"].unique())
+    wide = long.pivot(index="parcel_id", columns="date", values=list(L2A))
+    wide.columns = [f"t{dates.index(d)}_{b}" for b, d in wide.columns]
+    wide = wide.assign(crop=long.groupby("parcel_id")["crop"].first()).reset_index()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    (tmp_path / "map.csv").write_text("code,classname\nwheat,cereal\ncorn,maize\n")
+    a = import_table(tmp_path / "long.csv", tmp_path / "a", "r", classmapping=tmp_path / "map.csv", progress=False)
+    b = import_table(tmp_path / "wide.csv", tmp_path / "b", "r", wide_pattern="t{index}_{band}", dates=dates,
+                     classmapping=tmp_path / "map.csv", progress=False)
+    assert a["labels_not_in_classmapping"] == 1 and a["cloud"] == "unknown"
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+    ds = open_breizhcrops(tmp_path / "a", "r", level="L2A")
+    assert ds.classes == ["cereal", "maize"] and len(ds.skipped) == 2  # the two 'meadow' parcels
+    assert set(ds.skipped["reason"]) == {"code meadow not in classmapping"}

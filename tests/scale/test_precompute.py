@@ -125,7 +125,7 @@ def test_killed_worker_still_yields_complete_result(demo_root, models, cluster, 
 
     def target() -> None:
         try:
-            done["path"] = _run(demo_root, models["rf"], out, cluster, partition_size=5, task_delay=1.5)
+            done["path"] = _run(demo_root, models["rf"], out, cluster, partition_size=10, task_delay=1.0)
         except BaseException as error:  # re-raised below
             done["error"] = error
 

@@ -150,7 +150,7 @@ class BreizhCropsDataset:
         self.year = year
         self.level = level
         #: Columns of the h5 arrays; spectral, flag and extra columns; how the cloud flag reads.
-        self.columns: tuple[str, ...] = H5_COLUMNS[level]
+        self.columns: tuple[str, ...] = H5_COLUMNS.get(level, ())
         self.spectral_bands: tuple[str, ...] = SPECTRAL_BANDS.get(level, ())
         self.flag_columns: tuple[str, ...] = FLAG_COLUMNS.get(level, ())
         self.extra_columns: tuple[str, ...] = ()
@@ -294,6 +294,13 @@ class BreizhCropsDataset:
                 f"year={self.year!r}, level={self.level!r}, parcels={len(self)}, "
                 f"skipped={len(self.skipped)})")
 
+    def band_order(self, order: str = "breizhcrops") -> tuple[str, ...]:
+        """Model-input band order of this dataset's level (for a level defined in cropviz.json,
+        its present bands; re-registered so :func:`cropviz.data.bands.band_order` agrees)."""
+        if self.level not in LEVELS:
+            register_level(self.level, self.columns, self.spectral_bands, self.flag_columns)
+        return band_order(self.level, order)
+
     @property
     def ids(self) -> np.ndarray:
         """Usable parcel ids in index order."""
@@ -400,7 +407,7 @@ class BreizhCropsDataset:
         or a list of T_i x D arrays (all observations) when ``sequence_length`` is None.
         """
         ids = self.ids if ids is None else np.asarray(list(ids), dtype=np.int64)
-        columns = [self.columns.index(b) for b in band_order(self.level, order)]
+        columns = [self.columns.index(b) for b in self.band_order(order)]
         paths = self.index.set_index("id")["path"]
         unknown = np.setdiff1d(ids, paths.index.to_numpy())
         if len(unknown):

@@ -223,9 +223,9 @@ def _connect(stack: ExitStack, scheduler: Any, workers: int | None, memory_limit
     if isinstance(scheduler, Client):
         return scheduler
     if scheduler is None:
-        n = workers or os.cpu_count() or 1
-        if n < 1:
+        if workers is not None and workers < 1:
             raise ConfigurationError(f"workers must be >= 1, got {workers}")
+        n = workers or os.cpu_count() or 1
         cluster = stack.enter_context(LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
             host="127.0.0.1", dashboard_address=dashboard_address))
@@ -315,7 +315,7 @@ def precompute(
     overwrite: bool = False,
     top_k: int = 5,
     batch_size: int = 512,
-    explain_batch_size: int = 32,
+    explain_batch_size: int = 8,
     device: str = "auto",
     dashboard_address: str | None = "127.0.0.1:8787",
     connect_timeout: float = 10.0,

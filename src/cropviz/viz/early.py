@@ -39,7 +39,7 @@ def _animation_controls(n_frames: int, labels: list[str], frame_ms: int, y: floa
                          "yanchor": "top", "showactive": False,
                          "buttons": [{"label": "▶ play", "method": "animate", "args": [names, play]},
                                      {"label": "❚❚ pause", "method": "animate", "args": [[None], still]}]}],
-        "sliders": [{"active": n_frames - 1, "x": 0.12, "len": 0.88, "y": y, "yanchor": "top",
+        "sliders": [{"active": n_frames - 1, "x": 0.18, "len": 0.82, "y": y, "yanchor": "top",
                      "currentvalue": {"prefix": "date: "},
                      "steps": [{"label": label, "method": "animate", "args": [[name], still]}
                                for name, label in zip(names, labels)]}],
@@ -55,23 +55,29 @@ def _cumulative_stop(delta: np.ndarray) -> np.ndarray:
     return np.cumsum(p)
 
 
+def _frames(updates: list[list[dict]]) -> list[dict]:
+    """Frames as plain dicts (validated once, by the figure): frame ``t`` is named ``str(t)``
+    and holds one ``scatter`` update per trace of the figure's data, in order."""
+    return [{"name": str(t), "data": [{"type": "scatter", **u} for u in data]} for t, data in enumerate(updates)]
+
+
 def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float] | np.ndarray,
                            class_probs: np.ndarray, delta: Sequence[float] | np.ndarray,
                            classes: Sequence[str], stop_step: int, final_pred: int,
                            value_name: str = "NDVI", threshold: float | None = None,
-                           true_class: int | None = None, frame_ms: int = 250,
+                           true_class: int | None = None, min_prob: float = 0.1, frame_ms: int = 250,
                            title: str | None = None) -> go.Figure:
     """One parcel's early classification, revealed date by date (T frames).
 
     Rows: the trajectory ``values`` (e.g. NDVI of the sampled observations) up to the current
-    date; class probabilities ``class_probs`` (T x C) over time; the stopping probability
-    ``delta_t`` and the cumulative probability of having stopped. From the frame of
+    date; class probabilities ``class_probs`` (T x C) over time, for the classes reaching
+    ``min_prob`` at some date plus the classes chosen at the stop and at the end; the stopping
+    probability ``delta_t`` and the cumulative probability of having stopped. From the frame of
     ``stop_step`` on, the stop is marked with the class chosen then; the title gives the
     full-season answer (class at the last step, ``final_pred``) for comparison. The figure's
     data is the last frame; play starts from the first date.
     """
     labels = _labels(dates)
-    x = pd.to_datetime(np.asarray(dates))
     v = np.asarray(values, dtype=float)
     probs = np.asarray(class_probs, dtype=float)
     d = np.asarray(delta, dtype=float)
@@ -83,56 +89,55 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
                                  f"{probs.shape} do not fit {t_len} dates and {len(classes)} classes")
     if not 0 <= stop_step < t_len:
         raise ConfigurationError(f"parcel_early_animation: stop_step {stop_step} outside 0..{t_len - 1}")
+    x = np.array(labels, dtype=object)
     cumulative = _cumulative_stop(d)
     chosen = int(probs[stop_step].argmax())
+    keep = {chosen, int(final_pred)} | set(np.flatnonzero(probs.max(axis=0) >= min_prob).tolist())
+    shown_classes = sorted(keep)
     stop_text = f"stop {labels[stop_step]}: {classes[chosen]} ({probs[stop_step, chosen]:.0%})"
+    star = {"symbol": "star", "color": class_hex(classes[chosen]), "line": {"color": "#000000", "width": 1}}
 
-    def traces(t: int) -> list[tuple[go.Scatter, int]]:
-        shown = slice(0, t + 1)
+    def updates(t: int) -> list[dict]:
+        upto = slice(0, t + 1)
         stopped = t >= stop_step
-        out = [(go.Scatter(x=x, y=v, mode="lines", name=f"{value_name} (whole season)", showlegend=False,
-                           line={"color": MISSING_COLOR, "width": 1, "dash": "dot"}, hoverinfo="skip"), 1),
-               (go.Scatter(x=x[shown], y=v[shown], mode="lines+markers", name=value_name,
-                           line={"color": "#333333"}, marker={"size": 5}, showlegend=False), 1)]
-        for k, name in enumerate(classes):
-            out.append((go.Scatter(x=x[shown], y=probs[shown, k], mode="lines", name=name, legendgroup=name,
-                                   line={"color": class_hex(name), "width": 3 if k == chosen else 1.5}), 2))
-        out.append((go.Scatter(x=x[shown], y=d[shown], mode="lines", name="stopping probability δ_t",
-                               line={"color": "#000000"}), 3))
-        out.append((go.Scatter(x=x[shown], y=cumulative[shown], mode="lines", name="P(stopped by t)",
-                               line={"color": "#777777", "dash": "dash"}), 3))
+        out = [{"x": x[upto], "y": v[upto]}]
+        out += [{"x": x[upto], "y": probs[upto, k]} for k in shown_classes]
+        out += [{"x": x[upto], "y": d[upto]}, {"x": x[upto], "y": cumulative[upto]}]
         if threshold is not None:
-            out.append((go.Scatter(x=[x[0], x[-1]], y=[threshold, threshold], mode="lines",
-                                   name=f"threshold {threshold:g}", line={"color": WRONG_COLOR, "dash": "dot"}), 3))
-        out.append((go.Scatter(x=[x[stop_step]] if stopped else [], y=[probs[stop_step, chosen]] if stopped else [],
-                               mode="markers+text", name=STOP_TRACE, text=[stop_text] if stopped else [],
-                               textposition="top right", showlegend=False,
-                               marker={"symbol": "star", "size": 16, "color": class_hex(classes[chosen]),
-                                       "line": {"color": "#000000", "width": 1}}), 2))
-        out.append((go.Scatter(x=[x[stop_step]] if stopped else [], y=[d[stop_step]] if stopped else [],
-                               mode="markers", name=STOP_DELTA_TRACE, showlegend=False,
-                               marker={"symbol": "star", "size": 14, "color": class_hex(classes[chosen]),
-                                       "line": {"color": "#000000", "width": 1}}), 3))
+            out.append({"x": [x[0], x[-1]], "y": [threshold, threshold]})
+        out.append({"x": [x[stop_step]] if stopped else [], "y": [probs[stop_step, chosen]] if stopped else [],
+                    "text": [stop_text] if stopped else []})
+        out.append({"x": [x[stop_step]] if stopped else [], "y": [d[stop_step]] if stopped else []})
         return out
 
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.35, 0.4, 0.25],
+    styles: list[tuple[dict, int]] = [({"mode": "lines+markers", "name": value_name, "showlegend": False,
+                                        "line": {"color": "#333333"}, "marker": {"size": 5}}, 1)]
+    for k in shown_classes:
+        styles.append(({"mode": "lines", "name": classes[k], "line": {"color": class_hex(classes[k]),
+                                                                         "width": 3 if k == chosen else 1.5}}, 2))
+    styles += [({"mode": "lines", "name": "stopping probability δ_t", "line": {"color": "#000000"}}, 3),
+               ({"mode": "lines", "name": "P(stopped by t)", "line": {"color": "#777777", "dash": "dash"}}, 3)]
+    if threshold is not None:
+        styles.append(({"mode": "lines", "name": f"threshold {threshold:g}",
+                        "line": {"color": WRONG_COLOR, "dash": "dot"}}, 3))
+    styles += [({"mode": "markers+text", "name": STOP_TRACE, "textposition": "top right", "showlegend": False,
+                 "marker": {**star, "size": 16}}, 2),
+               ({"mode": "markers", "name": STOP_DELTA_TRACE, "showlegend": False, "marker": {**star, "size": 14}}, 3)]
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.35, 0.4, 0.25],
                         subplot_titles=(value_name + " of the observations the model sees",
                                         "class probabilities", "stopping"))
-    for trace, row in traces(t_len - 1):
-        fig.add_trace(trace, row=row, col=1)
-    frames = []
-    for t in range(t_len):
-        data = [trace for trace, _ in traces(t)]
-        frames.append(go.Frame(data=data, name=str(t), traces=list(range(len(data)))))
-    fig.frames = frames
+    for (style, row), update in zip(styles, updates(t_len - 1)):
+        fig.add_trace(go.Scatter(**style, **update), row=row, col=1)
+    fig.frames = _frames([updates(t) for t in range(t_len)])
     final = f"full season: {classes[int(final_pred)]}"
     truth = "" if true_class is None else f" | true: {classes[int(true_class)]}"
     heading = f"{title} | " if title else ""
-    pad = (x[-1] - x[0]) * 0.03 if t_len > 1 else pd.Timedelta(days=3)
+    when = pd.to_datetime(np.asarray(dates))
+    pad = (when[-1] - when[0]) * 0.03 if t_len > 1 else pd.Timedelta(days=3)
     finite = v[np.isfinite(v)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     margin = (high - low) * 0.08 or 0.05
-    fig.update_xaxes(range=[x[0] - pad, x[-1] + pad])
+    fig.update_xaxes(type="date", range=[when[0] - pad, when[-1] + pad])
     fig.update_yaxes(range=[low - margin, high + margin], row=1, col=1)
     fig.update_yaxes(range=[0, 1.12], title={"text": "probability"}, row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], row=3, col=1)
@@ -150,7 +155,11 @@ def region_early_animation(xy: np.ndarray, stop_dates: Sequence | np.ndarray, pr
                            title: str | None = None) -> go.Figure:
     """Parcels (projected centroids ``xy``, N x 2) turn from grey to their predicted class's
     colour on the date the model stops for them; beside, the share of parcels decided and,
-    with ``truths``, the running accuracy of the decided ones. One frame per date of ``dates``."""
+    with ``truths``, the running accuracy of the decided ones. One frame per date of ``dates``.
+
+    Traces: the parcels (one scatter, colour codes 0 = undecided, k + 1 = class k), legend
+    entries (undecided, then one per class), the share decided and the running accuracy.
+    """
     from cropviz.early.analysis import decided_over_time
 
     pts = np.asarray(xy, dtype=float)
@@ -166,48 +175,48 @@ def region_early_animation(xy: np.ndarray, stop_dates: Sequence | np.ndarray, pr
     truth = None if truths is None else np.asarray(truths, dtype=np.int64)
     frame = pd.DataFrame({"stop_date": stops, "pred_at_stop": pred, "true": pred if truth is None else truth})
     curve = decided_over_time(frame, grid)
-    text = np.array([str(i) for i in (ids if ids is not None else range(len(pts)))], dtype=object)
+    decided_share = curve["decided"].to_numpy()
+    accuracy = curve["running_accuracy"].to_numpy() if truth is not None else np.full(len(grid), np.nan)
+    names = [str(i) for i in (ids if ids is not None else range(len(pts)))]
+    hover = [f"parcel {names[i]}<br>stops {pd.Timestamp(stops[i]):%Y-%m-%d}: {classes[pred[i]]}"
+             + ("" if truth is None else f"<br>true: {classes[truth[i]]}") for i in range(len(pts))]
+    n_colors = len(classes) + 1
+    scale = [[k / (n_colors - 1), c] for k, c in enumerate([MISSING_COLOR, *(class_hex(c) for c in classes)])]
+    x = np.array(labels, dtype=object)
 
-    def hover(sel: np.ndarray) -> list[str]:
-        out = [f"parcel {text[i]}<br>stops {pd.Timestamp(stops[i]):%Y-%m-%d}: {classes[pred[i]]}" for i in np.flatnonzero(sel)]
-        if truth is not None:
-            out = [f"{h}<br>true: {classes[truth[i]]}" for h, i in zip(out, np.flatnonzero(sel))]
-        return out
+    def updates(t: int) -> list[dict]:
+        code = np.where(stops <= grid[t].to_datetime64(), pred + 1, 0)
+        return [{"marker": {"color": code}}, *({} for _ in range(len(classes) + 1)),
+                {"x": x[:t + 1], "y": decided_share[:t + 1]}, {"x": x[:t + 1], "y": accuracy[:t + 1]}]
 
-    def traces(t: int) -> list[tuple[go.Scatter, int]]:
-        decided = stops <= grid[t].to_datetime64()
-        out = [(go.Scatter(x=pts[~decided, 0], y=pts[~decided, 1], mode="markers", name=UNDECIDED_TRACE,
-                           marker={"color": MISSING_COLOR, "size": marker_size}, text=hover(~decided),
-                           hovertemplate="%{text}<extra></extra>"), 1)]
-        for k, name in enumerate(classes):
-            sel = decided & (pred == k)
-            out.append((go.Scatter(x=pts[sel, 0], y=pts[sel, 1], mode="markers", name=name, legendgroup=name,
-                                   marker={"color": class_hex(name), "size": marker_size}, text=hover(sel),
-                                   hovertemplate="%{text}<extra></extra>"), 1))
-        shown = slice(0, t + 1)
-        out.append((go.Scatter(x=grid[shown], y=curve["decided"].to_numpy()[shown], mode="lines+markers",
-                               name="share decided", line={"color": "#333333"}, marker={"size": 4}), 2))
-        out.append((go.Scatter(x=grid[shown], y=curve["running_accuracy"].to_numpy()[shown] if truth is not None
-                               else np.full(t + 1, np.nan), mode="lines+markers",
-                               name="accuracy of decided", line={"color": CORRECT_COLOR}, marker={"size": 4}), 2))
-        return out
-
+    last = updates(len(labels) - 1)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.08,
                         subplot_titles=("parcels coloured when the model decides", "decided so far"))
-    for trace, col in traces(len(labels) - 1):
-        fig.add_trace(trace, row=1, col=col)
-    fig.frames = [go.Frame(data=[tr for tr, _ in traces(t)], name=str(t)) for t in range(len(labels))]
+    fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="parcels", showlegend=False,
+                             text=hover, hovertemplate="%{text}<extra></extra>",
+                             marker={"color": last[0]["marker"]["color"], "colorscale": scale, "cmin": 0,
+                                     "cmax": n_colors - 1, "size": marker_size}), row=1, col=1)
+    for name in (UNDECIDED_TRACE, *classes):
+        color = MISSING_COLOR if name == UNDECIDED_TRACE else class_hex(name)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker={"color": color, "size": 10}), row=1, col=1)
+    fig.add_trace(go.Scatter(**last[-2], mode="lines+markers", name="share decided",
+                             line={"color": "#333333"}, marker={"size": 4}), row=1, col=2)
+    fig.add_trace(go.Scatter(**last[-1], mode="lines+markers", name="accuracy of decided",
+                             line={"color": CORRECT_COLOR}, marker={"size": 4}), row=1, col=2)
+    fig.frames = _frames([updates(t) for t in range(len(labels))])
     span = (grid[-1] - grid[0]) * 0.03 if len(grid) > 1 else pd.Timedelta(days=3)
     fig.update_xaxes(visible=False, row=1, col=1)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1, row=1, col=1)
-    fig.update_xaxes(range=[grid[0] - span, grid[-1] + span], row=1, col=2)
+    fig.update_xaxes(type="date", range=[grid[0] - span, grid[-1] + span], row=1, col=2)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
     if len(pts):
         pad = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 1.0) * 0.04
         fig.update_xaxes(range=[pts[:, 0].min() - pad, pts[:, 0].max() + pad], row=1, col=1)
         fig.update_yaxes(range=[pts[:, 1].min() - pad, pts[:, 1].max() + pad], row=1, col=1)
-    fig.update_layout(title=title, height=560, margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 100},
-                      legend={"orientation": "h", "y": -0.3}, **_animation_controls(len(labels), labels, frame_ms, y=-0.05))
+    fig.update_layout(title=title, height=620, margin={"l": 10, "r": 10, "t": 60 if title else 40, "b": 170},
+                      legend={"orientation": "h", "y": -0.42, "yanchor": "top"},
+                      **_animation_controls(len(labels), labels, frame_ms, y=-0.05))
     return fig
 
 

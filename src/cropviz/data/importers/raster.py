@@ -58,8 +58,6 @@ def extract_rasters(rasters: str | PathLike[str] | Sequence[str | PathLike[str]]
     ``parcels``: polygon file with an id column (``id_col``) and optional labels (``label_col``).
     Returns the import summary plus extraction counts.
     """
-    if patches:
-        raise ConfigurationError("patches=True is not available yet in extract_rasters")
     if layout not in (None, "per-date", "per-band"):
         raise ConfigurationError(f"layout must be 'per-date', 'per-band' or None, got {layout!r}")
     if cloud_kind not in ("scl", "boolean"):
@@ -114,6 +112,7 @@ def extract_rasters(rasters: str | PathLike[str] | Sequence[str | PathLike[str]]
     shutil.rmtree(spool, ignore_errors=True)
     spool.mkdir(parents=True)
     try:
+        patch_ids = _write_patches(plans, gdf, spool / "patches", region, crs_list) if patches else None
         table_path = spool / "stats.parquet"
         table.to_parquet(table_path, index=False)
         geom_path = spool / "parcels.gpkg"
@@ -128,6 +127,8 @@ def extract_rasters(rasters: str | PathLike[str] | Sequence[str | PathLike[str]]
                                    "command": command_text("extract_rasters", {
                                        "rasters": [str(p) for p in files][:3] + (["..."] if len(files) > 3 else []),
                                        "parcels": str(parcels), "root": str(root), "region": region})})
+        if patch_ids is not None:
+            summary["patches"] = _move_patches(spool / "patches", root, region, summary["year"], summary["level"])
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     summary.update({"raster_files": len(files), "raster_crs": {c: sum(v == c for v in crs_of.values()) for c in crs_list},
@@ -268,7 +269,7 @@ def _zonal_file(task: tuple) -> tuple[pd.DataFrame, set[int]]:
         for g in np.sort(hits):
             geom = geoms[g]
             minx, miny, maxx, maxy = geom.bounds
-            (ca, ra), (cb, rb) = inverse * (minx, maxy), inverse * (maxx, miny)
+            (ca, ra), (cb, rb) = inverse @ (minx, maxy), inverse @ (maxx, miny)
             col0, row0 = max(int(np.floor(min(ca, cb))), 0), max(int(np.floor(min(ra, rb))), 0)
             col1 = min(int(np.ceil(max(ca, cb))), src.width)
             row1 = min(int(np.ceil(max(ra, rb))), src.height)
@@ -320,3 +321,82 @@ def _pool(stats: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index()
     out.columns.name = None
     return out
+
+
+def _write_patches(plans: list[tuple[Path, list[_Layer]]], gdf: Any, folder: Path, region: str,
+                   crs_list: list[str]) -> list[int]:
+    """32x32 patch GeoTIFFs of seed 004 (bounding box, outside pixels zero, T*10 bands uint16,
+    date-major, PATCH_BANDS order) of every parcel, in the rasters' CRS; dates.csv beside them."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_bounds
+    from rasterio.windows import from_bounds as window_from_bounds
+
+    from cropviz.data.bands import PATCH_BANDS
+    from cropviz.data.simulate.patches import SIZE
+
+    if len(crs_list) != 1:
+        raise ConfigurationError(f"patches need rasters in one CRS; found {', '.join(crs_list)}")
+    where = {(layer.date, layer.band): (path, layer.index) for path, layers in plans for layer in layers}
+    dates = sorted({d for d, _ in where})
+    missing = [b for b in PATCH_BANDS if not any((d, b) in where for d in dates)]
+    if missing:
+        raise ConfigurationError(f"patches need bands {', '.join(PATCH_BANDS)}; rasters lack {', '.join(missing)}")
+    (folder / region).mkdir(parents=True)
+    pd.DataFrame({"date": [str(np.datetime64(d, "D")) for d in dates]}).to_csv(folder / "dates.csv", index=False)
+    geoms = gdf.to_crs(crs_list[0])
+    handles: dict[Path, Any] = {}
+    written = []
+    try:
+        for parcel_id, geom in zip(geoms["id"], geoms.geometry):
+            bounds = geom.bounds
+            transform = from_bounds(*bounds, SIZE, SIZE)
+            inside = geometry_mask([geom], out_shape=(SIZE, SIZE), transform=transform, invert=True)
+            if not inside.any():
+                inside[SIZE // 2, SIZE // 2] = True
+            cube = np.zeros((len(dates), len(PATCH_BANDS), SIZE, SIZE), dtype=np.uint16)
+            hit = False
+            for t, date in enumerate(dates):
+                for b, band in enumerate(PATCH_BANDS):
+                    if (date, band) not in where:
+                        continue
+                    path, index = where[(date, band)]
+                    src = handles.get(path) or handles.setdefault(path, rasterio.open(path))
+                    window = window_from_bounds(*bounds, transform=src.transform)
+                    plane = src.read(index, window=window, out_shape=(SIZE, SIZE), boundless=True, fill_value=0,
+                                     resampling=Resampling.bilinear)
+                    hit |= bool(plane.any())
+                    cube[t, b] = np.where(inside, np.clip(plane, 0, 65535), 0)
+            if not hit:
+                continue
+            with rasterio.open(folder / region / f"{int(parcel_id)}.tif", "w", driver="GTiff", height=SIZE,
+                               width=SIZE, count=cube.shape[0] * cube.shape[1], dtype="uint16", crs=crs_list[0],
+                               transform=transform, nodata=0, compress="deflate", predictor=2,
+                               interleave="pixel") as dst:
+                dst.write(cube.reshape(-1, SIZE, SIZE))
+            written.append(int(parcel_id))
+    finally:
+        for src in handles.values():
+            src.close()
+    return written
+
+
+def _move_patches(folder: Path, root: Path, region: str, year: int, level: str) -> int:
+    """Move written patches into ``<root>/<year>/patches`` with their index (class ids from the dataset)."""
+    from cropviz.data import open_breizhcrops
+
+    target = root / str(year) / "patches"
+    old_dates = target / "dates.csv"
+    if old_dates.exists() and not pd.read_csv(old_dates)["date"].equals(pd.read_csv(folder / "dates.csv")["date"]):
+        raise DatasetError(old_dates, "other regions' patches have other dates; patches of one year share dates")
+    ds = open_breizhcrops(root, region, year=year, level=level)
+    classid = ds.index.set_index("id")["classid"]
+    ids = [int(p.stem) for p in sorted((folder / region).glob("*.tif")) if int(p.stem) in classid.index]
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target / region, ignore_errors=True)
+    shutil.move(str(folder / region), str(target / region))
+    shutil.copyfile(folder / "dates.csv", target / "dates.csv")
+    pd.DataFrame({"id": ids, "path": [f"{year}/patches/{region}/{i}.tif" for i in ids],
+                  "classid": classid.loc[ids].to_numpy(dtype=np.int64)}).to_csv(target / f"{region}.csv", index=False)
+    return len(ids)

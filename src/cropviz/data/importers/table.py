@@ -551,9 +551,10 @@ def _pass_two(spool: Path, n_buckets: int, plan: _Plan, columns: list[str], writ
         if dup.any():
             n_dup += int(dup.sum())
             if duplicates == "error":
-                row = frame.loc[dup].iloc[0]
+                first = frame.loc[dup, ["id", "doa"]].iloc[0]
+                source = id_map.index[id_map.to_numpy() == first["id"]][0] if id_map is not None else int(first["id"])
                 raise DatasetError(path, f"{int(dup.sum())} duplicate (id, date) rows, e.g. id "
-                                         f"{row['id']} date {np.datetime64(int(row['doa']), 'ns').astype('datetime64[D]')}; "
+                                         f"{source} date {np.datetime64(int(first['doa']), 'ns').astype('datetime64[D]')}; "
                                          "pass duplicates='first' or 'mean'")
             if duplicates == "mean":
                 frame = frame.groupby(["id", "doa"], sort=True, as_index=False).mean()

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cropviz.data.bands import LEVELS
+from cropviz.data.breizhcrops import SCL_CLOUDY_CODES
 from cropviz.data.geometry import GEOMETRY_SUFFIXES
 from cropviz.errors import ConfigurationError, DatasetError
 
@@ -76,6 +77,7 @@ class DatasetWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
         (self.tmp / "h5").mkdir(parents=True)
         self._h5 = h5py.File(self.tmp / "h5" / f"{region}.h5", "w", libver="latest")
+        self._group = self._h5.create_group(region)
         self._rows: list[tuple[int, str, int, float]] = []
         self._cloud = self.columns.index("CLD") if "CLD" in self.columns else None
         self._cloud_kind = cloud_kind
@@ -83,13 +85,16 @@ class DatasetWriter:
     def add(self, parcel_id: int, array: np.ndarray) -> None:
         """Store one parcel's (T, C) array (rows sorted by date)."""
         key = f"{self.region}/{int(parcel_id)}"
-        self._h5.create_dataset(key, data=np.asarray(array, dtype=np.float64), **_H5OPTS)
+        self._group.create_dataset(str(int(parcel_id)), data=np.asarray(array, dtype=np.float64), **_H5OPTS)
         mean_cld = np.nan
         if self._cloud is not None and self._cloud_kind != "unknown" and len(array):
             cld = array[:, self._cloud]
-            cloudy = {"probability": cld > 50, "boolean": cld > 0.5,
-                      "scl": np.isin(cld, (3, 8, 9, 10))}[self._cloud_kind]
-            mean_cld = float(cld.mean()) if self._cloud_kind == "probability" else 100.0 * float(cloudy.mean())
+            if self._cloud_kind == "probability":
+                mean_cld = float(np.nanmean(cld)) if not np.isnan(cld).all() else np.nan
+            elif self._cloud_kind == "boolean":
+                mean_cld = 100.0 * float((cld > 0.5).mean())
+            else:
+                mean_cld = 100.0 * float(np.isin(cld, SCL_CLOUDY_CODES).mean())
         self._rows.append((int(parcel_id), key, len(array), mean_cld))
 
     @property

@@ -1,0 +1,95 @@
+"""AppTest of the early-classification page on the tiny demo with tiny ELECTS models trained here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def early_models(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny ELECTS models (alpha 0.5 and a full-season reference) and a Random Forest."""
+    from cropviz.training import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("early-models")
+    common = {"root": str(demo_root), "train_regions": ["frh01"], "val_region": "frh03", "epochs": 1,
+              "device": "cpu"}
+    train(TrainConfig(model="elects", hparams={"hidden_dims": 16}, **common), folder / "elects.pt", progress=False)
+    train(TrainConfig(model="elects", hparams={"hidden_dims": 16}, full_season=True, **common),
+          folder / "elects_fullseason.pt", progress=False)
+    train(TrainConfig(model="random_forest", hparams={"n_estimators": 5}, **common), folder / "random_forest.npz",
+          progress=False)
+    return folder
+
+
+@pytest.fixture
+def early_app(app_env: dict[str, str], early_models: Path, monkeypatch: pytest.MonkeyPatch):
+    from streamlit.testing.v1 import AppTest
+
+    for key, value in {**app_env, "CROPVIZ_MODELS": str(early_models)}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(REPO)
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+
+
+def _no_failures(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _chart_specs(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _open_early(at, model: str):
+    at.query_params["model"] = model
+    at.run()
+    at.switch_page("pages/early.py")
+    at.run()
+    _no_failures(at)
+    return at
+
+
+def test_early_page_with_elects_in_the_sidebar(early_app):
+    at = _open_early(early_app, "elects")
+    assert any("SIMULATED demo" in w.value for w in at.warning)
+    assert not [s for s in at.selectbox if s.key == "early_model"]  # the sidebar model is used
+    headers = [h.value for h in at.header]
+    assert headers == ["One parcel, date by date", "The region: parcels coloured when the model decides",
+                       "Earliness against accuracy", "When is each crop decided?"]
+    assert [len(spec.get("frames", [])) for spec in _chart_specs(at)][:1] == [70]
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Stops on", "Class at the stop", "Full-season answer", "True class"}
+    tradeoff = next(d.value for d in at.dataframe if "harmonic_mean" in d.value.columns)
+    assert sorted(tradeoff["model"]) == ["elects", "elects_fullseason"]
+    full = tradeoff.set_index("model").loc["elects_fullseason"]
+    assert full["earliness"] == 1.0 and bool(full["full_season"])
+    parcel = at.selectbox(key="early_parcel")
+    parcel.select(parcel.options[2]).run()
+    _no_failures(at)
+    assert at.session_state["parcel"] == int(parcel.options[2])
+    at.toggle(key="early_region_animate").set_value(True).run()
+    _no_failures(at)
+    animated = [spec for spec in _chart_specs(at) if spec.get("frames")]
+    assert len(animated) == 2  # the parcel and the region
+    assert len(animated[0]["frames"]) == 70  # one per observation the model reads
+    for spec in animated:
+        assert all(len(frame["data"]) == len(spec["data"]) for frame in spec["frames"])
+    at.radio(key="early_mode").set_value("sampled").run()
+    at.slider(key="early_threshold").set_value(0.3).run()
+    _no_failures(at)
+    assert at.query_params["threshold"] == "0.3"
+
+
+def test_early_page_offers_elects_weights_when_the_sidebar_model_is_not_early(early_app):
+    at = _open_early(early_app, "random_forest")
+    picker = at.selectbox(key="early_model")
+    assert picker.options == ["elects", "elects_fullseason"]
+    assert any("not an early classifier" in i.value for i in at.info)
+    picker.select("elects_fullseason").run()
+    _no_failures(at)
+    assert any("full-season reference" in m.value for m in at.markdown)

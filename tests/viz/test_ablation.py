@@ -1,0 +1,60 @@
+"""Figures of the seed 004 ablations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cropviz.errors import ConfigurationError
+from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars, order_pair_figure, per_class_delta_figure
+
+COMPARISON = pd.DataFrame({
+    "source": ["theirs", "theirs", "theirs", "ours", "ours"],
+    "model": ["CNN", "GRU", "ConvLSTM", "CNN", "GRU"],
+    "macro_f1": [34.9, 53.8, 49.2, 40.0, 45.0],
+    "temporal_share": [0.0, 1.0, np.nan, 0.0, 1.0],
+})
+
+
+def test_f1_against_temporal_share_has_one_series_per_source():
+    fig = f1_vs_temporal_share(COMPARISON)
+    assert [t.name for t in fig.data] == ["theirs", "ours"]
+    assert list(fig.data[0].text) == ["CNN", "GRU"]  # no share, no point
+    np.testing.assert_allclose(fig.data[1].y, [40.0, 45.0])
+    with pytest.raises(ConfigurationError, match="temporal_share"):
+        f1_vs_temporal_share(COMPARISON.drop(columns="temporal_share"))
+
+
+def test_grouped_bars_label_each_source():
+    fig = grouped_bars(COMPARISON, "macro_f1")
+    assert fig.layout.barmode == "group"
+    assert [t.name for t in fig.data] == ["theirs", "ours"]
+    assert list(fig.data[1].x) == ["CNN", "GRU"]
+
+
+def test_per_class_delta_sorted_with_signed_colours():
+    frame = pd.DataFrame({"ordered": [80.0, 50.0, 60.0], "shuffled": [70.0, 55.0, 60.0], "support": [5, 2, 9]},
+                         index=["wheat", "corn", "nuts"])
+    frame["delta"] = frame["shuffled"] - frame["ordered"]
+    fig = per_class_delta_figure(frame)
+    assert list(fig.data[0].y) == ["wheat", "nuts", "corn"]
+    assert fig.data[0].marker.color[0] != fig.data[0].marker.color[2]
+    with pytest.raises(ConfigurationError):
+        per_class_delta_figure(frame.drop(columns="delta"))
+
+
+def test_order_pair_figure_draws_both_sequences_in_input_order():
+    dates = pd.date_range("2017-01-01", periods=6, freq="30D").to_numpy()
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    value = np.linspace(0.1, 0.8, 6)
+    ordered = {"dates": dates, "value": value, "attribution": np.ones(6), "label": "gru"}
+    shuffled = {"dates": dates[perm], "value": value[perm], "attribution": None, "label": "gru_shuffled"}
+    fig = order_pair_figure(ordered, shuffled)
+    lines = [t for t in fig.data if t.type == "scatter"]
+    assert len(lines) == 2 and len([t for t in fig.data if t.type == "bar"]) == 1
+    np.testing.assert_allclose(lines[1].y, value[perm])
+    assert lines[1].text[0] == str(pd.Timestamp(dates[3]).date())
+    assert "gru_shuffled" in fig.layout.annotations[2].text
+    with pytest.raises(ConfigurationError):
+        order_pair_figure(ordered, {**shuffled, "value": value[:3]})

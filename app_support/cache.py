@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from cropviz.data import open_breizhcrops, to_wgs84
+from cropviz.data.geometry import points_as_squares
 from cropviz.models import Classifier
 from cropviz.predictions import cache_key, region_predictions
 
@@ -56,8 +57,7 @@ def classifier(name_or_path: str, arch: str | None = None) -> Classifier:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _geometries(root: str, region: str, year: int, level: str) -> pd.DataFrame:
-    gdf = to_wgs84(dataset(root, region, year, level).geodataframe())
-    return gdf
+    return points_as_squares(to_wgs84(dataset(root, region, year, level).geodataframe()))
 
 
 def geometries(ds: Any) -> Any:

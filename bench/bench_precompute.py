@@ -25,16 +25,15 @@ from pathlib import Path
 import numpy as np
 
 
-def ensure_region(root: Path, region: str, parcels: int, ig_region: str, ig_parcels: int) -> None:
-    """Generate the benchmark regions under ``root`` unless they exist."""
+def ensure_region(root: Path, region: str, parcels: int) -> None:
+    """Generate the benchmark region under ``root`` unless it exists (an existing root is reused)."""
     from cropviz.data.demo import generate_demo
 
-    if (root / "2017" / "L1C" / f"{region}.h5").exists() and (root / "2017" / "L1C" / f"{ig_region}.h5").exists():
+    if (root / "2017" / "L1C" / f"{region}.h5").exists():
         return
     start = time.perf_counter()
-    generate_demo(root, parcels={region: parcels, ig_region: ig_parcels}, regions=[region, ig_region],
-                  patches=False, progress=True)
-    print(f"generated {parcels} + {ig_parcels} parcels in {time.perf_counter() - start:.0f} s")
+    generate_demo(root, parcels={region: parcels}, regions=[region], patches=False, progress=True)
+    print(f"generated {parcels} parcels in {time.perf_counter() - start:.0f} s")
 
 
 def default_model(root: Path, region: str) -> Path:
@@ -79,7 +78,7 @@ def stage_times(root: Path, region: str, model: Path, n: int, ig_n: int) -> dict
 
 
 def run(root: Path, region: str, model: Path, workers: int, explain: tuple[str, ...],
-        partition_size: int, out: Path) -> dict[str, float]:
+        partition_size: int, out: Path, ids: np.ndarray | None) -> dict[str, float]:
     """Time one precompute on a fresh, warmed-up LocalCluster of ``workers`` processes."""
     import distributed
 
@@ -91,7 +90,7 @@ def run(root: Path, region: str, model: Path, workers: int, explain: tuple[str, 
         client.run(lambda: __import__("cropviz.scale.precompute") and __import__("cropviz.explain"))
         start = time.perf_counter()
         precompute(root, region, model, explain=explain, out=out, scheduler=client, overwrite=True,
-                   partition_size=partition_size, progress=False)
+                   partition_size=partition_size, ids=ids, progress=False)
         wall = time.perf_counter() - start
     last = json.loads((out / "_last_run.json").read_text())
     parcels = sum(t["rows"] for t in last["tasks"])
@@ -113,8 +112,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/cropviz-bench"))
     parser.add_argument("--region", default="frh01")
     parser.add_argument("--parcels", type=int, default=200_000, help="parcels of the prediction region")
-    parser.add_argument("--ig-region", default="frh02")
-    parser.add_argument("--ig-parcels", type=int, default=2_000, help="parcels of the attribution region")
+    parser.add_argument("--ig-parcels", type=int, default=2_000, help="parcels attributed (the region's first)")
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--partition-size", type=int, default=2000)
@@ -125,15 +123,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    ensure_region(args.root, args.region, args.parcels, args.ig_region, args.ig_parcels)
+    from cropviz.data import open_breizhcrops
+
+    ensure_region(args.root, args.region, args.parcels)
+    ig_ids = open_breizhcrops(args.root, args.region).index["id"].to_numpy()[:args.ig_parcels]
     model = args.model or default_model(args.root, args.region)
     stages = stage_times(args.root, args.region, model, n=1000, ig_n=64)
     rows = []
     for w in [int(x) for x in args.workers.split(",")]:
-        for label, region, explain, size in (("predict", args.region, (), args.partition_size),
-                                             ("integrated_gradients", args.ig_region, ("integrated_gradients",),
-                                              args.ig_partition_size)):
-            r = run(args.root, region, model, w, explain, size, args.root / "precomputed" / f"{label}-{w}")
+        for label, explain, size, ids in (("predict", (), args.partition_size, None),
+                                          ("integrated_gradients", ("integrated_gradients",), args.ig_partition_size,
+                                           ig_ids)):
+            r = run(args.root, args.region, model, w, explain, size, args.root / "precomputed" / f"{label}-{w}", ids)
             rows.append({"task": label, **r})
             print(f"{label:22s} workers={w}: {r['parcels']} parcels in {r['wall_s']:.1f} s = "
                   f"{r['parcels_per_s']:.0f} parcels/s; peak RSS per worker {r['peak_rss_mb_per_worker']:.0f} MiB")
@@ -145,7 +146,9 @@ def main() -> None:
         one = next(r for r in mine if r["workers"] == 1)
         most = max(mine, key=lambda r: r["workers"])
         eff = most["parcels_per_s"] / (most["workers"] * one["parcels_per_s"])
-        cpu_h, cpu_n = france(one["parcels_per_s"], args.target, min(1.0, eff))
+        # Partition tasks share nothing, so across nodes throughput adds up per core; the 1 -> N
+        # efficiency measured on one (possibly shared) machine is reported, not applied.
+        cpu_h, cpu_n = france(one["parcels_per_s"], args.target, 1.0)
         gpu_rate = 1.0 / (stages["prepare_s_per_parcel"] + model_s / args.gpu_speedup)
         gpu_h, gpu_n = france(gpu_rate, args.target, 1.0)
         summary["france"][label] = {"scaling_efficiency": eff, "cpu_worker_hours": cpu_h, "cpu_workers_1h": cpu_n,

@@ -81,8 +81,8 @@ if model is not None:
         st.stop()
     stop_day = pd.Timestamp(result.dates[result.stop_step])
     a, b, c, d = st.columns(4)
-    a.metric("Stops on", f"{stop_day:%d %b %Y}", f"observation {result.stop_step + 1} of {len(result.dates)}",
-             delta_color="off")
+    a.metric("Stops on", f"{stop_day:%d %b %Y}",
+             help=f"Observation {result.stop_step + 1} of the {len(result.dates)} the model reads.")
     b.metric("Class at the stop", classes[result.prediction],
              "right" if result.prediction == result.true else "wrong",
              delta_color="normal" if result.prediction == result.true else "inverse")

@@ -5,7 +5,6 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, query, require, select_parcel, set_query
 from app_support.widgets import show_figure
-from cropviz.data.bands import SPECTRAL_BANDS
 from cropviz.data.series import parcel_series, series_names
 from cropviz.errors import CropvizError
 from cropviz.explore import step_misclassified
@@ -39,7 +38,7 @@ if require(ctx, predictions=False):
         st.error(f"Cannot read parcel {ctx.selected_id}: {error}")
         st.stop()
     row = table[table["id"] == parcel.id].iloc[0]
-    names = series_names(ds.level, SPECTRAL_BANDS[ds.level])
+    names = series_names(ds.spectral_bands)
     default = [n for n in query("series", "NDVI").split(",") if n in names] or ["NDVI"]
     chosen = st.multiselect("Bands and indices", names, default=default, key="inspector_series")
     set_query(series=",".join(chosen))

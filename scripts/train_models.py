@@ -53,16 +53,17 @@ JOBS: dict[str, tuple[str, int, list[str]]] = {
 }
 
 
-def run(name: str, root: Path, threads: int) -> dict:
+def run(name: str, root: Path, threads: int, retrain: bool) -> dict:
     """Train one job, evaluate it on frh04 and record the test metrics in its card."""
     model, epochs, extra = JOBS[name]
     suffix = ".npz" if model == "random_forest" else ".pt"
     out = MODELS / f"{name}{suffix}"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     started = time.time()
-    subprocess.run(["cropviz", "train", "--model", model, "--root", str(root), "--train", "frh01,frh02",
-                    "--val", "frh03", "--epochs", str(epochs), "--seed", "0", "--device", "cpu",
-                    *extra, "--out", str(out.relative_to(REPO))], check=True, env=env, cwd=REPO)
+    if retrain or not out.exists():
+        subprocess.run(["cropviz", "train", "--model", model, "--root", str(root), "--train", "frh01,frh02",
+                        "--val", "frh03", "--epochs", str(epochs), "--seed", "0", "--device", "cpu",
+                        *extra, "--out", str(out.relative_to(REPO))], check=True, env=env, cwd=REPO)
     result = subprocess.run(["cropviz", "evaluate", "--model", str(out), "--root", str(root),
                              "--region", "frh04", "--device", "cpu", "--json"], check=True, env=env,
                             cwd=REPO, capture_output=True, text=True)
@@ -112,13 +113,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="trainings run at once (one thread each)")
     parser.add_argument("--only", nargs="*", help="names of JOBS to run (default: all)")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the README table")
+    parser.add_argument("--retrain", action="store_true", help="train again when a checkpoint exists")
     args = parser.parse_args()
     if not (args.root / "cropviz.json").exists():
         subprocess.run(["cropviz", "demo", "--root", str(args.root)], check=True)
     names = [] if args.table_only else args.only or list(JOBS)
     threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    def attempt(name: str) -> None:
+        try:
+            run(name, args.root, threads, args.retrain)
+        except subprocess.CalledProcessError as error:
+            print(f"{name}: failed ({error})", file=sys.stderr)
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda n: run(n, args.root, threads), names))
+        list(pool.map(attempt, names))
     rows = table_rows()
     write_table(rows)
     print("\n".join(f"{r['name']:<22} OA {r['overall_accuracy']:.3f} F1 {r['macro_f1']:.3f}" for r in rows))

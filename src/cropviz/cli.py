@@ -1,4 +1,5 @@
-"""The ``cropviz`` command line: demo, download, info, train, evaluate, predict."""
+"""The ``cropviz`` command line: demo, download, import, extract, info, train, evaluate, predict,
+precompute."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Explore and explain crop-type classifiers on Sentinel-2 parcel time series.")
 download_app = typer.Typer(no_args_is_help=True, help="Download public datasets.")
 app.add_typer(download_app, name="download")
+import_app = typer.Typer(no_args_is_help=True, help="Bring your own data into the BreizhCrops layout.")
+app.add_typer(import_app, name="import")
 
 ROOT = typer.Option(..., "--root", help="Dataset root folder (BreizhCrops layout).")
 
@@ -178,6 +181,93 @@ def predict(model: str = typer.Option(..., help="Registry name (shipped weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     predictions.to_parquet(out, index=False)
     typer.echo(f"wrote {len(predictions)} predictions to {out} (device {classifier.device})")
+
+
+@import_app.command("table")
+def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table (long or wide form)."),
+                     root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
+                     form: Optional[str] = typer.Option(None, help="long or wide (default: detect)."),
+                     id_col: Optional[str] = None, date_col: Optional[str] = None, label_col: Optional[str] = None,
+                     wide_pattern: Optional[str] = typer.Option(None, help="e.g. '{band}_{date}' or 't{index}_{band}'."),
+                     dates: Optional[str] = typer.Option(None, help="Comma-separated dates for '{index}' patterns."),
+                     scale: str = typer.Option("auto", help="auto, dn or reflectance."),
+                     cloud_col: Optional[str] = None,
+                     cloud_kind: Optional[str] = typer.Option(None, help="probability, boolean, scl (default: detect)."),
+                     classmapping: Optional[Path] = typer.Option(None, help="CSV code,classname[,id]."),
+                     min_class_size: Optional[int] = typer.Option(None, help="Fold smaller classes into 'other'."),
+                     geometry: Optional[Path] = typer.Option(None, help="Polygons joined on the id."),
+                     lon_col: Optional[str] = None, lat_col: Optional[str] = None,
+                     year: Optional[int] = None, level: Optional[str] = typer.Option(None, help="Default: L2A or CUSTOM."),
+                     duplicates: str = typer.Option("error", help="error, first or mean."),
+                     chunksize: int = 1_000_000, overwrite: bool = False) -> None:
+    """Import a parcel table as a region (then open it with --level from the summary)."""
+    from cropviz.data.importers import import_table
+
+    try:
+        summary = import_table(file, root, region, form=form, id_col=id_col, date_col=date_col,
+                               label_col=label_col, wide_pattern=wide_pattern,
+                               dates=dates.split(",") if dates else None, scale=scale, cloud_col=cloud_col,
+                               cloud_kind=cloud_kind, classmapping=classmapping, min_class_size=min_class_size,
+                               geometry=geometry, lon_col=lon_col, lat_col=lat_col, year=year, level=level,
+                               duplicates=duplicates, chunksize=chunksize, overwrite=overwrite, progress=True)
+    except CropvizError as error:
+        _fail(error)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def extract(rasters: list[str] = typer.Option(..., "--rasters", help="Folder, glob or files (repeat)."),
+            parcels: Path = typer.Option(..., help="Polygon file with an id (and label) column."),
+            root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
+            layout: Optional[str] = typer.Option(None, help="per-date or per-band (default: detect)."),
+            dates_csv: Optional[Path] = None,
+            band_names: Optional[str] = typer.Option(None, help="Comma-separated layer band names."),
+            id_col: Optional[str] = None, label_col: Optional[str] = None,
+            cloud_band: Optional[str] = typer.Option(None, help="Layer/file token of a cloud mask or SCL."),
+            cloud_kind: str = typer.Option("scl", help="scl or boolean."),
+            patches: bool = typer.Option(False, "--patches", help="Also write 32x32 parcel patches."),
+            workers: int = 2, year: Optional[int] = None, level: Optional[str] = None,
+            overwrite: bool = False) -> None:
+    """Extract per-parcel, per-date band statistics from Sentinel-2 rasters as a region."""
+    from cropviz.data.importers import extract_rasters
+
+    try:
+        summary = extract_rasters(rasters[0] if len(rasters) == 1 else rasters, parcels, root, region,
+                                  layout=layout, dates_csv=dates_csv,
+                                  band_names=band_names.split(",") if band_names else None, id_col=id_col,
+                                  label_col=label_col, cloud_band=cloud_band, cloud_kind=cloud_kind,
+                                  patches=patches, workers=workers, year=year, level=level,
+                                  overwrite=overwrite, progress=True)
+    except CropvizError as error:
+        _fail(error)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
+def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region to precompute, e.g. frh01."),
+               model: str = typer.Option(..., help="Registry model name or checkpoint path."),
+               explain: str = typer.Option("", help="Comma-separated: attention and/or attribution methods."),
+               out: Optional[Path] = typer.Option(None, help="Output folder (default <root>/precomputed/"
+                                                            "<region>-<year>-<level>-<model>)."),
+               scheduler: Optional[str] = typer.Option(None, help="Dask scheduler tcp://HOST:PORT; default: "
+                                                                  "a local cluster."),
+               partition_size: int = typer.Option(2000, help="Parcels per task / Parquet part."),
+               workers: Optional[int] = typer.Option(None, help="Local workers (default: one per core)."),
+               memory_limit: str = typer.Option("2GiB", help="Memory limit per local worker."),
+               year: int = 2017, level: str = "L1C", seed: int = 0,
+               overwrite: bool = typer.Option(False, "--overwrite",
+                                              help="Replace results of another model or dataset in --out.")) -> None:
+    """Precompute region-wide predictions (and explanations) on Dask into a Parquet dataset."""
+    from cropviz.scale import precompute as run_precompute
+
+    try:
+        path = run_precompute(root, region, model, year=year, level=level,
+                              explain=[m.strip() for m in explain.split(",") if m.strip()], out=out,
+                              scheduler=scheduler, partition_size=partition_size, workers=workers,
+                              memory_limit=memory_limit, seed=seed, overwrite=overwrite)
+    except CropvizError as error:
+        _fail(error)
+    typer.echo(f"wrote {path}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -33,10 +33,38 @@ def cache_key(classifier: Classifier, dataset: Any, seed: int = 0) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def precomputed_predictions(classifier: Classifier, dataset: Any) -> pd.DataFrame | None:
+    """Predictions written by ``cropviz precompute`` for this model and these dataset files, if any.
+
+    They lie in ``<root>/precomputed/<region>-<year>-<level>-<model file stem>``; results of other
+    weights or of changed data (manifest mismatch) are ignored.
+    """
+    from cropviz.errors import CropvizError
+    from cropviz.scale.results import open_precomputed
+
+    stem = Path(classifier.info.path or classifier.name).stem
+    folder = Path(dataset.root) / "precomputed" / f"{dataset.region}-{dataset.year}-{dataset.level}-{stem}"
+    if not (folder / "manifest.json").exists():
+        return None
+    try:
+        results = open_precomputed(folder)
+    except CropvizError:
+        return None
+    manifest = results.manifest
+    if manifest.get("checkpoint_sha256") != classifier.info.sha256 or \
+            manifest.get("dataset") != dataset_fingerprint(dataset):
+        return None
+    return results.predictions()
+
+
 def region_predictions(classifier: Classifier, dataset: Any, cache_dir: str | Path | None = None,
                        seed: int = 0, batch_size: int = 512,
                        progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Predictions for every parcel of ``dataset``, read from ``cache_dir`` when computed before."""
+    """Predictions for every parcel of ``dataset``: precomputed on Dask, cached in ``cache_dir``, or
+    computed now."""
+    precomputed = precomputed_predictions(classifier, dataset)
+    if precomputed is not None:
+        return precomputed
     if cache_dir is None:
         return classifier.predict(dataset, seed=seed, batch_size=batch_size, progress=progress)
     path = Path(cache_dir) / "predictions" / f"{classifier.name}-{dataset.region}-{cache_key(classifier, dataset, seed)}.parquet"

@@ -22,7 +22,7 @@ from cropviz.models import checkpoint, registry
 from cropviz.models.checkpoint import ModelInfo
 from cropviz.models.classifier import Classifier, normalize_patches, patch_normalization
 from cropviz.models.forest import RandomForest
-from cropviz.models.inputs import ModelInput, from_series, prepare, read_series
+from cropviz.models.inputs import ModelInput, from_series, prepare, read_series, readable_ids
 
 
 @dataclass
@@ -52,6 +52,12 @@ def _open(root: str, region: str, year: int, level: str) -> Any:
     from cropviz.data import open_breizhcrops
 
     return open_breizhcrops(root, region, year=year, level=level)
+
+
+def _labelled(dataset: Any, ids: Any) -> np.ndarray:
+    """The parcels among ``ids`` that have a label (imported data may have unlabelled ones)."""
+    labelled = set(dataset.index.loc[dataset.index["classid"] >= 0, "id"])
+    return np.array([i for i in ids if i in labelled], dtype=np.int64)
 
 
 def _concat(parts: list[ModelInput]) -> ModelInput:
@@ -87,19 +93,18 @@ def train(config: TrainConfig, out: str | Path, progress: bool = True) -> tuple[
                      bands=bands, sequence_length=spec.sequence_length, hparams=hparams,
                      shuffle_time=config.shuffle_time, shuffle_seed=config.seed,
                      trained_on=f"{_dataset_description(val_set)}: train {'+'.join(config.train_regions)}, "
-                                f"validation {config.val_region}, {config.year} {config.level}")
+                                f"validation {config.val_region}, {config.year} "
+                                f"{'parcel patches' if spec.input_form == registry.PATCH else config.level}")
 
     def patch_inputs(ds: Any) -> ModelInput:
-        patch_ids = set(ds.patches().ids)
-        ids = np.array([i for i in ds.index["id"] if i in patch_ids], dtype=np.int64)
-        return prepare(ds, ids, spec.input_form, shuffle_time=config.shuffle_time,
+        return prepare(ds, _labelled(ds, readable_ids(ds, spec.input_form)), spec.input_form, shuffle_time=config.shuffle_time,
                        shuffle_seed=config.seed)
 
     if spec.input_form == registry.PATCH:
         raw_train, raw_val = None, None
     else:  # read every parcel once; each epoch only draws new observations from memory
-        raw_train = [s for ds in train_sets for s in read_series(ds, ds.index["id"], order)]
-        raw_val = read_series(val_set, val_set.index["id"], order)
+        raw_train = [s for ds in train_sets for s in read_series(ds, _labelled(ds, ds.index["id"]), order)]
+        raw_val = read_series(val_set, _labelled(val_set, val_set.index["id"]), order)
 
     def sequences(raw: list, seed: int) -> ModelInput:
         return from_series(raw, spec.input_form, year=config.year, sequence_length=spec.sequence_length,

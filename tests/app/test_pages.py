@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-PAGES = ["pages/map.py", "pages/inspector.py", "pages/explorer.py", "pages/phenology.py"]
+PAGES = ["pages/map.py", "pages/inspector.py", "pages/explorer.py", "pages/phenology.py", "pages/attention.py",
+         "pages/attributions.py"]
 
 
 def _no_failures(at) -> None:
@@ -98,3 +99,29 @@ def test_a_folder_that_is_not_a_dataset_gives_a_message_and_the_app_stays_usable
 
 def _keys(at) -> list[str]:
     return [w.key for w in at.selectbox if w.key]
+
+
+def test_attention_page_shows_rollout_and_cloud_numbers(app):
+    app.run()
+    app.switch_page("pages/attention.py")
+    app.run()
+    _no_failures(app)
+    table = app.dataframe(key="attention_cloud_table").value
+    assert "all classes" in table.index
+    assert {"clear", "cloudy", "cloudy / clear"} <= set(table.columns)
+    # attention is expressed as a multiple of the uniform share: its mean over observations is 1
+    assert table.loc["all classes", "clear"] * (1 - table.loc["all classes", "cloudy share"]) + \
+        table.loc["all classes", "cloudy"] * table.loc["all classes", "cloudy share"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_attributions_page_reports_the_integrated_gradients_delta(app):
+    app.run()
+    app.switch_page("pages/attributions.py")
+    app.run()
+    _no_failures(app)
+    assert app.selectbox(key="attr_method").value == "integrated_gradients"
+    delta = next(m for m in app.metric if m.label.startswith("Convergence delta"))
+    assert abs(float(delta.value)) < 0.05
+    app.selectbox(key="attr_method").select("occlusion").run()
+    _no_failures(app)
+    assert not any(m.label.startswith("Convergence delta") for m in app.metric)

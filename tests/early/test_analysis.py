@@ -127,8 +127,8 @@ class _Classifier:
         torch.manual_seed(0)
         self.model = ElectsModel(input_dim=13, num_classes=3, hidden_dims=8, num_layers=1)
         torch.nn.init.constant_(self.model.stopping.bias, bias)
-        self.info = SimpleNamespace(card=card, path=None, sha256=f"{card}{bias}", arch="elects", bands=["B1", "B10", "B11", "B12", "B2", "B3", "B4",
-                                                                   "B5", "B6", "B7", "B8", "B8A", "B9"])
+        bands = ["B1", "B10", "B11", "B12", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9"]
+        self.info = SimpleNamespace(card=card, path=None, sha256=f"{card}{bias}", arch="elects", bands=bands)
         self.name = "elects"
 
     def check_fits(self, dataset) -> None:

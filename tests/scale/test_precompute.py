@@ -137,10 +137,12 @@ def test_killed_worker_still_yields_complete_result(demo_root, models, cluster, 
             time.sleep(0.1)
         time.sleep(0.5)
         busy = [w for w, tasks in client.processing().items() if tasks]
-        pids = client.run(os.getpid)
-        os.kill(pids[busy[0]], signal.SIGKILL)
+        killed = client.run(os.getpid)[busy[0]]
+        os.kill(killed, signal.SIGKILL)
     thread.join(150)
     assert "error" not in done, done.get("error")
+    run = _last_run(out)
+    assert run["computed"] == PARTS and killed not in {t["pid"] for t in run["tasks"]}
     ids = open_precomputed(done["path"]).predictions(columns=["id"])["id"]
     from cropviz.data import open_breizhcrops
     assert sorted(ids) == sorted(open_breizhcrops(demo_root, REGION).index["id"])
@@ -183,3 +185,16 @@ def test_bad_explain_options(demo_root, models, tmp_path):
         precompute(demo_root, REGION, models["rf"], out=tmp_path / "o", explain=("attention",), progress=False)
     with pytest.raises(ConfigurationError, match="unknown explanation"):
         precompute(demo_root, REGION, models["tf"], out=tmp_path / "o", explain=("magic",), progress=False)
+
+
+@pytest.mark.timeout(120)
+def test_ids_subset(demo_root, models, cluster, tmp_path):
+    from cropviz.data import open_breizhcrops
+
+    ids = open_breizhcrops(demo_root, REGION).index["id"].to_numpy()[::3]
+    out = _run(demo_root, models["rf"], tmp_path / "out", cluster, ids=ids)
+    res = open_precomputed(out)
+    assert sorted(res.predictions(columns=["id"])["id"]) == sorted(ids)
+    assert res.manifest["settings"]["ids"]["count"] == len(ids)
+    with pytest.raises(ConfigurationError, match="not in frh01"):
+        _run(demo_root, models["rf"], tmp_path / "other", cluster, ids=[1, 2])

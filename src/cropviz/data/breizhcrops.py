@@ -155,14 +155,14 @@ class BreizhCropsDataset:
         self.flag_columns: tuple[str, ...] = FLAG_COLUMNS.get(level, ())
         self.extra_columns: tuple[str, ...] = ()
         self.cloud_kind = "qa60" if level == "L1C" else "probability"
-        self.keep_unlabelled = False
+        self.imported = False  # True for levels defined in cropviz.json (imported data)
         if spec is not None:
             self.columns = tuple(spec["columns"])
             self.spectral_bands = tuple(b for b in SPECTRAL_BANDS["L1C"] if b in spec["spectral"])
             self.flag_columns = tuple(spec.get("flags", ()))
             self.extra_columns = tuple(spec.get("extra", ()))
             self.cloud_kind = str(spec.get("cloud", "unknown"))
-            self.keep_unlabelled = True
+            self.imported = True
             register_level(level, self.columns, self.spectral_bands, self.flag_columns)
         self.h5_path, self.index_path = _locate_region(self.root, self.region, str(year), level)
         self._mapping, self.classes = _read_classmapping(self.root / "classmapping.csv")
@@ -195,7 +195,7 @@ class BreizhCropsDataset:
         skipped += [(i, "duplicate id in index") for i in raw.loc[dup, "id"]]
         raw = raw.loc[~dup]
 
-        unlabelled = raw["CODE_CULTU"].isna().to_numpy() & self.keep_unlabelled
+        unlabelled = raw["CODE_CULTU"].isna().to_numpy() & self.imported
         raw["code"] = raw["CODE_CULTU"].astype(str).str.strip().where(~unlabelled, "")
         known = raw["code"].isin(self._mapping.index) | unlabelled
         skipped += [(i, f"code {c} not in classmapping")
@@ -329,8 +329,8 @@ class BreizhCropsDataset:
             got = data.shape[1] if data.ndim == 2 else f"shape {data.shape}"
             raise DatasetError(self.h5_path, f"parcel {parcel_id}: expected {len(self.columns)} "
                                              f"columns for {self.level}, got {got}")
-        checked = data if not self.extra_columns and self.level in LEVELS else \
-            data[:, [self.columns.index(c) for c in ("doa", *self.spectral_bands)]]
+        checked = data if not self.imported else \
+            data[:, [self.columns.index(c) for c in ("doa", *self.spectral_bands)]]  # imported: flags/extras may be NaN
         finite = ~np.isnan(checked).any(axis=1)
         if not finite.all():
             self.nan_rows[int(parcel_id)] = int((~finite).sum())

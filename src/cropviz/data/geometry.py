@@ -55,3 +55,15 @@ def to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         gdf = gdf.set_crs(LAYOUT_CRS)
     return gdf.to_crs("EPSG:4326")
+
+
+def points_as_squares(gdf: gpd.GeoDataFrame, half_side_m: float = 20.0) -> gpd.GeoDataFrame:
+    """Replace point geometries (parcels imported from lon/lat) by small squares, for polygon maps."""
+    points = gdf.geometry.geom_type == "Point"
+    if not points.any():
+        return gdf
+    metric = gdf.to_crs(3857)
+    squares = metric.geometry[points].buffer(half_side_m, cap_style="square").to_crs(gdf.crs)
+    result = gdf.copy()
+    result.loc[points, "geometry"] = squares.to_numpy()
+    return result

@@ -13,7 +13,7 @@ from cropviz.data.indices import INDICES, class_envelope, compute_index
 ENVELOPE_STEP_DAYS = 7
 
 
-def series_names(level: str, spectral_bands: Sequence[str]) -> list[str]:
+def series_names(spectral_bands: Sequence[str]) -> list[str]:
     """Indices computable from ``spectral_bands``, then the bands themselves."""
     available = set(spectral_bands)
     indices = [name for name, (_, need) in INDICES.items() if set(need) <= available]

@@ -77,6 +77,10 @@ class Classifier:
             raise CheckpointError(where, f"predicts {len(self.classes)} classes {self.classes[:4]}... "
                                   f"but the dataset has {len(dataset.classes)} {list(dataset.classes)[:4]}...")
 
+    def parcel_ids(self, dataset: Any) -> np.ndarray:
+        """The parcels of ``dataset`` this model can read: all, or those with a patch."""
+        return inputs.readable_ids(dataset, self.spec.input_form)
+
     def inputs(self, dataset: Any, ids: Sequence[int], seed: int = 0) -> inputs.ModelInput:
         """Model inputs for parcels ``ids`` (band order, sampling, shuffling as in training)."""
         prepared = inputs.prepare(dataset, ids, self.spec.input_form, order=self.info.band_order,
@@ -102,7 +106,9 @@ class Classifier:
                 seed: int = 0, progress: ProgressCallback | None = None) -> pd.DataFrame:
         """One row per parcel: id, true, pred, confidence, prob_<class> for every class."""
         self.check_fits(dataset)
-        ids = np.asarray(dataset.index["id"] if ids is None else ids, dtype=np.int64)
+        if ids is None:
+            ids = self.parcel_ids(dataset)
+        ids = np.asarray(ids, dtype=np.int64)
         chunks = []
         for start in range(0, len(ids), batch_size):
             prepared = self.inputs(dataset, ids[start:start + batch_size], seed=seed)

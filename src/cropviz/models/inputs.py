@@ -68,6 +68,16 @@ def interpolate_to_grid(dates: np.ndarray, values: np.ndarray, cloudy: np.ndarra
     return np.stack([np.interp(g, t, v[:, d]) for d in range(v.shape[1])], axis=1).astype(np.float32)
 
 
+def readable_ids(dataset: Any, input_form: str) -> np.ndarray:
+    """The parcels of ``dataset`` a model of ``input_form`` can read: all, or those with a patch."""
+    ids = dataset.index["id"].to_numpy(dtype=np.int64)
+    if input_form == "patch":
+        patches = dataset.patches()
+        with_patch = set() if patches is None else {int(i) for i in patches.ids}
+        ids = np.array([i for i in ids if int(i) in with_patch], dtype=np.int64)
+    return ids
+
+
 def read_series(dataset: Any, ids: Sequence[int], order: str = "breizhcrops") -> list[RawSeries]:
     """Read parcels ``ids`` once as arrays: reflectance in band ``order``, dates, cloud mask."""
     bands = list(band_order(dataset.level, order))

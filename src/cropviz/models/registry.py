@@ -38,53 +38,39 @@ class ModelSpec:
         return getattr(importlib.import_module(module_name), class_name)
 
 
-_ZOO = "cropviz.models.zoo"
-_ST = "cropviz.models.spatiotemporal"
+def _zoo(name: str, description: str, attention: bool = False) -> ModelSpec:
+    from cropviz.models.zoo import SEQUENCE_MODELS
+
+    entry = SEQUENCE_MODELS[name]
+    strip = (lambda h: {k: v for k, v in h.items() if k != "sequencelength"})
+    return ModelSpec(name, f"{entry.cls.__module__}:{entry.cls.__name__}", "BreizhCrops zoo", description,
+                     SEQUENCE, "breizhcrops", 45, strip(entry.hparams), strip(entry.demo_hparams),
+                     fixed_length_arg="sequencelength" if entry.requires_fixed_length else None,
+                     attention=attention)
+
+
+def _patch(name: str, description: str) -> ModelSpec:
+    from cropviz.models.spatiotemporal import PATCH_MODELS
+
+    cls, hparams = PATCH_MODELS[name]
+    return ModelSpec(name, f"{cls.__module__}:{cls.__name__}", "seed 004", description, PATCH, "patch", None,
+                     dict(hparams), dict(hparams))
+
 
 _SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("transformer", f"{_ZOO}.transformer:TransformerModel", "BreizhCrops zoo",
-              "Self-attention encoder (Rußwurm & Körner 2020), max-pooled over time.",
-              SEQUENCE, "breizhcrops", 45,
-              dict(d_model=64, n_head=2, n_layers=5, d_inner=128),
-              dict(d_model=64, n_head=2, n_layers=3, d_inner=128, dropout=0.1), attention=True),
-    ModelSpec("lstm", f"{_ZOO}.lstm:LSTM", "BreizhCrops zoo",
-              "Bidirectional LSTM with layer normalisation of input and cell states.",
-              SEQUENCE, "breizhcrops", 45,
-              dict(hidden_dims=128, num_layers=4, bidirectional=True, use_layernorm=True),
-              dict(hidden_dims=64, num_layers=2, bidirectional=True, use_layernorm=True, dropout=0.3)),
-    ModelSpec("tempcnn", f"{_ZOO}.tempcnn:TempCNN", "BreizhCrops zoo",
-              "Temporal CNN (Pelletier et al. 2019): three 1-D convolutions and a dense layer.",
-              SEQUENCE, "breizhcrops", 45, dict(kernel_size=7, hidden_dims=128),
-              dict(kernel_size=7, hidden_dims=64, dropout=0.2), fixed_length_arg="sequencelength"),
-    ModelSpec("msresnet", f"{_ZOO}.msresnet:MSResNet", "BreizhCrops zoo",
-              "Multi-scale 1-D residual network.", SEQUENCE, "breizhcrops", 45,
-              dict(hidden_dims=32), dict(hidden_dims=32)),
-    ModelSpec("inceptiontime", f"{_ZOO}.inceptiontime:InceptionTime", "BreizhCrops zoo",
-              "InceptionTime (Fawaz et al. 2020), layers registered as proper sub-modules.",
-              SEQUENCE, "breizhcrops", 45, dict(num_layers=6, hidden_dims=128),
-              dict(num_layers=3, hidden_dims=32)),
-    ModelSpec("starrnn", f"{_ZOO}.starrnn:StarRNN", "BreizhCrops zoo",
-              "StarRNN (Turkoglu et al. 2019) with layer normalisation.", SEQUENCE, "breizhcrops",
-              45, dict(hidden_dims=128, num_layers=3, use_layernorm=True),
-              dict(hidden_dims=64, num_layers=2, use_layernorm=True, dropout=0.3)),
-    ModelSpec("omniscalecnn", f"{_ZOO}.omniscalecnn:OmniScaleCNN", "BreizhCrops zoo",
-              "Omni-scale 1-D CNN (Tang et al. 2020).", SEQUENCE, "breizhcrops", 45, {}, {},
-              fixed_length_arg="sequencelength"),
-    ModelSpec("gru", f"{_ST}:PatchGRU", "seed 004",
-              "GRU on per-date mean and std of each band (temporal only).", PATCH, "patch", None),
-    ModelSpec("cnn", f"{_ST}:PatchCNN", "seed 004",
-              "Per-date CNN on 32x32 patches, max over dates (spatial only).", PATCH, "patch", None),
-    ModelSpec("cnn_gru7", f"{_ST}:CNNGRU", "seed 004",
-              "Per-date CNN then GRU, 70 % temporal parameters.", PATCH, "patch", None,
-              dict(kernels=(16, 32, 64), hidden_dims=64)),
-    ModelSpec("cnn_gru8", f"{_ST}:CNNGRU", "seed 004",
-              "Per-date CNN then GRU, 80 % temporal parameters.", PATCH, "patch", None,
-              dict(kernels=(16, 32, 36), hidden_dims=96)),
-    ModelSpec("cnn_gru9", f"{_ST}:CNNGRU", "seed 004",
-              "Per-date CNN then GRU, 90 % temporal parameters.", PATCH, "patch", None,
-              dict(kernels=(16, 16, 16), hidden_dims=128)),
-    ModelSpec("convlstm", f"{_ST}:ConvLSTMClassifier", "seed 004",
-              "Convolutional LSTM with image-shaped states.", PATCH, "patch", None),
+    _zoo("transformer", "Self-attention encoder (Rußwurm & Körner 2020), max-pooled over time.", attention=True),
+    _zoo("lstm", "Bidirectional LSTM with layer normalisation of input and cell states."),
+    _zoo("tempcnn", "Temporal CNN (Pelletier et al. 2019): three 1-D convolutions and a dense layer."),
+    _zoo("msresnet", "Multi-scale 1-D residual network."),
+    _zoo("inceptiontime", "InceptionTime (Fawaz et al. 2020), layers registered as proper sub-modules."),
+    _zoo("starrnn", "StarRNN (Turkoglu et al. 2019) with layer normalisation."),
+    _zoo("omniscalecnn", "Omni-scale 1-D CNN (Tang et al. 2020)."),
+    _patch("gru", "GRU on per-date mean and std of each band (temporal only)."),
+    _patch("cnn", "Per-date CNN on 32x32 patches, max over dates (spatial only)."),
+    _patch("cnn_gru7", "Per-date CNN then GRU, 70 % temporal parameters."),
+    _patch("cnn_gru8", "Per-date CNN then GRU, 80 % temporal parameters."),
+    _patch("cnn_gru9", "Per-date CNN then GRU, 90 % temporal parameters."),
+    _patch("convlstm", "Convolutional LSTM with image-shaped states."),
     ModelSpec("elects", "cropviz.early.elects:ElectsModel", "ELECTS",
               "LSTM backbone with per-step classification and learned stopping (Rußwurm et al. 2023).",
               SEQUENCE, "breizhcrops", 70, dict(hidden_dims=64, num_layers=2, dropout=0.2),

@@ -192,7 +192,16 @@ def compute_part(spec: dict[str, Any], index: int, ids: np.ndarray) -> dict[str,
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB, macOS bytes)."""
+    """Peak resident memory of this process in MiB.
+
+    Linux: VmHWM of /proc/self/status (ru_maxrss would include the parent's peak when a worker
+    was forked and exec'd); elsewhere ru_maxrss (macOS reports bytes)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
@@ -285,15 +294,16 @@ def _prepare_out(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     old = _read_manifest(out)
     orphan_parts = old is None and any(out.glob("part-*.parquet"))
-    if old is not None and _identity(old) != _identity(manifest) or orphan_parts:
-        if not overwrite:
-            held = "Parquet parts without a manifest" if orphan_parts else _describe(old)
-            raise ConfigurationError(f"{out}: holds precomputed results of {held}, not of "
-                                     f"{_describe(manifest)}; choose another folder or pass overwrite=True")
+    mismatch = old is not None and _identity(old) != _identity(manifest) or orphan_parts
+    if mismatch and not overwrite:
+        held = "Parquet parts without a manifest" if orphan_parts else _describe(old)
+        raise ConfigurationError(f"{out}: holds precomputed results of {held}, not of "
+                                 f"{_describe(manifest)}; choose another folder or pass overwrite=True")
+    if overwrite:
         _clear_outputs(out)
     for stale in out.glob(".part-*.tmp"):  # left by a run killed mid-write
         stale.unlink(missing_ok=True)
-    if old is None or _identity(old) != _identity(manifest) or overwrite:
+    if old is None or mismatch or overwrite:
         _write_json(out / MANIFEST, manifest)
 
 
@@ -312,6 +322,7 @@ def precompute(
     memory_limit: str = "2GiB",
     progress: bool = True,
     seed: int = 0,
+    ids: Sequence[int] | None = None,
     overwrite: bool = False,
     top_k: int = 5,
     batch_size: int = 512,
@@ -332,9 +343,10 @@ def precompute(
     LocalCluster (``workers`` processes, default one per core, 1 thread each, ``memory_limit``
     each, dashboard on ``dashboard_address``); a ``tcp://HOST:PORT`` address or a
     ``distributed.Client`` uses that cluster. Parts already written for the same manifest are
-    skipped; a folder holding other results raises ConfigurationError unless ``overwrite``.
+    skipped; a folder holding other results raises ConfigurationError (nothing is touched).
     ``device`` is what each worker opens the model on ('auto': its GPU when it has one).
-    ``task_delay`` makes each task sleep first (fault-tolerance tests only).
+    ``overwrite`` deletes earlier parts first (a fresh run). ``ids`` restricts the run to those
+    parcels (default: the whole region). ``task_delay`` makes each task sleep first (tests only).
     """
     from cropviz.data import open_breizhcrops
     from cropviz.explain import METHODS
@@ -360,7 +372,17 @@ def precompute(
         raise ConfigurationError(f"{where}: {clf.name} has no attention; drop '{ATTENTION}' from explain")
     if set(explain) - {ATTENTION} and not clf.differentiable:
         raise ConfigurationError(f"{where}: {clf.name} is not differentiable; attributions need a neural model")
-    ids = dataset.index["id"].to_numpy(dtype=np.int64)
+    all_ids = dataset.index["id"].to_numpy(dtype=np.int64)
+    subset = None
+    if ids is not None:
+        ids = np.asarray(ids, dtype=np.int64)
+        unknown_ids = np.setdiff1d(ids, all_ids)
+        if len(unknown_ids) or len(np.unique(ids)) != len(ids) or not len(ids):
+            raise ConfigurationError(f"ids: {len(unknown_ids)} not in {region} (e.g. {unknown_ids[:3].tolist()}), "
+                                     f"{len(ids) - len(np.unique(ids))} repeated, {len(ids)} given")
+        subset = {"count": int(len(ids)), "sha256": hashlib.sha256(ids.tobytes()).hexdigest()[:16]}
+    else:
+        ids = all_ids
     parts = partition_ids(ids, partition_size)
     out = Path(out) if out is not None else \
         Path(root) / "precomputed" / f"{region}-{year}-{level}-{Path(str(model)).stem}"
@@ -369,7 +391,7 @@ def precompute(
         "checkpoint_sha256": clf.info.sha256, "cropviz_version": cropviz.__version__,
         "dataset": dataset_fingerprint(dataset), "classes": clf.classes,
         "settings": {"explain": list(explain), "partition_size": partition_size, "seed": seed,
-                     "top_k": top_k},
+                     "top_k": top_k, "ids": subset},
         "partitions": {"count": len(parts), "parcels": int(len(ids)),
                        "ranges": [[int(p[0]), int(p[-1]), int(len(p))] for p in parts]},
     }

@@ -120,7 +120,8 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     if threshold is not None:
         styles.append(({"mode": "lines", "name": f"threshold {threshold:g}",
                         "line": {"color": WRONG_COLOR, "dash": "dot"}}, 3))
-    styles += [({"mode": "markers+text", "name": STOP_TRACE, "textposition": "top right", "showlegend": False,
+    side = "top right" if stop_step < t_len / 2 else "top left"
+    styles += [({"mode": "markers+text", "name": STOP_TRACE, "textposition": side, "showlegend": False,
                  "marker": {**star, "size": 16}}, 2),
                ({"mode": "markers", "name": STOP_DELTA_TRACE, "showlegend": False, "marker": {**star, "size": 14}}, 3)]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.35, 0.4, 0.25],

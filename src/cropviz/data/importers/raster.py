@@ -224,9 +224,13 @@ def _layers(path: Path, count: int, descriptions: Sequence[str | None], layout: 
         if band_names is not None and len(band_names) != count:
             raise DatasetError(path, f"{count} layers but {len(band_names)} band_names")
         for k in range(count):
-            label = names[k] if names[k] else (name if count == 1 else None)
-            band = band_of(label) if names[k] else (band_of(Path(name).stem) if count == 1 and cloud
-                                                    and cloud in name.lower() else band_in_filename(name) if count == 1 else None)
+            label = names[k] or (Path(name).stem if count == 1 else None)
+            if names[k]:
+                band = band_of(label)
+            elif count == 1:  # a single-band file: the band (or the cloud token) is in its name
+                band = CLOUD if cloud and cloud in name.lower() else band_in_filename(name)
+            else:
+                band = None
             if band is None:
                 if label and looks_like_band(label):
                     raise DatasetError(path, f"layer {k + 1} {label!r} is not a Sentinel-2 band")

@@ -101,7 +101,7 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
         n_buckets = _bucket_count(path, chunksize)
         stats = _pass_one(path, first, chunks, plan, spool, n_buckets, progress)
         parcel_info = stats.pop("parcels")
-        ids, id_map = _parcel_ids(parcel_info.index)
+        id_map = _id_map(parcel_info.index)
         writer = DatasetWriter(root, region, level, columns, plan.bands, flags, plan.extra,
                                cloud_kind_out, overwrite=overwrite)
         dup = _pass_two(spool, n_buckets, plan, columns, writer, id_map, duplicates, path, progress)
@@ -128,10 +128,10 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
         }
         summary["command"] = command_text("import_table", {"file": str(path), "root": str(root), "region": region})
         summary.update(_provenance or {})
-        writer.finish(year, codes, mapping, gdf, {k: v for k, v in summary.items() if k not in ("root",)})
-        if id_map is not None:
-            pd.DataFrame({"id": id_map.to_numpy(), "source_id": id_map.index}).to_csv(
-                root / str(year) / f"{region}_ids.csv", index=False)
+        id_table = (None if id_map is None else
+                    pd.DataFrame({"id": id_map.to_numpy(), "source_id": id_map.index}))
+        writer.finish(year, codes, mapping, gdf, {k: v for k, v in summary.items() if k not in ("root",)},
+                      id_table=id_table)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -522,13 +522,12 @@ def _label_strings(labels: pd.Series) -> pd.Series:
     return labels.map(text).astype(object)
 
 
-def _parcel_ids(source_ids: pd.Index) -> tuple[np.ndarray, pd.Series | None]:
-    """int64 parcel ids, and the source id -> int id map when the source ids are not integers."""
+def _id_map(source_ids: pd.Index) -> pd.Series | None:
+    """Source id -> int64 parcel id (1..N in sorted order) when the source ids are not integers."""
     if pd.api.types.is_integer_dtype(source_ids):
-        return source_ids.to_numpy(np.int64), None
+        return None
     ordered = sorted(source_ids)
-    mapping = pd.Series(np.arange(1, len(ordered) + 1, dtype=np.int64), index=ordered)
-    return mapping.to_numpy(), mapping
+    return pd.Series(np.arange(1, len(ordered) + 1, dtype=np.int64), index=ordered)
 
 
 # ---------------------------------------------------------------------- pass 2

@@ -114,7 +114,7 @@ class DatasetWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def finish(self, year: int, codes: dict[int, str | None], classmapping: pd.DataFrame,
-               geometry: Any | None, region_meta: dict[str, Any]) -> Path:
+               geometry: Any | None, region_meta: dict[str, Any], id_table: pd.DataFrame | None = None) -> Path:
         """Write the index, class mapping, codes, geometry and metadata, then move into ``root``.
 
         ``codes``: parcel id -> label code (None: unlabelled). ``classmapping``: columns id,
@@ -135,6 +135,8 @@ class DatasetWriter:
             self.tmp / "codes.csv", sep=";", index=False)
         if geometry is not None:
             geometry.to_file(year_dir / f"{self.region}.gpkg", driver="GPKG")
+        if id_table is not None:  # source ids that were not integers -> the int ids of the layout
+            id_table.to_csv(year_dir / f"{self.region}_ids.csv", index=False)
         meta = dict(self.metadata)
         meta.update({"simulated": False, "source": "imported", "command": region_meta.get("command", "")})
         meta.setdefault("levels", {})[self.level] = self.level_spec
@@ -146,11 +148,12 @@ class DatasetWriter:
     def _move_into_place(self, year: int) -> None:
         root, year_dir = self.root, self.root / str(year)
         (year_dir / self.level).mkdir(parents=True, exist_ok=True)
-        for suffix in (*GEOMETRY_SUFFIXES, *_SHAPEFILE_PARTS):  # an older polygon file of the region
+        for suffix in (*GEOMETRY_SUFFIXES, *_SHAPEFILE_PARTS, "_ids.csv"):  # older files of the region
             (year_dir / f"{self.region}{suffix}").unlink(missing_ok=True)
         moves = [(self.tmp / str(year) / self.level / f"{self.region}{s}", year_dir / self.level / f"{self.region}{s}")
                  for s in (".h5", ".csv")]
-        moves += [(self.tmp / str(year) / f"{self.region}.gpkg", year_dir / f"{self.region}.gpkg")]
+        moves += [(self.tmp / str(year) / f"{self.region}{s}", year_dir / f"{self.region}{s}")
+                  for s in (".gpkg", "_ids.csv")]
         moves += [(self.tmp / name, root / name) for name in ("classmapping.csv", "codes.csv", "cropviz.json")]
         for src, dst in moves:
             if src.exists():

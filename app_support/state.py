@@ -19,7 +19,7 @@ from cropviz.models import names as model_names
 from cropviz.models.checkpoint import shipped_names
 
 DEMO = "Simulated demo"
-FOLDER = "BreizhCrops folder"
+FOLDER = "Dataset folder"
 UPLOAD = "Upload a checkpoint..."
 DEMO_ROLES = {"frh01": "train", "frh02": "train", "frh03": "validation", "frh04": "test"}
 
@@ -85,8 +85,8 @@ def _choose_dataset(ctx: AppContext) -> None:
     if source == DEMO:
         root = cache.ensure_demo(str(cache.demo_root()))
     else:
-        root = st.sidebar.text_input("BreizhCrops root folder", value=query("root", ""), key="root_widget",
-                                     placeholder="/data/breizhcrops")
+        root = st.sidebar.text_input("Root folder (BreizhCrops layout: downloaded or imported)",
+                                     value=query("root", ""), key="root_widget", placeholder="/data/breizhcrops")
         if not root:
             ctx.data_error = "Type the path of a BreizhCrops root folder (the one holding classmapping.csv)."
             set_query(source=source)
@@ -116,7 +116,14 @@ def _choose_dataset(ctx: AppContext) -> None:
         ctx.data_error = str(error)
         return
     ctx.simulated = bool(ctx.dataset.metadata.get("simulated", False))
-    kind = "SIMULATED demo data (not BreizhCrops)" if ctx.simulated else "Real data (BreizhCrops layout)"
+    metadata = ctx.dataset.metadata or {}
+    if ctx.simulated:
+        kind = "SIMULATED demo data (not BreizhCrops)"
+    elif metadata.get("source") == "imported":
+        origin = metadata.get("regions", {}).get(region, {}).get("source_files", [])
+        kind = f"Imported data (from {', '.join(map(str, origin)) or 'cropviz import'}; `{metadata.get('command', '')}`)"
+    else:
+        kind = "Real data (BreizhCrops layout)"
     ctx.dataset_label = f"{kind}: {region}, {year} {level}, {len(ctx.dataset)} parcels"
 
 

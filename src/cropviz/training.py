@@ -68,8 +68,13 @@ def _concat(parts: list[ModelInput]) -> ModelInput:
 
 
 def _dataset_description(dataset: Any) -> str:
-    simulated = bool(getattr(dataset, "metadata", {}).get("simulated", False))
-    return "cropviz simulated demo (not BreizhCrops)" if simulated else "BreizhCrops-layout data"
+    metadata = getattr(dataset, "metadata", {}) or {}
+    if metadata.get("simulated"):
+        return "cropviz simulated demo (not BreizhCrops)"
+    if metadata.get("source") == "imported":
+        files = metadata.get("regions", {}).get(dataset.region, {}).get("source_files", [])
+        return f"imported data ({', '.join(map(str, files)) or 'cropviz import'})"
+    return "BreizhCrops-layout data"
 
 
 def train(config: TrainConfig, out: str | Path, progress: bool = True) -> tuple[Path, dict[str, Any]]:

@@ -85,7 +85,7 @@ def test_query_parameters_restore_a_view(app):
 # AppTest (Streamlit 1.67) drops the sidebar of st.navigation apps from its element tree after the
 # first run, so sidebar states are reached through query parameters on a first run.
 def test_a_folder_that_is_not_a_dataset_gives_a_message_and_the_app_stays_usable(app, tmp_path):
-    app.query_params["source"] = "BreizhCrops folder"
+    app.query_params["source"] = "Dataset folder"
     app.query_params["root"] = str(tmp_path)
     app.run()
     assert not app.exception

@@ -21,7 +21,7 @@ PAGES = {
     ],
     "Ablations": [
         st.Page("pages/order.py", title="Ordered vs shuffled", icon=":material/shuffle:", url_path="order"),
-        st.Page("pages/space_time.py", title="Spatial vs temporal", icon=":material/grid_view:", url_path="space-time"),
+        st.Page("pages/space_time.py", title="Spatial vs temporal", icon=":material/grid_view:", url_path="space_time"),
     ],
 }
 

@@ -55,7 +55,7 @@ if require(ctx):
         links[1].page_link("pages/inspector.py", label="Open in the inspector", icon=":material/search:")
 
     st.header("Compare two models")
-    others = [m for m in shipped_models() if m != ctx.classifier.name]
+    others = [m for m in shipped_models() if m != ctx.classifier.label]
     other_name = st.selectbox("Second model", others, key="explorer_other") if others else None
     if other_name:
         try:
@@ -65,7 +65,7 @@ if require(ctx):
         except CropvizError as error:
             st.error(str(error))
         else:
-            names = (ctx.classifier.name, other.name)
+            names = (ctx.classifier.label, other.label)
             comparison = compare_models(ctx.table, ctx.predictions, other_predictions, classes, names)
             other_metrics = metrics_from_predictions(other_predictions, classes)
             scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}

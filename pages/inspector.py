@@ -11,6 +11,16 @@ from cropviz.explore import step_misclassified
 from cropviz.viz.chips import chip_strip
 from cropviz.viz.trajectories import probability_bar, trajectory_figure
 
+
+def _step(table, current, step):
+    """Select the misclassified parcel ``step`` places from ``current`` (button callback)."""
+    target = step_misclassified(table, current, step)
+    if target is None:
+        st.toast("This model misclassifies no parcel here.")
+    else:
+        select_parcel(target)
+
+
 ctx = context()
 st.title("Parcel inspector")
 banner(ctx)
@@ -18,20 +28,12 @@ if require(ctx, predictions=False):
     ds, table = ctx.dataset, ctx.table
     ids = table["id"].tolist()
     top = st.columns([2, 1, 1, 3])
-    picked = top[0].selectbox("Parcel", ids, index=ids.index(ctx.selected_id) if ctx.selected_id in ids else 0,
-                              key=f"inspector_parcel_{ctx.selected_id}")
-    if picked != ctx.selected_id:
-        select_parcel(picked)
-        st.rerun()
+    st.session_state["inspector_parcel"] = ctx.selected_id  # follow selections made on other pages
+    top[0].selectbox("Parcel", ids, key="inspector_parcel",
+                     on_change=lambda: select_parcel(st.session_state["inspector_parcel"]))
     if ctx.predictions is not None:
         for column, label, step in ((top[1], "◀ previous misclassified", -1), (top[2], "next misclassified ▶", 1)):
-            if column.button(label, key=f"step{step}"):
-                target = step_misclassified(table, ctx.selected_id, step)
-                if target is None:
-                    st.toast("This model misclassifies no parcel here.")
-                else:
-                    select_parcel(target)
-                    st.rerun()
+            column.button(label, key=f"step{step}", on_click=_step, args=(table, ctx.selected_id, step))
     try:
         parcel = ds.parcel(ctx.selected_id)
     except (CropvizError, KeyError) as error:

@@ -1,5 +1,5 @@
 """The ``cropviz`` command line: demo, download, import, extract, info, train, evaluate, predict,
-precompute."""
+precompute, reproduce."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Explore and explain crop-type classifiers on Sentinel-2 parcel time series.")
 download_app = typer.Typer(no_args_is_help=True, help="Download public datasets.")
 app.add_typer(download_app, name="download")
+reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce published experiments on any dataset.")
+app.add_typer(reproduce_app, name="reproduce")
 import_app = typer.Typer(no_args_is_help=True, help="Bring your own data into the BreizhCrops layout.")
 app.add_typer(import_app, name="import")
 
@@ -268,6 +270,31 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
     except CropvizError as error:
         _fail(error)
     typer.echo(f"wrote {path}")
+
+
+@reproduce_app.command("time-space")
+def reproduce_time_space(
+        root: Path = ROOT, out: Path = typer.Option(..., help="Results JSON file to write."),
+        quick: bool = typer.Option(False, "--quick", help="1 epoch, 24 patches and 200 sequences per region."),
+        folds: int = typer.Option(1, help="1: region split frh01+frh02 / frh03 / frh04; 5: the paper's 5-fold "
+                                          "cross-validation (3:1:1)."),
+        epochs: Optional[int] = typer.Option(None, help="Epochs (default 15, quick 1; the paper used 50)."),
+        zoo_epochs: Optional[int] = typer.Option(None, help="Epochs of the zoo models (default: --epochs)."),
+        seed: int = typer.Option(0, help="Seed of training, folds and time shuffling."),
+        zoo: str = typer.Option("transformer,lstm,tempcnn",
+                                help="Zoo sequence models of the shuffle ablation ('' for none).")) -> None:
+    """Seed 004 (Garnot et al.): spatial vs temporal models, ordered vs shuffled time."""
+    from cropviz.ablation import reproduce_time_space as run
+
+    try:
+        results = run(root, out, quick=quick, folds=folds, seed=seed, epochs=epochs, zoo_epochs=zoo_epochs,
+                      zoo=[m for m in zoo.split(",") if m], progress=True)
+    except CropvizError as error:
+        _fail(error)
+    for row in results["results"]:
+        typer.echo(f"{row['model']:>12} {row['order']:>8}  OA {row['overall_accuracy']:.3f}  "
+                   f"macro F1 {row['macro_f1']:.3f}")
+    typer.echo(f"wrote {out}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

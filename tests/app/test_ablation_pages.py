@@ -52,25 +52,11 @@ def ablation_app(app, ablation_env, monkeypatch):
     return app
 
 
-def _space_time_page(env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-    """The space-time page run on its own: AppTest's switch_page cannot reach a page whose
-    url_path ('space-time') differs from its file name (it falls back to the default page)."""
-    from streamlit.testing.v1 import AppTest
-
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(REPO)
-    return AppTest.from_file(str(REPO / "pages" / "space_time.py"), default_timeout=180)
-
-
 @pytest.mark.parametrize("page", ["order", "space_time"])
-def test_ablation_pages_load_without_error(ablation_app, app_env, ablation_env, monkeypatch, page):
+def test_ablation_pages_load_without_error(ablation_app, page):
     at = ablation_app
-    if page == "order":
-        at.run()
-        at.switch_page("pages/order.py")
-    else:
-        at = _space_time_page({**app_env, **ablation_env}, monkeypatch)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
     at.run()
     _no_failures(at)
     text = " ".join(m.value for m in at.markdown)
@@ -111,8 +97,10 @@ def test_order_page_switches_to_the_sequence_pair(ablation_app):
     assert at.selectbox(key="order_parcel_tempcnn").options
 
 
-def test_space_time_page_tables(app_env, ablation_env, monkeypatch):
-    at = _space_time_page({**app_env, **ablation_env}, monkeypatch)
+def test_space_time_page_tables(ablation_app):
+    at = ablation_app
+    at.run()
+    at.switch_page("pages/space_time.py")
     at.run()
     _no_failures(at)
     frames = [d.value for d in at.dataframe]

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions", "early", "order",
-         "space-time"]
+         "space_time"]
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),

@@ -37,7 +37,7 @@ def test_selecting_a_parcel_updates_the_inspector(app):
     app.run()
     app.switch_page("pages/inspector.py")
     app.run()
-    box = app.selectbox(key=next(k for k in _keys(app) if k.startswith("inspector_parcel_")))
+    box = app.selectbox(key="inspector_parcel")
     target = box.options[3]
     box.select(target).run()
     _no_failures(app)
@@ -97,16 +97,13 @@ def test_a_folder_that_is_not_a_dataset_gives_a_message_and_the_app_stays_usable
     assert any("no BreizhCrops regions" in i.value for i in app.info)
 
 
-def _keys(at) -> list[str]:
-    return [w.key for w in at.selectbox if w.key]
-
 
 def test_attention_page_shows_rollout_and_cloud_numbers(app):
     app.run()
     app.switch_page("pages/attention.py")
     app.run()
     _no_failures(app)
-    table = app.dataframe(key="attention_cloud_table").value
+    table = next(d.value for d in app.dataframe if "all classes" in d.value.index)
     assert "all classes" in table.index
     assert {"clear", "cloudy", "cloudy / clear"} <= set(table.columns)
     # attention is expressed as a multiple of the uniform share: its mean over observations is 1

@@ -45,6 +45,11 @@ class Classifier:
         return self.info.arch
 
     @property
+    def label(self) -> str:
+        """A name telling weights apart: the checkpoint file's stem (e.g. transformer_shuffled)."""
+        return Path(self.info.path).stem if self.info.path else self.info.arch
+
+    @property
     def classes(self) -> list[str]:
         return list(self.info.classes)
 

@@ -79,7 +79,8 @@ def per_class_delta_figure(frame: pd.DataFrame, title: str | None = None) -> go.
         customdata=np.stack([data["ordered"], data["shuffled"], support], axis=1),
         hovertemplate="%{y}: %{x:+.1f} points<br>ordered %{customdata[0]:.1f}, shuffled %{customdata[1]:.1f}"
                       "<br>test parcels %{customdata[2]}<extra></extra>"))
-    fig.update_layout(title=title, xaxis={"title": {"text": "F1 shuffled - ordered (points); < 0: the class needs the order"}},
+    axis = "F1 shuffled - ordered (points); < 0: the class needs the order"
+    fig.update_layout(title=title, xaxis={"title": {"text": axis}},
                       margin={"l": 140, "r": 20, "t": 40 if title else 10}, height=max(260, 28 * len(data) + 80))
     return fig
 

@@ -97,7 +97,9 @@ def save_upload(data: bytes, filename: str) -> Path:
 
 
 #: Above this many parcels the map draws centroids instead of polygons (browser stays fluid).
-POINTS_ABOVE = 40_000
+POINTS_ABOVE = 10_000
+#: At most this many parcels are sent to the browser (a seeded sample, the selection kept).
+MAX_DRAWN = 25_000
 
 
 def _dataset_key(ds: Any) -> tuple[str, str, int, str]:
@@ -396,3 +398,19 @@ def early_tradeoff(ds: Any, names: tuple[str, ...], threshold: float) -> pd.Data
         rows.append(tradeoff_row(name, early_frame(early_steps(model, ds), threshold), model.classes,
                                  full_season=full, alpha=None if full else card.get("alpha")))
     return pd.DataFrame(rows).sort_values(["earliness", "model"]).reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _attribution(model_key: str, parcel_id: int, method: str, target: int, baseline: str | None,
+                 step: int | None, options: tuple, _model: Classifier, _x: Any, _extra: dict) -> Any:
+    from cropviz.explain import attribute
+
+    return attribute(_model.model, _x, method, target=target, baseline=baseline, step=step, **_extra,
+                     **dict(options))
+
+
+def attribution(model: Classifier, ds: Any, parcel_id: int, x: Any, method: str, target: int,
+                baseline: str | None, step: int | None, options: dict, extra: dict) -> Any:
+    """One parcel's attribution for a method, target and baseline, cached across reruns."""
+    return _attribution(cache_key(model, ds), int(parcel_id), method, int(target), baseline, step,
+                        tuple(sorted(options.items())), model, x, extra)

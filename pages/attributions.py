@@ -9,7 +9,7 @@ from app_support.state import banner, context, require
 from app_support.widgets import show_figure, show_table
 from cropviz.data.indices import compute_index
 from cropviz.errors import CropvizError
-from cropviz.explain import METHODS, attribute, sanity_check, top_k_observations, what_if
+from cropviz.explain import METHODS, sanity_check, top_k_observations, what_if
 from cropviz.viz.colors import class_hex
 from cropviz.viz.explain import attribution_heatmap, compare_attributions
 from cropviz.viz.trajectories import add_observation_weights, mark_top_observations, probability_bar, trajectory_figure
@@ -52,8 +52,8 @@ if require(ctx):
         baseline = None if chosen_method in ("saliency", "input_x_gradient") else BASELINES[baseline_name]
         if chosen_method == "gradient_shap":
             baseline = "random"
-        return attribute(model.model, x, chosen_method, target=chosen_target, baseline=baseline, step=step,
-                         **extra, **settings)
+        return cache.attribution(model, ctx.dataset, ctx.selected_id, x, chosen_method, chosen_target, baseline,
+                                 step, settings, extra)
 
     try:
         result = explain(method, target)

@@ -44,7 +44,13 @@ if require(ctx, predictions=False):
             records = None
         if records is not None:
             records = records[records["id"].isin(shown["id"])]
-            st.caption(f"{shown['id'].nunique()} of {len(table)} parcels shown")
+            caption = f"{shown['id'].nunique()} of {len(table)} parcels shown"
+            if len(records) > cache.MAX_DRAWN:
+                keep = records["id"] == ctx.selected_id
+                records = records[keep | records.index.isin(records[~keep].sample(
+                    cache.MAX_DRAWN, random_state=0).index)]
+                caption += f"; drawing a sample of {cache.MAX_DRAWN:,} (filter to narrow down)"
+            st.caption(caption)
             if len(records):
                 focus = query("focus")  # a shared link can centre the view on a parcel
                 focused = records[records["id"] == int(focus)] if focus and focus.isdigit() else records[:0]

@@ -30,6 +30,8 @@ _M_PER_DEG = 111_320.0
 #: Columns of a record that the tooltip shows.
 TOOLTIP_FIELDS: tuple[str, ...] = ("id", "code", "crop", "true", "predicted", "confidence_text")
 
+POINT_TOOLTIP_HTML = "<b>parcel {id}</b><br/>true: {true}<br/>predicted: {predicted}"
+
 TOOLTIP_HTML = ("<b>parcel {id}</b><br/>code {code} ({crop})<br/>true: {true}<br/>"
                 "predicted: {predicted}<br/>confidence: {confidence_text}")
 
@@ -201,7 +203,9 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
         raise ConfigurationError("no parcels to draw (empty records)")
     fields = [c for c in TOOLTIP_FIELDS if c in records.columns]
     if points:
-        layer = pdk.Layer("ScatterplotLayer", data=records[fields + ["lon", "lat", "fill_color"]],
+        # compact transport for large regions: no polygons, only what the tooltip needs
+        compact = records[["id", "true", "predicted", "lon", "lat", "fill_color"]]
+        layer = pdk.Layer("ScatterplotLayer", data=compact,
                           id="parcels", get_position=["lon", "lat"], get_fill_color="fill_color",
                           get_radius=40, radius_units="meters", radius_min_pixels=2,
                           pickable=True, auto_highlight=True)
@@ -224,7 +228,7 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
         view = pdk.ViewState(**view)
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=map_style,
                     map_provider=map_provider, height=height,
-                    tooltip={"html": TOOLTIP_HTML} if tooltip else False)
+                    tooltip={"html": POINT_TOOLTIP_HTML if points else TOOLTIP_HTML} if tooltip else False)
 
 
 def legend_items(color_by: str, classes: Sequence[str] | None = None, steps: int = 5,

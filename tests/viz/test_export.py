@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -20,12 +23,14 @@ def test_png_raises_configuration_error_without_kaleido(monkeypatch):
 
 
 def test_png_bytes_or_clear_error():
-    try:
-        png = export.figure_to_png(go.Figure(go.Bar(x=[1], y=[2])), width=200, height=100)
-    except ConfigurationError as err:
-        assert "kaleido" in str(err) or "Chrome" in str(err)
-    else:
+    """A real PNG where Chromium is installed (CI installs it), else the one-line error."""
+    if shutil.which("chromium") or os.environ.get("CI"):
+        png = export.figure_to_png(go.Figure(go.Bar(x=[1], y=[2])), width=200, height=100, scale=1)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(png[16:20], "big") == 200  # IHDR width
+    else:
+        with pytest.raises(ConfigurationError, match="kaleido|Chrome"):
+            export.figure_to_png(go.Figure(go.Bar(x=[1], y=[2])), width=200, height=100)
 
 
 def test_table_to_csv_bytes():

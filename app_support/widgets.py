@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from cropviz.errors import ConfigurationError
+from cropviz.errors import ConfigurationError, CropvizError
 from cropviz.viz.export import figure_to_html, figure_to_png, table_to_csv
 
 
@@ -35,3 +36,19 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options
     st.download_button("CSV", data=lambda: table_to_csv(frame), file_name=f"{name}.csv",
                        mime="text/csv", key=f"{key or name}-csv", on_click="ignore")
     return event
+
+
+def seed004_results(key: str) -> dict | None:
+    """The seed 004 results file the user uploads, else the shipped demo run (None if unreadable)."""
+    from cropviz.ablation import check_results
+
+    from app_support import cache
+
+    upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
+                              type=["json"], key=key)
+    try:
+        return (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
+                else cache.seed004_results())
+    except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        st.error(f"Cannot read the results: {error}")
+        return None

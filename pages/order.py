@@ -1,14 +1,13 @@
 """Ordered vs shuffled time (seed 004, Table 4): does a model use the order of the observations?"""
 
-import json
 
 import pandas as pd
 import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, query, select_parcel, set_query
-from app_support.widgets import show_figure, show_table
-from cropviz.ablation import (THEIRS, card_order_table, check_results, command_line, order_table, ours_label,
+from app_support.widgets import seed004_results, show_figure, show_table
+from cropviz.ablation import (THEIRS, card_order_table, command_line, order_table, ours_label,
                               paper_table, per_class_order_differences)
 from cropviz.errors import CropvizError
 from cropviz.models import registry
@@ -31,14 +30,7 @@ st.info(
     f"data (BreizhCrops layout with patches): `{command_line('DIR', 'results/time_space.json', folds=5)}` "
     "and upload the file below.")
 
-upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
-                          type=["json"], key="order_results_upload")
-try:
-    results = (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
-               else cache.seed004_results())
-except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
-    st.error(f"Cannot read the results: {error}")
-    results = None
+results = seed004_results("order_results_upload")
 
 st.header("Table 4: macro F1 ordered and shuffled")
 theirs = paper_table(4).reset_index().rename(columns={"Ordered": "ordered", "Shuffled": "shuffled", "Delta": "delta"})

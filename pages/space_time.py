@@ -1,16 +1,13 @@
 """Spatial vs temporal structure (seed 004, Tables 1-3): where should a model spend its parameters?"""
 
-import json
 
 import pandas as pd
 import streamlit as st
 
-from app_support import cache
 from app_support.state import banner, context
-from app_support.widgets import show_figure, show_table
-from cropviz.ablation import (THEIRS, check_results, command_line, ours_label, paper_comparison, paper_table,
+from app_support.widgets import seed004_results, show_figure, show_table
+from cropviz.ablation import (THEIRS, command_line, ours_label, paper_comparison, paper_table,
                               per_class_table, space_time_table)
-from cropviz.errors import CropvizError
 from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
 
 ctx = context()
@@ -30,14 +27,7 @@ st.info(
     "and a few epochs also leave the rankings noisy. To measure it on real data (BreizhCrops layout with "
     f"patches): `{command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
 
-upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
-                          type=["json"], key="space_results_upload")
-try:
-    results = (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
-               else cache.seed004_results())
-except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
-    st.error(f"Cannot read the results: {error}")
-    results = None
+results = seed004_results("space_results_upload")
 
 st.header("Table 2: performance (and Table 1: parameters)")
 theirs = paper_table(2).join(paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()

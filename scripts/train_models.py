@@ -23,6 +23,7 @@ MODELS = REPO / "models"
 # name -> (registry model, epochs, extra CLI arguments)
 SEQ = ["--batch-size", "128", "--lr", "0.002"]
 PATCH = ["--batch-size", "32"]
+ELECTS = ["--batch-size", "128", "--lr", "0.005"]
 JOBS: dict[str, tuple[str, int, list[str]]] = {
     "transformer": ("transformer", 20, SEQ),
     "lstm": ("lstm", 20, SEQ),
@@ -37,7 +38,7 @@ JOBS: dict[str, tuple[str, int, list[str]]] = {
     "cnn_gru8": ("cnn_gru8", 10, PATCH),
     "cnn_gru9": ("cnn_gru9", 10, PATCH),
     "convlstm": ("convlstm", 10, PATCH),
-    "elects": ("elects", 12, [*SEQ, "--alpha", "0.5"]),
+    "elects": ("elects", 40, [*ELECTS, "--alpha", "0.5"]),
     "random_forest": ("random_forest", 1, []),
     "transformer_shuffled": ("transformer", 20, [*SEQ, "--shuffle-time"]),
     "lstm_shuffled": ("lstm", 20, [*SEQ, "--shuffle-time"]),
@@ -45,10 +46,10 @@ JOBS: dict[str, tuple[str, int, list[str]]] = {
     "gru_shuffled": ("gru", 10, [*PATCH, "--shuffle-time"]),
     "cnn_gru9_shuffled": ("cnn_gru9", 10, [*PATCH, "--shuffle-time"]),
     "convlstm_shuffled": ("convlstm", 10, [*PATCH, "--shuffle-time"]),
-    "elects_alpha03": ("elects", 12, [*SEQ, "--alpha", "0.3"]),
-    "elects_alpha07": ("elects", 12, [*SEQ, "--alpha", "0.7"]),
-    "elects_alpha09": ("elects", 12, [*SEQ, "--alpha", "0.9"]),
-    "elects_fullseason": ("elects", 12, [*SEQ, "--full-season"]),
+    "elects_alpha03": ("elects", 40, [*ELECTS, "--alpha", "0.3"]),
+    "elects_alpha07": ("elects", 40, [*ELECTS, "--alpha", "0.7"]),
+    "elects_alpha09": ("elects", 40, [*ELECTS, "--alpha", "0.9"]),
+    "elects_fullseason": ("elects", 40, [*ELECTS, "--full-season"]),
 }
 
 

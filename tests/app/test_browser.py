@@ -137,12 +137,44 @@ def test_clicking_a_parcel_on_the_map_selects_it(warm, browser, shots, demo_root
     start, target = ids[0], ids[len(ids) // 2]
     browser.get(f"{warm}/map?parcel={start}&focus={target}")
     _wait_rendered(browser)
-    canvas = next(c for c in browser.find_elements(By.CSS_SELECTOR, "canvas") if c.size["width"] > 300)
-    ActionChains(browser).move_to_element(canvas).pause(0.5).click().perform()
-    deadline = time.time() + 60
-    while time.time() < deadline and f"Selected parcel {target}" not in browser.page_source:
-        time.sleep(0.5)
+    # deck.gl draws with software WebGL here: give it time, hover (it picks on move), then click;
+    # a few attempts, since the first frames may not be pickable yet
+    for _attempt in range(4):
+        time.sleep(5.0)
+        canvas = browser.find_element(By.ID, "deckgl-overlay")
+        ActionChains(browser).move_to_element(canvas).pause(1.0).perform()
+        time.sleep(2.0)
+        ActionChains(browser).click().perform()
+        deadline = time.time() + 20
+        while time.time() < deadline and f"parcel={target}" not in browser.current_url:
+            time.sleep(0.5)
+        if f"parcel={target}" in browser.current_url:
+            break
     _wait_rendered(browser)
     browser.save_screenshot(str(shots / "map-after-click.png"))
     assert f"parcel={target}" in browser.current_url
     assert _problems(browser) == []
+
+
+def test_early_classification_animation_plays_to_its_end(warm, browser, shots):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{warm}/early?model=elects")
+    _wait_rendered(browser)
+    plot = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0]
+    frames = browser.execute_script(
+        "const gd = arguments[0]; window.__errors = []; window.__frames = []; window.__done = false;"
+        "window.addEventListener('error', e => window.__errors.push(String(e.message)));"
+        "gd.on('plotly_animatingframe', e => window.__frames.push(e.name));"
+        "gd.on('plotly_animated', () => { window.__done = true; });"
+        "return gd._transitionData._frames.length;", plot)
+    assert frames > 10
+    plot.find_elements(By.CSS_SELECTOR, ".updatemenu-button")[0].click()  # play
+    deadline = time.time() + 120
+    while time.time() < deadline and not browser.execute_script("return window.__done"):
+        time.sleep(0.5)
+    played = browser.execute_script("return window.__frames")
+    browser.save_screenshot(str(shots / "early-after-play.png"))
+    assert browser.execute_script("return window.__done"), f"animation stopped after {len(played)} frames"
+    assert played[-1] == str(frames - 1)
+    assert browser.execute_script("return window.__errors") == []

@@ -236,8 +236,8 @@ def test_date_major_wide_blocks_with_a_date_list_and_a_classmapping_file(tmp_pat
     wide.to_csv(tmp_path / "wide.csv", index=False)
     (tmp_path / "map.csv").write_text("code,classname\nwheat,cereal\ncorn,maize\n")
     a = import_table(tmp_path / "long.csv", tmp_path / "a", "r", classmapping=tmp_path / "map.csv", progress=False)
-    b = import_table(tmp_path / "wide.csv", tmp_path / "b", "r", wide_pattern="t{index}_{band}", dates=dates,
-                     classmapping=tmp_path / "map.csv", progress=False)
+    import_table(tmp_path / "wide.csv", tmp_path / "b", "r", wide_pattern="t{index}_{band}", dates=dates,
+                 classmapping=tmp_path / "map.csv", progress=False)
     assert a["labels_not_in_classmapping"] == 1 and a["cloud"] == "unknown"
     same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
     ds = open_breizhcrops(tmp_path / "a", "r", level="L2A")

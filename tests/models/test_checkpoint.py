@@ -1,7 +1,3 @@
-import io
-import pickle
-import zipfile
-
 import numpy as np
 import pytest
 import torch

@@ -188,7 +188,7 @@ def _validate(model: torch.nn.Module, info: ModelInfo, device: torch.device, val
     of accuracy and (1 - earliness) with deterministic stopping."""
     log_probs = Classifier(model, info, device).log_probs(val.x)
     metrics = classification_metrics(val.labels, log_probs.argmax(axis=1), classes)
-    metrics["score"] = metrics["macro_f1"]
+    metrics["score"] = (metrics["macro_f1"],)
     if hasattr(model, "predict_early") and not config.full_season:
         from cropviz.early import early_metrics
 
@@ -196,7 +196,8 @@ def _validate(model: torch.nn.Module, info: ModelInfo, device: torch.device, val
         summary = early_metrics(early.stop_step, early.prediction, val.labels, val.x.shape[1])
         for key in ("accuracy", "macro_f1", "earliness", "harmonic_mean"):
             metrics[f"early_{key}"] = float(summary[key])
-        metrics["score"] = metrics["early_harmonic_mean"]
+        # ties (e.g. a model that never stops early: harmonic mean 0) go to the more accurate epoch
+        metrics["score"] = (metrics["early_harmonic_mean"], metrics["early_accuracy"])
     return metrics
 
 

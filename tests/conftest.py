@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,15 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     generate_demo(root, parcels=TINY_PARCELS, seed=0, patches=TINY_PATCHES, progress=False)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs app.py as ``__main__``; put pytest's back after each test, or
+    processes started later with the spawn method (Dask's local workers) would run app.py."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    yield
+    sys.modules["__main__"] = main
+    if main_file is not None:
+        main.__file__ = main_file

@@ -20,23 +20,29 @@ ID_COLUMNS: tuple[str, ...] = ("ID", "ID_PARCEL", "id")
 LAYOUT_CRS = "EPSG:2154"
 
 
+def read_geometry_file(path: str | PathLike[str]) -> gpd.GeoDataFrame:
+    """Read any vector file geopandas reads (GeoParquet too); one-line DatasetError when it cannot."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(path, "geometry file does not exist")
+    try:
+        return gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
+    except Exception as exc:  # pyogrio / pyarrow raise many types on unreadable files
+        raise DatasetError(path, f"not a readable geometry file ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from exc
+
+
 def read_parcel_geometries(path: str | PathLike[str]) -> gpd.GeoDataFrame:
     """Read parcel polygons from .shp/.gpkg/.geojson/.parquet into a GeoDataFrame with an int64 ``id``.
 
     The id column is taken from ``ID`` or ``ID_PARCEL`` (or ``id``); the file CRS is kept.
     """
     path = Path(path)
-    if not path.exists():
-        raise DatasetError(path, "geometry file does not exist")
     suffix = path.suffix.lower()
-    if suffix not in GEOMETRY_SUFFIXES:
+    if path.exists() and suffix not in GEOMETRY_SUFFIXES:
         raise DatasetError(path, f"unsupported geometry format {suffix!r}; use one of "
                                  f"{', '.join(GEOMETRY_SUFFIXES)}")
-    try:
-        gdf = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path)
-    except Exception as exc:  # pyogrio / pyarrow raise many types on unreadable files
-        raise DatasetError(path, f"not a readable geometry file ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from exc
+    gdf = read_geometry_file(path)
     id_column = next((c for c in ID_COLUMNS if c in gdf.columns), None)
     if id_column is None:
         raise DatasetError(path, f"no parcel id column (expected one of {', '.join(ID_COLUMNS)}; "

@@ -161,14 +161,9 @@ def _resolve_files(rasters: Any) -> list[Path]:
 
 
 def _read_parcels(path: Path, id_col: str | None, label_col: str | None) -> tuple[Any, str, str | None]:
-    import geopandas as gpd
+    from cropviz.data.geometry import read_geometry_file
 
-    if not path.exists():
-        raise DatasetError(path, "parcel file does not exist")
-    try:
-        gdf = gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
-    except Exception as exc:  # pyogrio / pyarrow raise many types
-        raise DatasetError(path, f"not a readable polygon file ({type(exc).__name__})") from exc
+    gdf = read_geometry_file(path)
     if gdf.crs is None:
         raise DatasetError(path, "polygon file has no CRS")
     cols = [str(c) for c in gdf.columns if c != gdf.geometry.name]

@@ -581,6 +581,8 @@ def _geometry(geometry: str | PathLike[str] | None, plan: _Plan, info: pd.DataFr
               id_map: pd.Series | None, path: Path) -> tuple[Any, int | None]:
     import geopandas as gpd
 
+    from cropviz.data.geometry import read_geometry_file
+
     def to_int(source_ids: pd.Index) -> np.ndarray:
         if id_map is None:
             return np.asarray(source_ids, dtype=np.int64)
@@ -588,12 +590,7 @@ def _geometry(geometry: str | PathLike[str] | None, plan: _Plan, info: pd.DataFr
 
     if geometry is not None:
         gpath = Path(geometry)
-        if not gpath.exists():
-            raise DatasetError(gpath, "geometry file does not exist")
-        try:
-            gdf = gpd.read_parquet(gpath) if gpath.suffix.lower() == ".parquet" else gpd.read_file(gpath)
-        except Exception as exc:  # pyogrio / pyarrow raise many types
-            raise DatasetError(gpath, f"not a readable geometry file ({type(exc).__name__})") from exc
+        gdf = read_geometry_file(gpath)
         cols = [str(c) for c in gdf.columns if c != gdf.geometry.name]
         id_col = _guess(cols, plan.id_col if plan.id_col in cols else None, (*ID_NAMES, "id_parcel"),
                         "id", gpath, required=True)

@@ -173,6 +173,7 @@ class BreizhCropsDataset:
         #: NaN rows dropped so far, per parcel id (filled as parcels are read).
         self.nan_rows: dict[int, int] = {}
         self._handle: h5py.File | None = None
+        self._patch_set: PatchSet | None = None
         self._handle_pid: int | None = None
         self._cache: dict[int, np.ndarray] | None = None
         self._positions: tuple[pd.DataFrame, dict[int, int]] | None = None
@@ -496,13 +497,15 @@ class BreizhCropsDataset:
         return gdf
 
     def patches(self) -> PatchSet | None:
-        """The region's parcel patches, or None when the root has no patch form."""
-        folder = self.root / str(self.year) / "patches"
-        index_path = folder / f"{self.region}.csv"
-        dates_path = folder / "dates.csv"
-        if not index_path.exists() or not dates_path.exists():
-            return None
-        return PatchSet(self.root, index_path, dates_path)
+        """The region's parcel patches (index read once), or None when the root has no patch form."""
+        if self._patch_set is None:
+            folder = self.root / str(self.year) / "patches"
+            index_path = folder / f"{self.region}.csv"
+            dates_path = folder / "dates.csv"
+            if not index_path.exists() or not dates_path.exists():
+                return None
+            self._patch_set = PatchSet(self.root, index_path, dates_path)
+        return self._patch_set
 
 
 def sample_indices(length: int, sequence_length: int, seed: int, parcel_id: int,

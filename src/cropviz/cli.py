@@ -256,6 +256,10 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
                partition_size: int = typer.Option(2000, help="Parcels per task / Parquet part."),
                workers: Optional[int] = typer.Option(None, help="Local workers (default: one per core)."),
                memory_limit: str = typer.Option("2GiB", help="Memory limit per local worker."),
+               batch_size: int = typer.Option(512, help="Parcels per model call (raise it on GPU workers)."),
+               explain_batch_size: int = typer.Option(8, help="Parcels per attribution call (each runs the "
+                                                              "model once per IG step; raise it on GPU workers)."),
+               top_k: int = typer.Option(5, help="Decisive dates kept per parcel and attribution method."),
                year: int = 2017, level: str = "L1C", seed: int = 0,
                overwrite: bool = typer.Option(False, "--overwrite",
                                               help="Replace results of another model or dataset in --out.")) -> None:
@@ -266,7 +270,8 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
         path = run_precompute(root, region, model, year=year, level=level,
                               explain=[m.strip() for m in explain.split(",") if m.strip()], out=out,
                               scheduler=scheduler, partition_size=partition_size, workers=workers,
-                              memory_limit=memory_limit, seed=seed, overwrite=overwrite)
+                              memory_limit=memory_limit, seed=seed, overwrite=overwrite, batch_size=batch_size,
+                              explain_batch_size=explain_batch_size, top_k=top_k)
     except CropvizError as error:
         _fail(error)
     typer.echo(f"wrote {path}")

@@ -198,3 +198,27 @@ def test_ids_subset(demo_root, models, cluster, tmp_path):
     assert res.manifest["settings"]["ids"]["count"] == len(ids)
     with pytest.raises(ConfigurationError, match="not in frh01"):
         _run(demo_root, models["rf"], tmp_path / "other", cluster, ids=[1, 2])
+
+
+@pytest.mark.timeout(120)
+def test_command_line_sends_work_to_a_scheduler(demo_root, models, cluster, tmp_path):
+    from typer.testing import CliRunner
+
+    from cropviz.cli import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["precompute", "--root", str(demo_root), "--region", REGION, "--model",
+                                      str(models["tf"]), "--explain", "saliency", "--out", str(out),
+                                      "--scheduler", cluster.scheduler_address, "--partition-size", "25",
+                                      "--top-k", "3", "--explain-batch-size", "4", "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    res = open_precomputed(out)
+    assert res.manifest["settings"]["top_k"] == 3 and res.manifest["partitions"]["count"] == 2
+    frame = res.predictions(columns=["id", "saliency", "saliency_top_dates"])
+    assert len(frame) == 40 and frame["id"].is_unique
+    assert all(len(dates) == 3 for dates in frame["saliency_top_dates"])
+    bad = CliRunner().invoke(app, ["precompute", "--root", str(demo_root), "--region", REGION, "--model",
+                                   str(models["tf"]), "--out", str(tmp_path / "bad"), "--scheduler", "localhost:1"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert "tcp://HOST:8786" in bad.output and bad.output.strip().count("\n") == 0
+    assert not (tmp_path / "bad").exists()

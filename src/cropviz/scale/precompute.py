@@ -242,8 +242,6 @@ def _connect(stack: ExitStack, scheduler: Any, workers: int | None, memory_limit
         if progress and dashboard_address is not None:
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         return client
-    if not isinstance(scheduler, str) or "://" not in scheduler:
-        raise ConfigurationError(f"scheduler must be a Dask address like tcp://HOST:8786, got {scheduler!r}")
     try:
         client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as error:
@@ -348,11 +346,16 @@ def precompute(
     ``overwrite`` deletes earlier parts first (a fresh run). ``ids`` restricts the run to those
     parcels (default: the whole region). ``task_delay`` makes each task sleep first (tests only).
     """
+    from distributed import Client
+
     from cropviz.data import open_breizhcrops
     from cropviz.explain import METHODS
     from cropviz.models.classifier import Classifier
     from cropviz.predictions import dataset_fingerprint
 
+    if scheduler is not None and not isinstance(scheduler, Client) and \
+            (not isinstance(scheduler, str) or "://" not in scheduler):
+        raise ConfigurationError(f"scheduler must be a Dask address like tcp://HOST:8786, got {scheduler!r}")
     explain = tuple(dict.fromkeys(explain))
     unknown = [m for m in explain if m != ATTENTION and m not in METHODS]
     if unknown:

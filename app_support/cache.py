@@ -18,7 +18,7 @@ import streamlit as st
 from cropviz.data import open_breizhcrops, to_wgs84
 from cropviz.data.geometry import points_as_squares
 from cropviz.models import Classifier
-from cropviz.predictions import cache_key, region_predictions
+from cropviz.predictions import cache_key, find_precomputed, precomputed_folder, region_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,6 +166,38 @@ def season(ds: Any, name: str) -> tuple:
     """(ids, dates, N x G values, N x 2 projected centroids) of ``name`` over the season, cached."""
     return _season(_dataset_key(ds), name)
 
+
+
+def _precomputed_version(model: Classifier, ds: Any) -> float:
+    """Changes when precompute adds or replaces files in the model's results folder."""
+    folder = precomputed_folder(model, ds)
+    return folder.stat().st_mtime if folder.is_dir() else 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _precomputed(model_key: str, dataset_key: tuple[str, str, int, str], version: float, _model: Classifier) -> Any:
+    return find_precomputed(_model, dataset(*dataset_key))
+
+
+def precomputed(model: Classifier, ds: Any) -> Any:
+    """Complete ``cropviz precompute`` results of this model on this region, or None."""
+    return _precomputed(cache_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), model)
+
+
+@st.cache_data(show_spinner="Reading the precomputed results...", max_entries=32)
+def _precomputed_summary(model_key: str, dataset_key: tuple[str, str, int, str], version: float,
+                         _model: Classifier, column: str, period: str, relative: bool,
+                         split_cloudy: bool) -> pd.DataFrame:
+    results = _precomputed(model_key, dataset_key, version, _model)
+    return results.observation_summary(column, period=period, relative=relative, split_cloudy=split_cloudy)
+
+
+def precomputed_summary(model: Classifier, ds: Any, column: str, period: str = "month", relative: bool = False,
+                        split_cloudy: bool = True) -> pd.DataFrame:
+    """Per-observation ``column`` of every precomputed parcel per true class and period (cached);
+    call only when :func:`precomputed` has that column."""
+    return _precomputed_summary(cache_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), model,
+                                column, period, relative, split_cloudy)
 
 
 @st.cache_data(show_spinner="Computing attention for the region...", max_entries=16)

@@ -8,7 +8,7 @@ from app_support.state import banner, context, require
 from app_support.widgets import show_figure, show_table
 from cropviz.data.indices import compute_index
 from cropviz.explain import attention
-from cropviz.explain.region import cloud_attention_summary
+from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary
 from cropviz.viz.explain import attention_grid, cloud_attention_figure
 from cropviz.viz.trajectories import add_observation_weights, trajectory_figure
 
@@ -44,11 +44,19 @@ if require(ctx):
                 key="attention_grid")
 
     st.header("Does the model ignore clouds? (region)")
-    limit = st.select_slider("Parcels", [200, 500, 1000, 2000, 5000], value=1000, key="attention_parcels")
-    frame = cache.observation_attention(model, ctx.dataset, max_parcels=limit)
-    st.caption("Attention received per observation, as a multiple of the uniform share (1.0 = average).")
+    results = cache.precomputed(model, ctx.dataset)
+    if results is not None and "attention_rollout" in results.columns:
+        frame = cache.precomputed_summary(model, ctx.dataset, "attention_rollout", relative=True)
+        frame = frame.rename(columns={"value": "attention"})
+        st.caption(f"All {len(results):,} parcels, read from the results precomputed on Dask in "
+                   f"`{results.path}`. Attention received per observation, as a multiple of the uniform "
+                   "share (1.0 = average).")
+    else:
+        limit = st.select_slider("Parcels", [200, 500, 1000, 2000, 5000], value=1000, key="attention_parcels")
+        frame = cache.observation_attention(model, ctx.dataset, max_parcels=limit)
+        st.caption(f"The region's first {min(limit, len(ctx.dataset)):,} parcels, computed now (`cropviz "
+                   "precompute --explain attention` covers every parcel once, for this page to read). "
+                   "Attention received per observation, as a multiple of the uniform share (1.0 = average).")
     show_figure(cloud_attention_figure(frame), "attention-clouds", key="attention_clouds")
     show_table(cloud_attention_summary(frame).round(3), "attention-clouds-per-class", key="attention_cloud_table")
-    monthly = frame.pivot_table(index="month", columns="cloudy", values="attention", aggfunc="mean")
-    monthly.columns = ["clear" if not c else "cloudy" for c in monthly.columns]
-    show_table(monthly.round(3), "attention-by-month", key="attention_month_table")
+    show_table(cloud_attention_by_month(frame).round(3), "attention-by-month", key="attention_month_table")

@@ -127,10 +127,20 @@ if require(ctx):
                                         title=f"{classname}: mean |attribution| per 14 days and band"),
                     f"class-{classname}-{agg_method}", key="attr_agg_heatmap")
         per_period = table.groupby("period")["value"].sum()  # mean per-observation attribution
+        source = f"the first {count} parcels of {classname}"
+        results = cache.precomputed(model, ctx.dataset)
+        if results is not None and agg_method in results.columns:
+            region = cache.precomputed_summary(model, ctx.dataset, agg_method, period="14D", split_cloudy=False)
+            mine = region[region["classname"] == classname]
+            per_period = mine.set_index("period")["value"]
+            source = (f"all {int(mine['n'].sum()):,} observations of {classname} parcels, precomputed on Dask "
+                      f"in `{results.path}`")
         envelope = cache.envelopes(ctx.dataset, "NDVI", [classname]).get(classname)
         if envelope is not None:
             curve = trajectory_figure(envelope.index, pd.DataFrame({f"{classname} NDVI": envelope["mean"].to_numpy()}),
                                       colors={f"{classname} NDVI": class_hex(classname)},
                                       title=f"{classname}: attribution per period over the class phenology")
+            st.caption(f"Mean attribution per observation and 14 days, from {source}; the heatmap above from "
+                       f"the first {count}.")
             add_observation_weights(curve, per_period.index, per_period.to_numpy(), name="attribution")
             show_figure(curve, f"class-{classname}-phenology-attribution", key="attr_agg_curve")

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny simulated demo (generated once per test session) and trained models."""
+"""Shared fixtures: a tiny simulated demo (generated once per test session) and a Dask cluster."""
 
 from __future__ import annotations
 
@@ -19,6 +19,19 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     generate_demo(root, parcels=TINY_PARCELS, seed=0, patches=TINY_PATCHES, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A Dask LocalCluster of two single-thread worker processes on 127.0.0.1, warmed up (torch and
+    cropviz imported)."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, memory_limit="2GiB") as cl, \
+            distributed.Client(cl) as client:
+        client.run(lambda: __import__("cropviz.scale.precompute") and __import__("cropviz.explain"))
+        yield cl
 
 
 @pytest.fixture(autouse=True)

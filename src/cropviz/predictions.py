@@ -6,11 +6,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from cropviz.models.classifier import Classifier, ProgressCallback
+
+if TYPE_CHECKING:
+    from cropviz.scale.results import PrecomputedResults
 
 
 def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
@@ -33,17 +36,22 @@ def cache_key(classifier: Classifier, dataset: Any, seed: int = 0) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def precomputed_predictions(classifier: Classifier, dataset: Any) -> pd.DataFrame | None:
-    """Predictions written by ``cropviz precompute`` for this model and these dataset files, if any.
+def precomputed_folder(classifier: Classifier, dataset: Any) -> Path:
+    """Where ``cropviz precompute`` writes by default for this model and region."""
+    stem = Path(classifier.info.path or classifier.name).stem
+    return Path(dataset.root) / "precomputed" / f"{dataset.region}-{dataset.year}-{dataset.level}-{stem}"
 
-    They lie in ``<root>/precomputed/<region>-<year>-<level>-<model file stem>``; results of other
-    weights or of changed data (manifest mismatch) are ignored.
+
+def find_precomputed(classifier: Classifier, dataset: Any, seed: int = 0) -> PrecomputedResults | None:
+    """Complete results of ``cropviz precompute`` for this model, these dataset files and seed, if any.
+
+    They lie in :func:`precomputed_folder` (precompute's default ``--out``); results of other
+    weights, changed data or another seed are ignored.
     """
     from cropviz.errors import CropvizError
     from cropviz.scale.results import open_precomputed
 
-    stem = Path(classifier.info.path or classifier.name).stem
-    folder = Path(dataset.root) / "precomputed" / f"{dataset.region}-{dataset.year}-{dataset.level}-{stem}"
+    folder = precomputed_folder(classifier, dataset)
     if not (folder / "manifest.json").exists():
         return None
     try:
@@ -52,7 +60,15 @@ def precomputed_predictions(classifier: Classifier, dataset: Any) -> pd.DataFram
         return None
     manifest = results.manifest
     if manifest.get("checkpoint_sha256") != classifier.info.sha256 or \
-            manifest.get("dataset") != dataset_fingerprint(dataset):
+            manifest.get("dataset") != dataset_fingerprint(dataset) or manifest["settings"].get("seed") != seed:
+        return None
+    return results
+
+
+def precomputed_predictions(classifier: Classifier, dataset: Any, seed: int = 0) -> pd.DataFrame | None:
+    """Predictions of every parcel from :func:`find_precomputed` results (None: absent, or a subset)."""
+    results = find_precomputed(classifier, dataset, seed)
+    if results is None or results.manifest["settings"].get("ids") is not None:
         return None
     return results.predictions()
 
@@ -62,7 +78,7 @@ def region_predictions(classifier: Classifier, dataset: Any, cache_dir: str | Pa
                        progress: ProgressCallback | None = None) -> pd.DataFrame:
     """Predictions for every parcel of ``dataset``: precomputed on Dask, cached in ``cache_dir``, or
     computed now."""
-    precomputed = precomputed_predictions(classifier, dataset)
+    precomputed = precomputed_predictions(classifier, dataset, seed)
     if precomputed is not None:
         return precomputed
     if cache_dir is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 PAGES = ["pages/map.py", "pages/inspector.py", "pages/explorer.py", "pages/phenology.py", "pages/attention.py",
@@ -122,3 +123,29 @@ def test_attributions_page_reports_the_integrated_gradients_delta(app):
     app.selectbox(key="attr_method").select("occlusion").run()
     _no_failures(app)
     assert not any(m.label.startswith("Convergence delta") for m in app.metric)
+
+
+def test_attention_page_reads_precomputed_results_of_the_whole_region(app, demo_root, cluster, tmp_path):
+    import shutil
+
+    from cropviz.data import open_breizhcrops
+    from cropviz.explain.region import cloud_attention_summary, observation_attention
+    from cropviz.models import Classifier
+    from cropviz.scale import precompute
+
+    root = tmp_path / "demo"
+    shutil.copytree(demo_root, root)
+    precompute(root, "frh04", "transformer", explain=("attention",), scheduler=cluster.scheduler_address,
+               partition_size=20, progress=False)
+    app.query_params.update({"source": "Dataset folder", "root": str(root), "region": "frh04",
+                             "model": "transformer"})
+    app.switch_page("pages/attention.py")
+    app.run()
+    _no_failures(app)
+    assert any(c.value.startswith("All 40 parcels, read from the results precomputed on Dask") for c in app.caption)
+    assert not [s for s in app.select_slider if s.key == "attention_parcels"]
+    from_results = next(d.value for d in app.dataframe if "all classes" in d.value.index)
+    ds = open_breizhcrops(root, "frh04")
+    computed_now = cloud_attention_summary(observation_attention(Classifier.open("transformer", device="cpu"), ds,
+                                                                 ds.index["id"].to_numpy())).round(3)
+    pd.testing.assert_frame_equal(from_results, computed_now, atol=2e-3)

@@ -25,29 +25,6 @@ REGION = "frh01"
 PARTS = 4  # of TINY_PARCELS = 40 parcels
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """Two single-thread worker processes on 127.0.0.1, warmed up (torch and cropviz imported)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, memory_limit="2GiB") as cl, \
-            distributed.Client(cl) as client:
-        client.run(lambda: __import__("cropviz.scale.precompute") and __import__("cropviz.explain"))
-        yield cl
-
-
-@pytest.fixture(scope="module")
-def models(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A random forest and a tiny transformer trained for one epoch on the demo fixture."""
-    from cropviz.training import TrainConfig, train
-
-    folder = tmp_path_factory.mktemp("scale-models")
-    common = dict(root=str(demo_root), train_regions=["frh02"], val_region="frh03", epochs=1, device="cpu")
-    rf, _ = train(TrainConfig(model="random_forest", **common), folder / "rf.npz", progress=False)
-    tf, _ = train(TrainConfig(model="transformer", hparams=dict(d_model=16, n_head=2, n_layers=1, d_inner=32),
-                              **common), folder / "tf.pt", progress=False)
-    return {"rf": Path(rf), "tf": Path(tf)}
-
-
 def _run(demo_root, model, out, cluster, **kw):
     kw.setdefault("partition_size", 40 // PARTS)
     return precompute(demo_root, REGION, model, out=out, scheduler=cluster.scheduler_address,

@@ -37,18 +37,42 @@ def observation_attention(classifier: Any, dataset: Any, ids: Sequence[int], bat
     return frame
 
 
+def _weighted_mean(frame: pd.DataFrame, value: str) -> float:
+    """Mean of ``value`` over observations: rows weighted by their count ``n`` when aggregated."""
+    if not len(frame):
+        return float("nan")
+    weights = frame["n"].to_numpy(float) if "n" in frame else np.ones(len(frame))
+    return float((frame[value].to_numpy(float) * weights).sum() / weights.sum())
+
+
 def cloud_attention_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per class: mean attention received by clear and by cloudy observations, their ratio, and
-    the share of cloudy observations; a last row 'all classes'."""
+    the share of cloudy observations; a last row 'all classes'.
+
+    ``frame``: one row per observation (:func:`observation_attention`), or aggregated rows with
+    their observation count ``n`` (``PrecomputedResults.observation_summary``)."""
     def summarise(group: pd.DataFrame) -> pd.Series:
-        clear = group.loc[~group["cloudy"], "attention"].mean()
-        cloudy = group.loc[group["cloudy"], "attention"].mean()
+        counts = group["n"] if "n" in group else pd.Series(1, index=group.index)
+        clear = _weighted_mean(group[~group["cloudy"]], "attention")
+        cloudy = _weighted_mean(group[group["cloudy"]], "attention")
         return pd.Series({"clear": clear, "cloudy": cloudy, "cloudy / clear": cloudy / clear,
-                          "cloudy share": group["cloudy"].mean(), "observations": len(group)})
+                          "cloudy share": counts[group["cloudy"]].sum() / counts.sum(),
+                          "observations": int(counts.sum())})
 
     per_class = frame.groupby("classname").apply(summarise, include_groups=False)
     per_class.loc["all classes"] = summarise(frame)
     return per_class
+
+
+def cloud_attention_by_month(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean attention received per month (rows 1-12 present in ``frame``) by clear and cloudy
+    observations; ``frame`` as for :func:`cloud_attention_summary`."""
+    table = {flag_name: {month: _weighted_mean(group, "attention")
+                         for month, group in frame[frame["cloudy"] == flag].groupby("month")}
+             for flag, flag_name in ((False, "clear"), (True, "cloudy"))}
+    result = pd.DataFrame(table)
+    result.index.name = "month"
+    return result.sort_index()
 
 
 def class_attributions(classifier: Any, dataset: Any, ids: Sequence[int], method: str = "saliency",

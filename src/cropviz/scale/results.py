@@ -123,6 +123,53 @@ class PrecomputedResults:
         frame.insert(0, "count", counts)
         return frame
 
+    def observation_summary(self, column: str, by: str = "true", period: str = "month", relative: bool = False,
+                            split_cloudy: bool = True, batch_size: int = 16384) -> pd.DataFrame:
+        """Per-observation ``column`` of every parcel aggregated per class, date period and cloud flag.
+
+        ``column``: an attribution method or 'attention_rollout'. ``by``: group parcels by their
+        'true' or 'pred' class. ``period``: 'month' or a fixed pandas frequency ('14D'), applied to
+        each observation's real date. ``relative`` multiplies a parcel's values by its number of
+        observations (rollout -> multiple of the uniform share). Returns one row per (classname,
+        period, cloudy) -- per (classname, period) without ``split_cloudy`` -- with ``month``,
+        ``value`` (mean), ``magnitude`` (mean absolute value) and ``n`` (observations). Reads
+        batch by batch: memory does not grow with the region.
+        """
+        needed = [column, "dates", "cloudy"]
+        missing = [c for c in needed if c not in self.columns]
+        if missing:
+            raise DatasetError(self.path, f"no per-observation column(s) {', '.join(missing)}; precomputed: "
+                                          f"{', '.join(self.explain) or 'predictions only'}")
+        if by not in ("pred", "true"):
+            raise DatasetError(self.path, f"observation_summary by {by!r}; use 'pred' or 'true'")
+        keys = ["class", "period", "cloudy"] if split_cloudy else ["class", "period"]
+        partial = []
+        for batch in self.dataset.to_batches(columns=[by, "dates", "cloudy", column], batch_size=batch_size):
+            if batch.num_rows == 0:
+                continue
+            lengths = pc.list_value_length(batch.column(3)).to_numpy(zero_copy_only=False).astype(np.int64)
+            values = pc.list_flatten(batch.column(3)).to_numpy(zero_copy_only=False).astype(np.float64)
+            if relative:
+                values = values * np.repeat(lengths, lengths)
+            dates = pc.list_flatten(batch.column(1)).to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+            frame = pd.DataFrame({
+                "class": np.repeat(batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64), lengths),
+                "period": (dates.astype("datetime64[M]").astype("datetime64[ns]") if period == "month"
+                           else pd.DatetimeIndex(dates).floor(period)),
+                "cloudy": pc.list_flatten(batch.column(2)).to_numpy(zero_copy_only=False).astype(bool),
+                "value": values, "magnitude": np.abs(values), "n": 1})
+            frame = frame[frame["class"] >= 0]  # unlabelled parcels have no true class
+            partial.append(frame.groupby(keys).sum())
+        columns = ["classname", "period", "month", *keys[2:], "value", "magnitude", "n"]
+        if not partial:
+            return pd.DataFrame(columns=columns)
+        sums = pd.concat(partial).groupby(level=list(range(len(keys)))).sum().reset_index()
+        sums["value"] /= sums["n"]
+        sums["magnitude"] /= sums["n"]
+        sums["classname"] = np.asarray(self.classes)[sums["class"].to_numpy()]
+        sums["month"] = pd.DatetimeIndex(sums["period"]).month
+        return sums[columns]
+
 
 def open_precomputed(out: str | os.PathLike[str], allow_incomplete: bool = False) -> PrecomputedResults:
     """Open a folder written by :func:`cropviz.scale.precompute` (lazily)."""

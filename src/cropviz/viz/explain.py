@@ -192,9 +192,9 @@ def cloud_attention_figure(df: pd.DataFrame, class_col: str = "classname",
                            title: str | None = None) -> go.Figure:
     """Mean attention received by cloud-flagged vs clear observations, per class and per month.
 
-    ``df``: one row per observation (or pre-aggregated), columns ``class_col``, ``cloudy_col``
-    (bool), ``value_col`` and ``month`` (1-12) or ``date``. Left panel: per class; right panel:
-    per month; grouped bars clear (blue) vs cloudy (grey).
+    ``df``: one row per observation, or aggregated rows with their observation count ``n``;
+    columns ``class_col``, ``cloudy_col`` (bool), ``value_col`` and ``month`` (1-12) or ``date``.
+    Left panel: per class; right panel: per month; grouped bars clear (blue) vs cloudy (grey).
     """
     needed = [class_col, cloudy_col, value_col]
     missing = [c for c in needed if c not in df.columns]
@@ -203,13 +203,17 @@ def cloud_attention_figure(df: pd.DataFrame, class_col: str = "classname",
     if missing:
         raise ConfigurationError(f"cloud attention table lacks columns {', '.join(missing)}")
     data = df[needed].copy()
+    data["n"] = df["n"].to_numpy(float) if "n" in df.columns else 1.0
+    data["weighted"] = data[value_col].astype(float) * data["n"]
     data["month"] = (df["month"].astype(int) if "month" in df.columns
                      else pd.to_datetime(df["date"]).dt.month)
     data[cloudy_col] = data[cloudy_col].astype(bool)
     classes = list(pd.unique(data[class_col].astype(str)))
     data[class_col] = data[class_col].astype(str)
-    by_class = data.groupby([class_col, cloudy_col])[value_col].mean()
-    by_month = data.groupby(["month", cloudy_col])[value_col].mean()
+    class_sums = data.groupby([class_col, cloudy_col])[["weighted", "n"]].sum()
+    month_sums = data.groupby(["month", cloudy_col])[["weighted", "n"]].sum()
+    by_class = class_sums["weighted"] / class_sums["n"]
+    by_month = month_sums["weighted"] / month_sums["n"]
     months = list(range(1, 13))
     month_names = [pd.Timestamp(2000, m, 1).strftime("%b") for m in months]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],

@@ -253,7 +253,8 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
                                                             "<region>-<year>-<level>-<model>)."),
                scheduler: Optional[str] = typer.Option(None, help="Dask scheduler tcp://HOST:PORT; default: "
                                                                   "a local cluster."),
-               partition_size: int = typer.Option(2000, help="Parcels per task / Parquet part."),
+               partition_size: Optional[int] = typer.Option(None, help="Parcels per task / Parquet part "
+                                                                       "(default 2000; 250 with attributions)."),
                workers: Optional[int] = typer.Option(None, help="Local workers (default: one per core)."),
                memory_limit: str = typer.Option("2GiB", help="Memory limit per local worker."),
                batch_size: int = typer.Option(512, help="Parcels per model call (raise it on GPU workers)."),

@@ -167,7 +167,6 @@ def season(ds: Any, name: str) -> tuple:
     return _season(_dataset_key(ds), name)
 
 
-
 def _precomputed_version(model: Classifier, ds: Any) -> float:
     """Changes when precompute adds or replaces files in the model's results folder."""
     folder = precomputed_folder(model, ds)

@@ -156,8 +156,9 @@ class PrecomputedResults:
                 "class": np.repeat(batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64), lengths),
                 "period": (dates.astype("datetime64[M]").astype("datetime64[ns]") if period == "month"
                            else pd.DatetimeIndex(dates).floor(period)),
-                "cloudy": pc.list_flatten(batch.column(2)).to_numpy(zero_copy_only=False).astype(bool),
                 "value": values, "magnitude": np.abs(values), "n": 1})
+            if split_cloudy:
+                frame["cloudy"] = pc.list_flatten(batch.column(2)).to_numpy(zero_copy_only=False).astype(bool)
             frame = frame[frame["class"] >= 0]  # unlabelled parcels have no true class
             partial.append(frame.groupby(keys).sum())
         columns = ["classname", "period", "month", *keys[2:], "value", "magnitude", "n"]

@@ -40,9 +40,8 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options
 
 def seed004_results(key: str) -> dict | None:
     """The seed 004 results file the user uploads, else the shipped demo run (None if unreadable)."""
-    from cropviz.ablation import check_results
-
     from app_support import cache
+    from cropviz.ablation import check_results
 
     upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
                               type=["json"], key=key)

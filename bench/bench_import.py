@@ -110,7 +110,7 @@ def write_rasters(folder: Path, n_dates: int, size: int, n_parcels: int) -> Path
     x = x0 + rng.uniform(0, extent - 200, n_parcels)
     y = y0 - rng.uniform(200, extent, n_parcels)
     gdf = gpd.GeoDataFrame({"id": np.arange(1, n_parcels + 1), "crop": rng.choice(["wheat", "corn"], n_parcels)},
-                           geometry=[box(a, b, a + c, b + d) for a, b, c, d in zip(x, y, w, h)], crs="EPSG:32630")
+                           geometry=[box(a, b, a + c, b + d) for a, b, c, d in zip(x, y, w, h, strict=False)], crs="EPSG:32630")
     gdf.to_file(folder / "parcels.gpkg")
     return folder / "parcels.gpkg"
 

@@ -79,7 +79,7 @@ def main(argv: list[str]) -> None:
     for c, name in enumerate(classes):
         month_vals = [[] for _ in range(12)]
         for _, y, series, _ in data.values():
-            for (doy, nd), label in zip(series, y):
+            for (doy, nd), label in zip(series, y, strict=False):
                 if label == c:
                     m = (np.datetime64("2017-01-01") + (doy - 1).astype("timedelta64[D]")).astype(
                         "datetime64[M]").astype(int) % 12
@@ -100,7 +100,7 @@ def main(argv: list[str]) -> None:
     print(f"RandomForest (200 trees, seed 0) train frh01+frh02 ({len(ytr)}), test frh04 ({len(yte)}): "
           f"OA {accuracy_score(yte, pred):.3f}, macro F1 {f1_score(yte, pred, average='macro'):.3f} "
           f"({time.perf_counter() - t0:.1f} s)")
-    print("  per-class F1: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(classes, f1)))
+    print("  per-class F1: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(classes, f1, strict=False)))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ if require(ctx):
     st.header("What if?")
     probe = st.columns(2)
     labels_t = [f"{k}: {pd.Timestamp(d).strftime('%Y-%m-%d')}{' (cloud)' if c else ''}"
-                for k, (d, c) in enumerate(zip(dates, cloudy))]
+                for k, (d, c) in enumerate(zip(dates, cloudy, strict=False))]
     chosen = probe[0].selectbox("Observation", range(len(dates)), format_func=labels_t.__getitem__,
                                 index=int(top["index"].iloc[0]), key="attr_whatif_obs")
     edit = probe[1].radio("Edit", ["remove", "cloud"], horizontal=True, key="attr_whatif_mode")

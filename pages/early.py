@@ -6,8 +6,7 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, query, require, select_parcel, set_query
 from app_support.widgets import show_figure, show_table
-from cropviz.early.analysis import (class_stop_summary, decided_over_time, deterministic_stop,
-                                    stop_date_distribution)
+from cropviz.early.analysis import class_stop_summary, decided_over_time, deterministic_stop, stop_date_distribution
 from cropviz.errors import CropvizError
 from cropviz.models.checkpoint import shipped_names
 from cropviz.viz.early import sampled_stops_figure, stop_date_distribution_figure, tradeoff_figure

@@ -69,7 +69,7 @@ if require(ctx):
             comparison = compare_models(ctx.table, ctx.predictions, other_predictions, classes, names)
             other_metrics = metrics_from_predictions(other_predictions, classes)
             scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
-                                   for n, m in zip(names, (metrics, other_metrics))])
+                                   for n, m in zip(names, (metrics, other_metrics), strict=False)])
             show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
             st.write(agreement_summary(comparison, len(ctx.table), names))
             show_table(comparison, f"disagreements-{names[0]}-{names[1]}", key="explorer_compare", hide_index=True)

@@ -7,8 +7,15 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, query, select_parcel, set_query
 from app_support.widgets import seed004_results, show_figure, show_table
-from cropviz.ablation import (THEIRS, card_order_table, command_line, order_table, ours_label,
-                              paper_table, per_class_order_differences)
+from cropviz.ablation import (
+    THEIRS,
+    card_order_table,
+    command_line,
+    order_table,
+    ours_label,
+    paper_table,
+    per_class_order_differences,
+)
 from cropviz.errors import CropvizError
 from cropviz.models import registry
 from cropviz.models.checkpoint import shipped_names

@@ -6,8 +6,15 @@ import streamlit as st
 
 from app_support.state import banner, context
 from app_support.widgets import seed004_results, show_figure, show_table
-from cropviz.ablation import (THEIRS, command_line, ours_label, paper_comparison, paper_table,
-                              per_class_table, space_time_table)
+from cropviz.ablation import (
+    THEIRS,
+    command_line,
+    ours_label,
+    paper_comparison,
+    paper_table,
+    per_class_table,
+    space_time_table,
+)
 from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
 
 ctx = context()

@@ -9,9 +9,21 @@ import numpy as np
 import pytest
 
 from cropviz import ablation
-from cropviz.ablation import (SEED004_MODELS, SHUFFLED_MODELS, ZOO_SHUFFLE_MODELS, fold_splits, load_patches,
-                              load_results, order_table, paper_comparison, paper_table, per_class_order_differences,
-                              reproduce_time_space, shuffle_time, space_time_table)
+from cropviz.ablation import (
+    SEED004_MODELS,
+    SHUFFLED_MODELS,
+    ZOO_SHUFFLE_MODELS,
+    fold_splits,
+    load_patches,
+    load_results,
+    order_table,
+    paper_comparison,
+    paper_table,
+    per_class_order_differences,
+    reproduce_time_space,
+    shuffle_time,
+    space_time_table,
+)
 from cropviz.errors import ConfigurationError, DatasetError
 from cropviz.models.inputs import prepare, time_permutation
 
@@ -86,7 +98,7 @@ def test_fold_splits_are_stratified_disjoint_and_seeded():
         assert [len(p) for p in parts] == [36, 12, 12]  # 3:1:1
         assert np.bincount(labels[split["test"]]).tolist() == [4, 4, 4]  # stratified
     again = fold_splits(labels, 5, seed=1)
-    assert all(np.array_equal(a["test"], b["test"]) for a, b in zip(splits, again))
+    assert all(np.array_equal(a["test"], b["test"]) for a, b in zip(splits, again, strict=False))
     assert not np.array_equal(fold_splits(labels, 5, seed=2)[0]["test"], splits[0]["test"])
     with pytest.raises(ConfigurationError, match="at least 3"):
         fold_splits(labels, 2)

@@ -20,11 +20,12 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -573,7 +574,7 @@ def input_ndvi(classifier: Any, dataset: Any, parcel_id: int) -> tuple[np.ndarra
         ndvi = (nir - red) / (nir + red)
     if ndvi.ndim == 3:  # T x H x W patches: mean over in-parcel pixels
         inside = (raw.x[0] != 0).any(axis=1)
-        ndvi = np.array([np.nanmean(v[m]) if m.any() else np.nan for v, m in zip(ndvi, inside)])
+        ndvi = np.array([np.nanmean(v[m]) if m.any() else np.nan for v, m in zip(ndvi, inside, strict=False)])
     return raw.dates[0], ndvi.astype(np.float32)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -31,7 +31,7 @@ def _fail(error: Exception) -> None:
 
 @app.command()
 def demo(root: Path = typer.Option(Path("data/demo"), "--root", help="Where to write the demo."),
-         parcels: Optional[int] = typer.Option(None, help="Parcels in all four regions (default: demo size)."),
+         parcels: int | None = typer.Option(None, help="Parcels in all four regions (default: demo size)."),
          seed: int = typer.Option(0, help="Random seed; the same seed gives the same demo."),
          overwrite: bool = typer.Option(False, help="Replace an existing demo.")) -> None:
     """Write the simulated Brittany-like demo in the BreizhCrops layout."""
@@ -88,7 +88,8 @@ def train(model: str = typer.Option(..., help="Registry model name."), root: Pat
           device: str = typer.Option("auto", help="auto, cpu or cuda."),
           out: Path = typer.Option(..., help="Checkpoint to write (.pt, or .npz for random_forest).")) -> None:
     """Train a registry model and write its checkpoint and model card."""
-    from cropviz.training import TrainConfig, train as run_training
+    from cropviz.training import TrainConfig
+    from cropviz.training import train as run_training
 
     try:
         config = TrainConfig(model=model, root=str(root), train_regions=train_regions.split(","),
@@ -118,7 +119,7 @@ def _parse_hparams(items: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def _classifier_and_data(model: str, arch: Optional[str], root: Path, region: str, year: int,
+def _classifier_and_data(model: str, arch: str | None, root: Path, region: str, year: int,
                          level: str, device: str) -> tuple[Any, Any]:
     from cropviz.data import open_breizhcrops
     from cropviz.models.classifier import Classifier
@@ -132,9 +133,9 @@ def _classifier_and_data(model: str, arch: Optional[str], root: Path, region: st
 @app.command()
 def evaluate(model: str = typer.Option(..., help="Registry name (shipped weights) or checkpoint."),
              root: Path = ROOT, region: str = typer.Option(..., help="Region to evaluate on."),
-             arch: Optional[str] = typer.Option(None, help="Architecture of a published checkpoint."),
+             arch: str | None = typer.Option(None, help="Architecture of a published checkpoint."),
              year: int = 2017, level: str = "L1C", device: str = "auto",
-             cache: Optional[Path] = typer.Option(None, help="Prediction cache folder."),
+             cache: Path | None = typer.Option(None, help="Prediction cache folder."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Overall accuracy, kappa, macro F1, per-class scores and confusion matrix on a region."""
     from cropviz.metrics import metrics_from_predictions
@@ -162,9 +163,9 @@ def evaluate(model: str = typer.Option(..., help="Registry name (shipped weights
 def predict(model: str = typer.Option(..., help="Registry name (shipped weights) or checkpoint."),
             root: Path = ROOT, region: str = typer.Option(..., help="Region to predict."),
             out: Path = typer.Option(..., help="Parquet file to write."),
-            arch: Optional[str] = typer.Option(None, help="Architecture of a published checkpoint."),
+            arch: str | None = typer.Option(None, help="Architecture of a published checkpoint."),
             year: int = 2017, level: str = "L1C", device: str = "auto", batch_size: int = 512,
-            cache: Optional[Path] = typer.Option(None, help="Prediction cache folder.")) -> None:
+            cache: Path | None = typer.Option(None, help="Prediction cache folder.")) -> None:
     """One row per parcel: id, true, pred, confidence and prob_<class>."""
     from tqdm.auto import tqdm
 
@@ -188,18 +189,18 @@ def predict(model: str = typer.Option(..., help="Registry name (shipped weights)
 @import_app.command("table")
 def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table (long or wide form)."),
                      root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
-                     form: Optional[str] = typer.Option(None, help="long or wide (default: detect)."),
-                     id_col: Optional[str] = None, date_col: Optional[str] = None, label_col: Optional[str] = None,
-                     wide_pattern: Optional[str] = typer.Option(None, help="e.g. '{band}_{date}' or 't{index}_{band}'."),
-                     dates: Optional[str] = typer.Option(None, help="Comma-separated dates for '{index}' patterns."),
+                     form: str | None = typer.Option(None, help="long or wide (default: detect)."),
+                     id_col: str | None = None, date_col: str | None = None, label_col: str | None = None,
+                     wide_pattern: str | None = typer.Option(None, help="e.g. '{band}_{date}' or 't{index}_{band}'."),
+                     dates: str | None = typer.Option(None, help="Comma-separated dates for '{index}' patterns."),
                      scale: str = typer.Option("auto", help="auto, dn or reflectance."),
-                     cloud_col: Optional[str] = None,
-                     cloud_kind: Optional[str] = typer.Option(None, help="probability, boolean, scl (default: detect)."),
-                     classmapping: Optional[Path] = typer.Option(None, help="CSV code,classname[,id]."),
-                     min_class_size: Optional[int] = typer.Option(None, help="Fold smaller classes into 'other'."),
-                     geometry: Optional[Path] = typer.Option(None, help="Polygons joined on the id."),
-                     lon_col: Optional[str] = None, lat_col: Optional[str] = None,
-                     year: Optional[int] = None, level: Optional[str] = typer.Option(None, help="Default: L2A or CUSTOM."),
+                     cloud_col: str | None = None,
+                     cloud_kind: str | None = typer.Option(None, help="probability, boolean, scl (default: detect)."),
+                     classmapping: Path | None = typer.Option(None, help="CSV code,classname[,id]."),
+                     min_class_size: int | None = typer.Option(None, help="Fold smaller classes into 'other'."),
+                     geometry: Path | None = typer.Option(None, help="Polygons joined on the id."),
+                     lon_col: str | None = None, lat_col: str | None = None,
+                     year: int | None = None, level: str | None = typer.Option(None, help="Default: L2A or CUSTOM."),
                      duplicates: str = typer.Option("error", help="error, first or mean."),
                      chunksize: int = 1_000_000, overwrite: bool = False) -> None:
     """Import a parcel table as a region (then open it with --level from the summary)."""
@@ -221,14 +222,14 @@ def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table
 def extract(rasters: list[str] = typer.Option(..., "--rasters", help="Folder, glob or files (repeat)."),
             parcels: Path = typer.Option(..., help="Polygon file with an id (and label) column."),
             root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
-            layout: Optional[str] = typer.Option(None, help="per-date or per-band (default: detect)."),
-            dates_csv: Optional[Path] = None,
-            band_names: Optional[str] = typer.Option(None, help="Comma-separated layer band names."),
-            id_col: Optional[str] = None, label_col: Optional[str] = None,
-            cloud_band: Optional[str] = typer.Option(None, help="Layer/file token of a cloud mask or SCL."),
+            layout: str | None = typer.Option(None, help="per-date or per-band (default: detect)."),
+            dates_csv: Path | None = None,
+            band_names: str | None = typer.Option(None, help="Comma-separated layer band names."),
+            id_col: str | None = None, label_col: str | None = None,
+            cloud_band: str | None = typer.Option(None, help="Layer/file token of a cloud mask or SCL."),
             cloud_kind: str = typer.Option("scl", help="scl or boolean."),
             patches: bool = typer.Option(False, "--patches", help="Also write 32x32 parcel patches."),
-            workers: int = 2, year: Optional[int] = None, level: Optional[str] = None,
+            workers: int = 2, year: int | None = None, level: str | None = None,
             overwrite: bool = False) -> None:
     """Extract per-parcel, per-date band statistics from Sentinel-2 rasters as a region."""
     from cropviz.data.importers import extract_rasters
@@ -249,13 +250,13 @@ def extract(rasters: list[str] = typer.Option(..., "--rasters", help="Folder, gl
 def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region to precompute, e.g. frh01."),
                model: str = typer.Option(..., help="Registry model name or checkpoint path."),
                explain: str = typer.Option("", help="Comma-separated: attention and/or attribution methods."),
-               out: Optional[Path] = typer.Option(None, help="Output folder (default <root>/precomputed/"
+               out: Path | None = typer.Option(None, help="Output folder (default <root>/precomputed/"
                                                             "<region>-<year>-<level>-<model>)."),
-               scheduler: Optional[str] = typer.Option(None, help="Dask scheduler tcp://HOST:PORT; default: "
+               scheduler: str | None = typer.Option(None, help="Dask scheduler tcp://HOST:PORT; default: "
                                                                   "a local cluster."),
-               partition_size: Optional[int] = typer.Option(None, help="Parcels per task / Parquet part "
+               partition_size: int | None = typer.Option(None, help="Parcels per task / Parquet part "
                                                                        "(default 2000; 250 with attributions)."),
-               workers: Optional[int] = typer.Option(None, help="Local workers (default: one per core)."),
+               workers: int | None = typer.Option(None, help="Local workers (default: one per core)."),
                memory_limit: str = typer.Option("2GiB", help="Memory limit per local worker."),
                batch_size: int = typer.Option(512, help="Parcels per model call (raise it on GPU workers)."),
                explain_batch_size: int = typer.Option(8, help="Parcels per attribution call (each runs the "
@@ -284,8 +285,8 @@ def reproduce_time_space(
         quick: bool = typer.Option(False, "--quick", help="1 epoch, 24 patches and 200 sequences per region."),
         folds: int = typer.Option(1, help="1: region split frh01+frh02 / frh03 / frh04; 5: the paper's 5-fold "
                                           "cross-validation (3:1:1)."),
-        epochs: Optional[int] = typer.Option(None, help="Epochs (default 15, quick 1; the paper used 50)."),
-        zoo_epochs: Optional[int] = typer.Option(None, help="Epochs of the zoo models (default: --epochs)."),
+        epochs: int | None = typer.Option(None, help="Epochs (default 15, quick 1; the paper used 50)."),
+        zoo_epochs: int | None = typer.Option(None, help="Epochs of the zoo models (default: --epochs)."),
         seed: int = typer.Option(0, help="Seed of training, folds and time shuffling."),
         zoo: str = typer.Option("transformer,lstm,tempcnn",
                                 help="Zoo sequence models of the shuffle ablation ('' for none).")) -> None:
@@ -303,7 +304,7 @@ def reproduce_time_space(
     typer.echo(f"wrote {out}")
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     app(args=argv if argv is not None else sys.argv[1:], prog_name="cropviz")
 

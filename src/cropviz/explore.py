@@ -6,7 +6,7 @@ and, when a model ran, ``pred, predicted, confidence, correct``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -11,8 +11,15 @@ import torch
 
 from cropviz.early import ElectsModel, early_metrics
 from cropviz.early.analysis import (
-    RegionSteps, class_stop_summary, decided_over_time, deterministic_stop, early_frame, ndvi_of,
-    stop_date_distribution, tradeoff_row, tradeoff_table,
+    RegionSteps,
+    class_stop_summary,
+    decided_over_time,
+    deterministic_stop,
+    early_frame,
+    ndvi_of,
+    stop_date_distribution,
+    tradeoff_row,
+    tradeoff_table,
 )
 from cropviz.errors import ConfigurationError
 from cropviz.models.inputs import ModelInput

@@ -27,7 +27,7 @@ class TinyAttention(nn.Module):
 
     def _encode(self, x: torch.Tensor, keep: list | None = None) -> torch.Tensor:
         h = torch.relu(self.inlinear(x))
-        for attn, norm in zip(self.attn, self.norms):
+        for attn, norm in zip(self.attn, self.norms, strict=False):
             out, w = attn(h, h, h, need_weights=keep is not None, average_attn_weights=False)
             if keep is not None:
                 keep.append(w)
@@ -116,7 +116,7 @@ def test_real_transformer_randomization_and_attributions():
     torch.manual_seed(0)
     model = TransformerModel(input_dim=13, num_classes=9, d_model=16, n_head=2, n_layers=2, d_inner=32).eval()
     clone = randomized_copy(model, seed=1)
-    for (name, p), q in zip(model.named_parameters(), clone.parameters()):
+    for (name, p), q in zip(model.named_parameters(), clone.parameters(), strict=False):
         if p.ndim >= 2:  # every weight matrix redrawn (out_proj of attention included)
             assert not torch.equal(p, q), name
     x = torch.rand(12, 13)

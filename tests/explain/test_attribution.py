@@ -11,8 +11,16 @@ from torch import nn
 
 import cropviz.explain.attribution as attribution_module
 from cropviz.errors import ConfigurationError
-from cropviz.explain import (METHODS, attribute, attribute_batch, cloud_spectrum, make_baseline,
-                             sanity_check, top_k_observations, what_if)
+from cropviz.explain import (
+    METHODS,
+    attribute,
+    attribute_batch,
+    cloud_spectrum,
+    make_baseline,
+    sanity_check,
+    top_k_observations,
+    what_if,
+)
 
 T, D, C = 12, 5, 3
 T_STAR = 7

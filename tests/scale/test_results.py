@@ -12,8 +12,12 @@ import pytest
 
 from cropviz.data import open_breizhcrops
 from cropviz.errors import DatasetError
-from cropviz.explain.region import (class_attributions, cloud_attention_by_month, cloud_attention_summary,
-                                   observation_attention)
+from cropviz.explain.region import (
+    class_attributions,
+    cloud_attention_by_month,
+    cloud_attention_summary,
+    observation_attention,
+)
 from cropviz.models.classifier import Classifier
 from cropviz.predictions import find_precomputed, precomputed_folder, precomputed_predictions, region_predictions
 from cropviz.scale import open_precomputed, precompute

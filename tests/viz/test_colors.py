@@ -1,7 +1,12 @@
 import numpy as np
 
 from cropviz.viz.colors import (
-    CLASS_COLORS, MISSING_COLOR, class_color, class_hex, continuous_colors, hex_to_rgb,
+    CLASS_COLORS,
+    MISSING_COLOR,
+    class_color,
+    class_hex,
+    continuous_colors,
+    hex_to_rgb,
 )
 
 CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",

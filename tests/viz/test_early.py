@@ -9,8 +9,13 @@ import pytest
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import MISSING_COLOR, class_hex
 from cropviz.viz.early import (
-    STOP_DELTA_TRACE, STOP_TRACE, parcel_early_animation, region_early_animation, sampled_stops_figure,
-    stop_date_distribution_figure, tradeoff_figure,
+    STOP_DELTA_TRACE,
+    STOP_TRACE,
+    parcel_early_animation,
+    region_early_animation,
+    sampled_stops_figure,
+    stop_date_distribution_figure,
+    tradeoff_figure,
 )
 
 CLASSES = ["barley", "wheat", "corn"]

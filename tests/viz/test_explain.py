@@ -4,8 +4,12 @@ import pytest
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.explain import (
-    attention_grid, attention_heatmap, attribution_bars, attribution_heatmap,
-    cloud_attention_figure, compare_attributions,
+    attention_grid,
+    attention_heatmap,
+    attribution_bars,
+    attribution_heatmap,
+    cloud_attention_figure,
+    compare_attributions,
 )
 
 DATES = pd.date_range("2017-01-05", periods=10, freq="20D")

@@ -5,7 +5,11 @@ import pytest
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import CLASS_COLORS
 from cropviz.viz.phenology import (
-    CROP_CALENDAR, calendar_events, month_position_to_date, phenology_figure, season_frames,
+    CROP_CALENDAR,
+    calendar_events,
+    month_position_to_date,
+    phenology_figure,
+    season_frames,
 )
 
 DATES = pd.date_range("2017-01-05", periods=30, freq="12D")

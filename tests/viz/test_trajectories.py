@@ -5,9 +5,12 @@ import pytest
 
 from cropviz.data.indices import class_envelope
 from cropviz.errors import ConfigurationError
-from cropviz.viz.colors import CLASS_COLORS, CLOUD_COLOR, POSITIVE_COLOR, NEGATIVE_COLOR
+from cropviz.viz.colors import CLASS_COLORS, CLOUD_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR
 from cropviz.viz.trajectories import (
-    CLOUD_TRACE_NAME, add_observation_weights, mark_top_observations, probability_bar,
+    CLOUD_TRACE_NAME,
+    add_observation_weights,
+    mark_top_observations,
+    probability_bar,
     trajectory_figure,
 )
 

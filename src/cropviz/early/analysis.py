@@ -11,9 +11,10 @@ the first ``t`` with ``delta_t > threshold``, at ``T-1`` when there is none.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ class RegionSteps:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RegionSteps":
+    def load(cls, path: str | Path) -> RegionSteps:
         """Read arrays written by :meth:`save` (no pickles)."""
         with np.load(path, allow_pickle=False) as data:
             return cls(**{k: data[k] for k in ("ids", "labels", "dates", "delta", "pred", "prob")})

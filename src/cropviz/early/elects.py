@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import f1_score
 import torch.nn.functional as F
+from sklearn.metrics import f1_score
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError

@@ -614,7 +614,7 @@ class WhatIf:
 
     @property
     def change(self) -> np.ndarray:
-        """after - before, per class."""
+        """After - before, per class."""
         return self.after - self.before
 
 

@@ -3,7 +3,8 @@ class-aggregated attributions by date and band."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ def observation_attention(classifier: Any, dataset: Any, ids: Sequence[int], bat
     """One row per observation of each parcel's model input: id, classname, date, month, cloudy,
     and ``attention`` = rollout weight x T (1.0 means the observation gets an equal share)."""
     prepared = classifier.inputs(dataset, ids)
-    names = dict(zip(dataset.index["id"], dataset.index["classname"]))
+    names = dict(zip(dataset.index["id"], dataset.index["classname"], strict=False))
     rows = []
     model = classifier.model
     for start in range(0, len(prepared.ids), batch_size):
@@ -94,7 +95,7 @@ def class_attributions(classifier: Any, dataset: Any, ids: Sequence[int], method
                              cache_dir=cache_dir, **options)
     values = np.asarray(result.values)  # N x T x D
     n, t, d = values.shape
-    names = dict(zip(dataset.index["id"], dataset.index["classname"]))
+    names = dict(zip(dataset.index["id"], dataset.index["classname"], strict=False))
     frame = pd.DataFrame({
         "classname": np.repeat([names[int(i)] for i in prepared.ids], t * d),
         "date": np.repeat(prepared.dates.reshape(-1), d),

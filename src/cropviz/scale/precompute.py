@@ -211,7 +211,7 @@ def _peak_rss_mb() -> float:
 
 # --------------------------------------------------------------------------------- client side
 def _check_versions(client: Any) -> dict[str, str | None]:
-    """cropviz version of every connected worker; ClusterError listing them when one differs."""
+    """Cropviz version of every connected worker; ClusterError listing them when one differs."""
     def probe() -> str | None:  # nested: cloudpickled by value, runs even without cropviz.scale
         try:
             import cropviz as worker_cropviz

@@ -5,15 +5,22 @@ No streamlit and no file reading here; the app and notebooks pass data in.
 
 from cropviz.viz.colors import CLASS_COLORS, class_color, class_colors, class_hex, continuous_colors
 from cropviz.viz.explain import (
-    attention_grid, attention_heatmap, attribution_bars, attribution_heatmap,
-    cloud_attention_figure, compare_attributions,
+    attention_grid,
+    attention_heatmap,
+    attribution_bars,
+    attribution_heatmap,
+    cloud_attention_figure,
+    compare_attributions,
 )
 from cropviz.viz.export import figure_to_html, figure_to_png, table_to_csv
 from cropviz.viz.maps import legend_items, parcel_deck, parcel_layer_data
 from cropviz.viz.metrics import confusion_figure, model_comparison_figure, per_class_figure
 from cropviz.viz.phenology import CROP_CALENDAR, calendar_events, phenology_figure, season_frames
 from cropviz.viz.trajectories import (
-    add_observation_weights, mark_top_observations, probability_bar, trajectory_figure,
+    add_observation_weights,
+    mark_top_observations,
+    probability_bar,
+    trajectory_figure,
 )
 
 __all__ = [

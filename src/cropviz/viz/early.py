@@ -42,14 +42,15 @@ def _animation_controls(n_frames: int, labels: list[str], frame_ms: int, y: floa
         "sliders": [{"active": n_frames - 1, "x": 0.18, "len": 0.82, "y": y, "yanchor": "top",
                      "currentvalue": {"prefix": "date: "},
                      "steps": [{"label": label, "method": "animate", "args": [[name], still]}
-                               for name, label in zip(names, labels)]}],
+                               for name, label in zip(names, labels, strict=False)]}],
     }
 
 
 def _cumulative_stop(delta: np.ndarray) -> np.ndarray:
     """Probability of having stopped at or before each step (FIELD.md section 3, last step 1)."""
-    from cropviz.early.elects import stopping_probabilities
     import torch
+
+    from cropviz.early.elects import stopping_probabilities
 
     p = stopping_probabilities(torch.from_numpy(np.asarray(delta, dtype=np.float64)[None]))[0].numpy()
     return np.cumsum(p)
@@ -127,7 +128,7 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=[0.35, 0.4, 0.25],
                         subplot_titles=(value_name + " of the observations the model sees",
                                         "class probabilities", "stopping"))
-    for (style, row), update in zip(styles, updates(t_len - 1)):
+    for (style, row), update in zip(styles, updates(t_len - 1), strict=False):
         fig.add_trace(go.Scatter(**style, **update), row=row, col=1)
     fig.frames = _frames([updates(t) for t in range(t_len)])
     final = f"full season: {classes[int(final_pred)]}"

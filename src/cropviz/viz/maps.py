@@ -17,8 +17,14 @@ import shapely
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import (
-    CORRECT_COLOR, MISSING_COLOR, WRONG_COLOR, class_color, class_hex, continuous_colors,
-    hex_to_rgb, rgb_to_hex,
+    CORRECT_COLOR,
+    MISSING_COLOR,
+    WRONG_COLOR,
+    class_color,
+    class_hex,
+    continuous_colors,
+    hex_to_rgb,
+    rgb_to_hex,
 )
 
 #: What the parcels can be coloured by.
@@ -142,9 +148,9 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     coords = np.round(coords, decimals).tolist()
     ring_ends = np.cumsum(np.bincount(coord_ring, minlength=len(rings))).tolist()
-    ring_lists = [coords[a:b] for a, b in zip([0] + ring_ends[:-1], ring_ends)]
+    ring_lists = [coords[a:b] for a, b in zip([0] + ring_ends[:-1], ring_ends, strict=False)]
     part_ends = np.cumsum(np.bincount(ring_part, minlength=len(parts))).tolist()
-    polygons = [ring_lists[a:b] for a, b in zip([0] + part_ends[:-1], part_ends)]
+    polygons = [ring_lists[a:b] for a, b in zip([0] + part_ends[:-1], part_ends, strict=False)]
     centroids = shapely.get_coordinates(shapely.centroid(parts))
     fill = np.column_stack([rgb[row], np.full(len(row), int(alpha), dtype=np.uint8)])
     conf = confidence[row]
@@ -246,5 +252,5 @@ def legend_items(color_by: str, classes: Sequence[str] | None = None, steps: int
         lo, hi = (0.0, 1.0) if color_by == "confidence" else ndvi_range
         values = np.linspace(lo, hi, steps)
         rgb = continuous_colors(values, color_by, lo, hi)
-        return [(f"{v:.2f}", rgb_to_hex(c)) for v, c in zip(values, rgb)]
+        return [(f"{v:.2f}", rgb_to_hex(c)) for v, c in zip(values, rgb, strict=False)]
     raise _unknown_mode(color_by)

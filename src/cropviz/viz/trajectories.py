@@ -10,8 +10,15 @@ import plotly.graph_objects as go
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import (
-    CLASS_COLORS, CLOUD_COLOR, FALLBACK_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR, class_hex,
-    class_rgba, hex_rgba, normalize_name,
+    CLASS_COLORS,
+    CLOUD_COLOR,
+    FALLBACK_COLORS,
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    class_hex,
+    class_rgba,
+    hex_rgba,
+    normalize_name,
 )
 
 #: An envelope: (dates, mean, std) drawn as mean +- std, or (dates, mean, (lower, upper)),
@@ -179,7 +186,7 @@ def probability_bar(classes: Sequence[str], probs: Sequence[float] | np.ndarray,
     best = int(np.nanargmax(p)) if len(p) else -1
     is_true = np.array([n == str(true) for n in names])
     text = [f"{v:.2f}" + (" (true)" if t else "") + (" (predicted)" if i == best else "")
-            for i, (v, t) in enumerate(zip(p, is_true))]
+            for i, (v, t) in enumerate(zip(p, is_true, strict=False))]
     fig = go.Figure(go.Bar(
         x=p, y=names, orientation="h", text=text, textposition="outside", name="probability",
         marker={"color": [class_rgba(n, 0.85) for n in names],

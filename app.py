@@ -4,7 +4,9 @@ import streamlit as st
 
 from app_support.state import route_through_app, sidebar
 
-st.set_page_config(page_title="cropviz", page_icon=":material/agriculture:", layout="wide")
+# An emoji icon is drawn by the browser as an inline SVG; a ":material/...:" icon would be fetched
+# from fonts.gstatic.com on every rerun (no such request may leave the app, e.g. offline).
+st.set_page_config(page_title="cropviz", page_icon="🌾", layout="wide")
 route_through_app()
 
 PAGES = {
@@ -18,6 +20,11 @@ PAGES = {
         st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
         st.Page("pages/attributions.py", title="Attributions", icon=":material/explore:", url_path="attributions"),
         st.Page("pages/early.py", title="Early classification", icon=":material/timer:", url_path="early"),
+    ],
+    "Diagnose": [
+        st.Page("pages/diagnosis.py", title="Diagnosis", icon=":material/troubleshoot:", url_path="diagnosis"),
+        st.Page("pages/dossier.py", title="Parcel dossier", icon=":material/assignment:", url_path="dossier"),
+        st.Page("pages/embedding.py", title="Embedding view", icon=":material/scatter_plot:", url_path="embedding"),
     ],
     "Ablations": [
         st.Page("pages/order.py", title="Ordered vs shuffled", icon=":material/shuffle:", url_path="order"),

@@ -1,8 +1,8 @@
-"""The app's one caching module: datasets, models and region-wide results, loaded once.
+"""The app's one caching module: thin Streamlit caches over the library's workspaces.
 
-Everything heavy goes through here. Datasets and models are cached as resources (one object per
-key, shared across reruns and pages); region-wide tables are cached in memory and, through the
-library, on disk under :func:`cache_dir` so a later visit never recomputes them.
+A :class:`cropviz.workspace.Workspace` (one region, one model) computes every derived result and
+keeps it in the on-disk store under :func:`cache_dir`; here, Streamlit keeps datasets, models and
+workspaces as shared resources and the small tables pages draw from as bounded data caches.
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ import streamlit as st
 from cropviz.data import open_breizhcrops, to_wgs84
 from cropviz.data.geometry import points_as_squares
 from cropviz.models import Classifier
-from cropviz.predictions import cache_key, find_precomputed, precomputed_folder, region_predictions
+from cropviz.scale.results import precomputed_folder
+from cropviz.store import Store, cache_key
+from cropviz.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
+
+DatasetKey = tuple[str, str, int, str]
 
 
 def demo_root() -> Path:
@@ -43,46 +47,57 @@ def ensure_demo(root: str) -> str:
     return root
 
 
-@st.cache_resource(show_spinner="Opening the dataset...")
+@st.cache_resource(show_spinner="Opening the dataset...", max_entries=32)
 def dataset(root: str, region: str, year: int, level: str) -> Any:
     """The dataset of a region (lazy reads; one per key)."""
     return open_breizhcrops(root, region, year=year, level=level)
 
 
-@st.cache_resource(show_spinner="Loading the model...")
+@st.cache_resource(show_spinner="Loading the model...", max_entries=32)
 def classifier(name_or_path: str, arch: str | None = None) -> Classifier:
     """A loaded model (shipped weights or a checkpoint file), on the GPU when there is one."""
     return Classifier.open(name_or_path, arch=arch, device="auto")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _geometries(root: str, region: str, year: int, level: str) -> pd.DataFrame:
-    return points_as_squares(to_wgs84(dataset(root, region, year, level).geodataframe()))
-
-
-def geometries(ds: Any) -> Any:
-    """Parcel polygons of a dataset in WGS84 (cached)."""
-    return _geometries(str(ds.root), ds.region, int(ds.year), ds.level)
-
-
 @st.cache_resource
-def _prediction_store() -> dict:
-    return {}
+def store() -> Store:
+    """The on-disk store every workspace of this server shares."""
+    return Store(cache_dir())
+
+
+def _dataset_key(ds: Any) -> DatasetKey:
+    return str(ds.root), ds.region, int(ds.year), ds.level
+
+
+def _model_key(model: Classifier, ds: Any) -> str:
+    return f"{cache_key(model, ds)}-{model.label}"
+
+
+@st.cache_resource(max_entries=32)
+def _workspace(model_key: str, dataset_key: DatasetKey, _model: Classifier) -> Workspace:
+    return Workspace(dataset(*dataset_key), _model, store())
+
+
+def workspace(model: Classifier, ds: Any) -> Workspace:
+    """The workspace of ``model`` on ``ds`` (one per model weights and dataset files)."""
+    return _workspace(_model_key(model, ds), _dataset_key(ds), model)
+
+
+def _precomputed_version(model: Classifier, ds: Any) -> float:
+    """Changes when precompute adds or replaces files in the model's results folder."""
+    folder = precomputed_folder(model, ds)
+    return folder.stat().st_mtime if folder.is_dir() else 0.0
+
+
+@st.cache_data(show_spinner="Predicting every parcel of the region (first time only)...", max_entries=16)
+def _predictions(model_key: str, dataset_key: DatasetKey, version: float, _ws: Workspace) -> pd.DataFrame:
+    return _ws.predictions()
 
 
 def predictions(model: Classifier, ds: Any) -> pd.DataFrame:
-    """Predictions for a whole region: from memory, else from disk, else computed with a progress bar."""
-    key = (cache_key(model, ds), model.name)
-    store = _prediction_store()
-    if key not in store:
-        bar = st.progress(0.0, text=f"Predicting {len(ds)} parcels with {model.name} on {model.device}...")
-
-        def advance(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Predicting with {model.name}: {done}/{total} parcels")
-
-        store[key] = region_predictions(model, ds, cache_dir=cache_dir(), progress=advance)
-        bar.empty()
-    return store[key]
+    """Predictions for a whole region: precomputed, from the store, or computed once."""
+    return _predictions(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds),
+                        workspace(model, ds))
 
 
 def save_upload(data: bytes, filename: str) -> Path:
@@ -96,19 +111,24 @@ def save_upload(data: bytes, filename: str) -> Path:
     return path
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _geometries(root: str, region: str, year: int, level: str) -> pd.DataFrame:
+    return points_as_squares(to_wgs84(dataset(root, region, year, level).geodataframe()))
+
+
+def geometries(ds: Any) -> Any:
+    """Parcel polygons of a dataset in WGS84 (cached)."""
+    return _geometries(*_dataset_key(ds))
+
+
 #: Above this many parcels the map draws centroids instead of polygons (browser stays fluid).
 POINTS_ABOVE = 10_000
 #: At most this many parcels are sent to the browser (a seeded sample, the selection kept).
 MAX_DRAWN = 25_000
 
 
-def _dataset_key(ds: Any) -> tuple[str, str, int, str]:
-    return str(ds.root), ds.region, int(ds.year), ds.level
-
-
 @st.cache_data(show_spinner="Preparing the map...", max_entries=32)
-def _map_records(dataset_key: tuple[str, str, int, str], model_key: str, color_by: str,
-                 _table: pd.DataFrame) -> pd.DataFrame:
+def _map_records(dataset_key: DatasetKey, model_key: str, color_by: str, _table: pd.DataFrame) -> pd.DataFrame:
     from cropviz.viz.maps import parcel_layer_data
 
     ds = dataset(*dataset_key)
@@ -121,12 +141,12 @@ def _map_records(dataset_key: tuple[str, str, int, str], model_key: str, color_b
 
 def map_records(ctx: Any, color_by: str) -> pd.DataFrame:
     """Polygon records of the region coloured by ``color_by`` (cached per dataset, model, colour)."""
-    model_key = cache_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
     return _map_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _region_view(dataset_key: tuple[str, str, int, str]) -> dict[str, float]:
+def _region_view(dataset_key: DatasetKey) -> dict[str, float]:
     from cropviz.viz.maps import fit_view
 
     bounds = _geometries(*dataset_key).total_bounds
@@ -140,7 +160,7 @@ def region_view(ctx: Any) -> dict[str, float]:
 
 
 @st.cache_data(show_spinner="Computing class envelopes...", max_entries=64)
-def _envelopes(dataset_key: tuple[str, str, int, str], name: str, classes: tuple[str, ...]) -> dict:
+def _envelopes(dataset_key: DatasetKey, name: str, classes: tuple[str, ...]) -> dict:
     from cropviz.data.series import class_envelopes
 
     return class_envelopes(dataset(*dataset_key), name, classes=list(classes), max_parcels=150)
@@ -152,14 +172,10 @@ def envelopes(ds: Any, name: str, classes: list[str]) -> dict:
 
 
 @st.cache_data(show_spinner="Interpolating the season for the region...", max_entries=16)
-def _season(dataset_key: tuple[str, str, int, str], name: str) -> tuple:
-    from cropviz.data.series import region_index_grid
+def _season(dataset_key: DatasetKey, name: str) -> tuple:
+    from cropviz.data.series import region_season
 
-    ids, grid, values = region_index_grid(dataset(*dataset_key), name)
-    gdf = dataset(*dataset_key).geodataframe().set_index("id").loc[ids]
-    centroids = gdf.geometry.centroid
-    xy = pd.DataFrame({"x": centroids.x, "y": centroids.y}).to_numpy()
-    return ids, grid, values, xy
+    return region_season(dataset(*dataset_key), name)
 
 
 def season(ds: Any, name: str) -> tuple:
@@ -167,82 +183,63 @@ def season(ds: Any, name: str) -> tuple:
     return _season(_dataset_key(ds), name)
 
 
-def _precomputed_version(model: Classifier, ds: Any) -> float:
-    """Changes when precompute adds or replaces files in the model's results folder."""
-    folder = precomputed_folder(model, ds)
-    return folder.stat().st_mtime if folder.is_dir() else 0.0
-
-
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _precomputed(model_key: str, dataset_key: tuple[str, str, int, str], version: float, _model: Classifier) -> Any:
-    return find_precomputed(_model, dataset(*dataset_key))
+def _precomputed(model_key: str, dataset_key: DatasetKey, version: float, _ws: Workspace) -> Any:
+    return _ws.precomputed()
 
 
 def precomputed(model: Classifier, ds: Any) -> Any:
     """Complete ``cropviz precompute`` results of this model on this region, or None."""
-    return _precomputed(cache_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), model)
+    return _precomputed(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds),
+                        workspace(model, ds))
 
 
 @st.cache_data(show_spinner="Reading the precomputed results...", max_entries=32)
-def _precomputed_summary(model_key: str, dataset_key: tuple[str, str, int, str], version: float,
-                         _model: Classifier, column: str, period: str, relative: bool,
-                         split_cloudy: bool) -> pd.DataFrame:
-    results = _precomputed(model_key, dataset_key, version, _model)
-    return results.observation_summary(column, period=period, relative=relative, split_cloudy=split_cloudy)
+def _precomputed_summary(model_key: str, dataset_key: DatasetKey, version: float, column: str, period: str,
+                         relative: bool, split_cloudy: bool, _ws: Workspace) -> pd.DataFrame:
+    return _ws.observation_summary(column, period=period, relative=relative, split_cloudy=split_cloudy)
 
 
 def precomputed_summary(model: Classifier, ds: Any, column: str, period: str = "month", relative: bool = False,
                         split_cloudy: bool = True) -> pd.DataFrame:
     """Per-observation ``column`` of every precomputed parcel per true class and period (cached);
     call only when :func:`precomputed` has that column."""
-    return _precomputed_summary(cache_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), model,
-                                column, period, relative, split_cloudy)
+    return _precomputed_summary(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds),
+                                column, period, relative, split_cloudy, workspace(model, ds))
 
 
 @st.cache_data(show_spinner="Computing attention for the region...", max_entries=16)
-def _observation_attention(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
-                           max_parcels: int) -> pd.DataFrame:
-    from cropviz.explain.region import observation_attention
-
-    ds = dataset(*dataset_key)
-    ids = ds.index["id"].to_numpy()[:max_parcels]
-    return observation_attention(_model, ds, ids)
+def _observation_attention(model_key: str, dataset_key: DatasetKey, max_parcels: int,
+                           _ws: Workspace) -> pd.DataFrame:
+    return _ws.observation_attention(max_parcels)
 
 
 def observation_attention(model: Classifier, ds: Any, max_parcels: int = 2000) -> pd.DataFrame:
     """Attention received by every observation of up to ``max_parcels`` parcels (cached)."""
-    return _observation_attention(cache_key(model, ds), _dataset_key(ds), model, max_parcels)
+    return _observation_attention(_model_key(model, ds), _dataset_key(ds), max_parcels, workspace(model, ds))
 
 
 @st.cache_data(show_spinner="Attributing many parcels of the class...", max_entries=32)
-def _class_attributions(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
-                        classname: str, method: str, max_parcels: int) -> pd.DataFrame:
-    from cropviz.explain.region import class_attributions
-
-    ds = dataset(*dataset_key)
-    ids = ds.index.loc[ds.index["classname"] == classname, "id"].to_numpy()[:max_parcels]
-    return class_attributions(_model, ds, ids, method=method,
-                              cache_dir=str(cache_dir() / "attributions"))
+def _class_attributions(model_key: str, dataset_key: DatasetKey, classname: str, method: str, max_parcels: int,
+                        _ws: Workspace) -> pd.DataFrame:
+    return _ws.class_attributions(classname, method, max_parcels)
 
 
 def class_attributions(model: Classifier, ds: Any, classname: str, method: str,
                        max_parcels: int = 100) -> pd.DataFrame:
     """Attributions of up to ``max_parcels`` parcels of a class per period and band (cached)."""
-    return _class_attributions(cache_key(model, ds), _dataset_key(ds), model, classname, method, max_parcels)
+    return _class_attributions(_model_key(model, ds), _dataset_key(ds), classname, method, max_parcels,
+                               workspace(model, ds))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _reference_inputs(model_key: str, dataset_key: tuple[str, str, int, str], _model: Classifier,
-                      per_class: int) -> tuple:
-    ds = dataset(*dataset_key)
-    ids = ds.index.groupby("classid").head(per_class)["id"].to_numpy()
-    prepared = _model.inputs(ds, ids)
-    return prepared.x, prepared.labels
+def _reference_inputs(model_key: str, dataset_key: DatasetKey, per_class: int, _ws: Workspace) -> tuple:
+    return _ws.reference_inputs(per_class)
 
 
 def reference_inputs(model: Classifier, ds: Any, per_class: int = 50) -> tuple:
     """(inputs, labels) of up to ``per_class`` parcels per class: class-mean baselines (cached)."""
-    return _reference_inputs(cache_key(model, ds), _dataset_key(ds), model, per_class)
+    return _reference_inputs(_model_key(model, ds), _dataset_key(ds), per_class, workspace(model, ds))
 
 
 # --------------------------------------------------------------------------- seed 004 ablation pages
@@ -284,36 +281,17 @@ def model_cards() -> dict[str, dict]:
     return _model_cards(str(folder), stamp)
 
 
-@st.cache_data(show_spinner="Predicting with both models...", max_entries=16)
-def _order_predictions(dataset_key: tuple[str, str, int, str], name: str) -> pd.DataFrame:
-    from cropviz.models import registry
-
-    model, ds = classifier(name), dataset(*dataset_key)
-    ids = None
-    if model.spec.input_form == registry.PATCH:
-        patches = ds.patches()
-        have = set() if patches is None else {int(i) for i in patches.ids}
-        ids = [int(i) for i in ds.index["id"] if int(i) in have]
-    return model.predict(ds, ids=ids)
-
-
 def order_disagreements(ds: Any, ordered: str, shuffled: str) -> pd.DataFrame:
     """Predictions of an ordered model and its shuffled twin on the region side by side
     (patch models: parcels with a patch), with a ``disagree`` column; cached per region and pair."""
-    classes = list(ds.classes)
-    parts = [_order_predictions(_dataset_key(ds), name)[["id", "true", "pred", "confidence"]]
-             .rename(columns={"pred": f"pred_{tag}", "confidence": f"confidence_{tag}"})
-             for name, tag in ((ordered, "ordered"), (shuffled, "shuffled"))]
-    frame = parts[0].merge(parts[1].drop(columns="true"), on="id")
-    frame.insert(1, "class", [classes[k] for k in frame["true"]])
-    for tag in ("ordered", "shuffled"):
-        frame[tag] = [classes[k] for k in frame[f"pred_{tag}"]]
-    frame["disagree"] = frame["pred_ordered"] != frame["pred_shuffled"]
-    return frame[["id", "class", "ordered", "confidence_ordered", "shuffled", "confidence_shuffled", "disagree"]]
+    from cropviz.ablation import order_disagreements as side_by_side
+
+    frames = [predictions(classifier(name), ds) for name in (ordered, shuffled)]
+    return side_by_side(frames[0], frames[1], list(ds.classes))
 
 
 @st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
-def _order_view(dataset_key: tuple[str, str, int, str], name: str, parcel_id: int, attributions: bool) -> dict:
+def _order_view(dataset_key: DatasetKey, name: str, parcel_id: int, attributions: bool) -> dict:
     from cropviz.ablation import explain_input, input_ndvi
 
     model, ds = classifier(name), dataset(*dataset_key)
@@ -337,21 +315,15 @@ def order_view(ds: Any, name: str, parcel_id: int, attributions: bool = True) ->
 EARLY_MAP_PARCELS = 3000
 
 
-@st.cache_resource
-def _early_store() -> dict:
-    return {}
+@st.cache_resource(max_entries=16)
+def _early_steps(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> Any:
+    with st.spinner(f"Running {_ws.model.name} step by step over {len(_ws.dataset)} parcels (first time only)..."):
+        return _ws.early_steps()
 
 
 def early_steps(model: Classifier, ds: Any) -> Any:
-    """Per-step ELECTS outputs for a whole region: from memory, else disk, else computed."""
-    from cropviz.early.analysis import region_steps
-
-    key = cache_key(model, ds)
-    store = _early_store()
-    if key not in store:
-        with st.spinner(f"Running {model.name} step by step over {len(ds)} parcels (first time only)..."):
-            store[key] = region_steps(model, ds, cache_dir=cache_dir())
-    return store[key]
+    """Per-step ELECTS outputs for a whole region: from memory, else the store, else computed."""
+    return _early_steps(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
 
 
 def early_region(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
@@ -362,10 +334,10 @@ def early_region(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _centroids(dataset_key: tuple[str, str, int, str]) -> pd.DataFrame:
-    gdf = dataset(*dataset_key).geodataframe()
-    points = gdf.geometry.centroid
-    return pd.DataFrame({"id": gdf["id"].to_numpy(), "x": points.x.to_numpy(), "y": points.y.to_numpy()})
+def _centroids(dataset_key: DatasetKey) -> pd.DataFrame:
+    from cropviz.data.geometry import centroids as parcel_centroids
+
+    return parcel_centroids(dataset(*dataset_key).geodataframe())
 
 
 def centroids(ds: Any) -> pd.DataFrame:
@@ -376,22 +348,17 @@ def centroids(ds: Any) -> pd.DataFrame:
 @st.cache_resource(show_spinner="Drawing the region animation...", max_entries=16)
 def _region_animation(model_key: str, threshold: float, step_days: int, _frame: pd.DataFrame,
                       _centres: pd.DataFrame, _classes: tuple[str, ...]) -> Any:
-    import numpy as np
-
+    from cropviz.early.analysis import animation_sample
     from cropviz.viz.early import region_early_animation
 
-    frame = _frame.merge(_centres, on="id")
-    if len(frame) > EARLY_MAP_PARCELS:
-        frame = frame.sample(EARLY_MAP_PARCELS, random_state=0)
-    first, last = frame["stop_date"].min().normalize(), frame["last_date"].max().normalize()
-    grid = pd.date_range(first, last + pd.Timedelta(days=step_days), freq=f"{step_days}D")
-    return region_early_animation(np.c_[frame["x"], frame["y"]], frame["stop_date"], frame["pred_at_stop"],
+    frame, grid = animation_sample(_frame, _centres, step_days, EARLY_MAP_PARCELS)
+    return region_early_animation(frame[["x", "y"]].to_numpy(), frame["stop_date"], frame["pred_at_stop"],
                                   list(_classes), grid, truths=frame["true"], ids=frame["id"])
 
 
 def region_animation(model: Classifier, ds: Any, threshold: float, step_days: int = 7) -> Any:
     """The region animation figure (cached per model, dataset, threshold and step)."""
-    return _region_animation(f"{cache_key(model, ds)}-{model.name}", round(float(threshold), 4), step_days,
+    return _region_animation(_model_key(model, ds), round(float(threshold), 4), step_days,
                              early_region(model, ds, threshold), centroids(ds), tuple(model.classes))
 
 
@@ -412,36 +379,228 @@ def _parcel_animation(model_key: str, parcel_id: int, threshold: float, n_sample
 def parcel_animation(model: Classifier, ds: Any, parcel_id: int, threshold: float,
                      n_samples: int | None = None, seed: int = 0) -> tuple[Any, Any]:
     """(ParcelEarly, animation figure) of one parcel, deterministic or sampled (cached)."""
-    return _parcel_animation(f"{cache_key(model, ds)}-{model.name}", int(parcel_id), round(float(threshold), 4),
+    return _parcel_animation(_model_key(model, ds), int(parcel_id), round(float(threshold), 4),
                              n_samples, int(seed), model, ds)
 
 
 def early_tradeoff(ds: Any, names: tuple[str, ...], threshold: float) -> pd.DataFrame:
     """Trade-off rows of shipped ELECTS weights ``names`` on ``ds`` (region work cached per model)."""
-    from cropviz.early.analysis import early_frame, tradeoff_row
+    from cropviz.early.analysis import tradeoff_table
 
-    rows = []
-    for name in names:
-        model = classifier(name)
+    models = {name: classifier(name) for name in names}
+    for model in models.values():
         model.check_fits(ds)
-        card = model.info.card or {}
-        full = bool(card.get("full_season", False))
-        rows.append(tradeoff_row(name, early_frame(early_steps(model, ds), threshold), model.classes,
-                                 full_season=full, alpha=None if full else card.get("alpha")))
-    return pd.DataFrame(rows).sort_values(["earliness", "model"]).reset_index(drop=True)
+    return tradeoff_table(models, ds, threshold, steps_of=lambda model: early_steps(model, ds))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _attribution(model_key: str, parcel_id: int, method: str, target: int, baseline: str | None,
-                 step: int | None, options: tuple, _model: Classifier, _x: Any, _extra: dict) -> Any:
-    from cropviz.explain import attribute
-
-    return attribute(_model.model, _x, method, target=target, baseline=baseline, step=step, **_extra,
-                     **dict(options))
+                 step: int | None, options: tuple, _ws: Workspace) -> Any:
+    return _ws.attribution(parcel_id, method, target=target, baseline=baseline, step=step, **dict(options))
 
 
-def attribution(model: Classifier, ds: Any, parcel_id: int, x: Any, method: str, target: int,
-                baseline: str | None, step: int | None, options: dict, extra: dict) -> Any:
+def attribution(model: Classifier, ds: Any, parcel_id: int, method: str, target: int,
+                baseline: str | None, step: int | None, options: dict) -> Any:
     """One parcel's attribution for a method, target and baseline, cached across reruns."""
-    return _attribution(cache_key(model, ds), int(parcel_id), method, int(target), baseline, step,
-                        tuple(sorted(options.items())), model, x, extra)
+    return _attribution(_model_key(model, ds), int(parcel_id), method, int(target), baseline, step,
+                        tuple(sorted(options.items())), workspace(model, ds))
+
+
+# --- Map (pages/map.py) ------------------------------------------------------------------------
+
+#: The app's own static folder (served at app/static/ with `server.enableStaticServing`); the map
+#: publishes basemap images and the parcel layers of large regions under MAP_STATIC in it.
+STATIC_DIR = REPO / "static"
+MAP_STATIC = "cropviz-map"
+#: Regions with more parcels than this reach the browser as a file it fetches, not inside the page.
+INLINE_PARCELS = 5_000
+#: The page offers to draw a basemap from the parcels' observations up to this many parcels.
+BASEMAP_MAX_PARCELS = 20_000
+#: Rows of the map's parcel table (filter to see others).
+MAP_TABLE_ROWS = 20_000
+
+
+def static_serving() -> bool:
+    """Whether the server serves the app's static folder (else the map inlines what it needs)."""
+    return bool(st.get_option("server.enableStaticServing"))
+
+
+def _static_url(data: bytes, suffix: str) -> str:
+    from cropviz.viz.maps import publish
+
+    return f"app/static/{MAP_STATIC}/{publish(data, STATIC_DIR / MAP_STATIC, suffix)}"
+
+
+def _basemap_folders(ds: Any) -> list[Path]:
+    from cropviz.data.basemap import basemap_folder
+
+    own = basemap_folder(ds.root, ds.region, ds.year)
+    digest = hashlib.sha256(str(Path(ds.root).resolve()).encode()).hexdigest()[:12]
+    return [own, cache_dir() / "basemaps" / digest / str(ds.year) / ds.region]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _basemap(folder: str, stamp: float) -> Any:
+    from cropviz.data.basemap import read_basemap
+
+    return read_basemap(folder)
+
+
+def basemap_of(ds: Any) -> Any:
+    """The region's basemap (beside the data, else drawn into the cache folder), or None."""
+    for folder in _basemap_folders(ds):
+        manifest = folder / "basemap.json"
+        if manifest.exists():
+            return _basemap(str(folder), manifest.stat().st_mtime)
+    return None
+
+
+def draw_basemap(ds: Any) -> Any:
+    """Draw the region's basemap from its parcels' observations beside the data (in the cache
+    folder when the data folder is read-only)."""
+    from cropviz.data.basemap import write_dataset_basemap
+
+    own, spare = _basemap_folders(ds)
+    try:
+        return write_dataset_basemap(ds, own)
+    except PermissionError:
+        return write_dataset_basemap(ds, spare)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _basemap_image(path: str, mtime: float, served: bool) -> str:
+    from cropviz.viz.maps import image_data_url
+
+    return _static_url(Path(path).read_bytes(), ".png") if served else image_data_url(path)
+
+
+def basemap_image(basemap: Any, kind: str, date: str) -> str:
+    """URL of a basemap image the browser can load from this app (a data URL without static serving)."""
+    path = basemap.image_path(kind, date)
+    return _basemap_image(str(path), path.stat().st_mtime, static_serving())
+
+
+@st.cache_data(show_spinner="Outlining the region...", max_entries=16)
+def _region_outline(dataset_key: DatasetKey) -> Any:
+    from cropviz.data.basemap import region_outline as outline
+
+    return outline(_geometries(*dataset_key).geometry)
+
+
+def region_outline(ds: Any) -> Any:
+    """A light outline of where the region's parcels are (WGS84 shapely geometry, cached)."""
+    return _region_outline(_dataset_key(ds))
+
+
+@st.cache_data(show_spinner="Sending the parcels to the browser...", max_entries=32)
+def _map_layer_url(dataset_key: DatasetKey, model_key: str, color_by: str, ids_digest: str,
+                   _records: pd.DataFrame) -> str:
+    from cropviz.viz.maps import layer_json
+
+    return _static_url(layer_json(_records), ".json")
+
+
+def map_layer_url(ctx: Any, color_by: str, records: pd.DataFrame) -> str | None:
+    """Where the browser fetches the parcel layer of a large region (published once per dataset,
+    model, colour and filter); None to carry the records in the page (small regions, or no
+    static serving)."""
+    if len(records) <= INLINE_PARCELS or not static_serving():
+        return None
+    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    digest = hashlib.sha256(records["id"].to_numpy().tobytes()).hexdigest()
+    url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
+    if not (STATIC_DIR / url.removeprefix("app/static/")).exists():  # removed since: publish again
+        _map_layer_url.clear()
+        url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
+    return url
+
+
+# --- Diagnosis (pages/diagnosis.py, pages/dossier.py) ------------------------------------------
+
+
+@st.cache_data(show_spinner="Diagnosing every misclassified parcel (first time only)...", max_entries=16)
+def _diagnosis(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
+    from cropviz.diagnose import diagnose
+
+    return diagnose(_ws.model, _ws.dataset, predictions=_ws.predictions(), cache_dir=cache_dir())
+
+
+def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
+    """One row per parcel with its evidence and verdict (``cropviz.diagnose.diagnose``), cached."""
+    return _diagnosis(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
+
+
+@st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
+def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
+    from cropviz.diagnose.region import embedding_2d as project
+
+    return project(_ws.model, _ws.dataset, cache_dir=cache_dir())
+
+
+def embedding_2d(model: Classifier, ds: Any) -> pd.DataFrame:
+    """Every parcel's penultimate embedding in 2-D: id, x, y (cached)."""
+    return _embedding_2d(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _calibration(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> dict:
+    from cropviz.calibration import region_calibration, temperature_of
+
+    return region_calibration(_ws.predictions(), _ws.model.classes, temperature_of(_ws.model))
+
+
+def calibration(model: Classifier, ds: Any) -> dict:
+    """Reliability tables and ECE of the region's predictions before and after temperature scaling."""
+    return _calibration(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
+
+
+@st.cache_data(show_spinner="Reading the neighbours' curves...", max_entries=64)
+def _curves(dataset_key: DatasetKey, ids: tuple[int, ...], name: str) -> list:
+    from cropviz.diagnose.dossier import parcel_curves
+
+    return parcel_curves(dataset(*dataset_key), ids, name)
+
+
+def curves(ds: Any, ids: list[int], name: str = "NDVI") -> list:
+    """(id, class, dates, values, cloudy) of band or index ``name`` of parcels ``ids`` (cached)."""
+    return _curves(_dataset_key(ds), tuple(int(i) for i in ids), name)
+
+
+@st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
+def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int, _ws: Workspace) -> Any:
+    from cropviz.diagnose.dossier import decisive_observations
+
+    prepared = _ws.inputs([parcel_id])
+    attribution = _ws.attribution(parcel_id, "integrated_gradients", n_steps=32)
+    cloudy = None if prepared.cloudy is None else prepared.cloudy[0]
+    return decisive_observations(attribution.per_observation, prepared.dates[0], cloudy, top)
+
+
+def decisive(model: Classifier, ds: Any, parcel_id: int, top: int = 5) -> Any:
+    """The ``top`` model inputs of the parcel with the largest |integrated gradients| (cached)."""
+    return _decisive(_model_key(model, ds), _dataset_key(ds), int(parcel_id), top, workspace(model, ds))
+
+
+@st.cache_data(show_spinner="MC dropout: 30 passes with dropout on...", max_entries=64)
+def _mc_dropout(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws: Workspace) -> tuple:
+    from cropviz.calibration import mc_dropout
+
+    mean, entropy = mc_dropout(_ws.model, _ws.inputs([parcel_id]).x, samples=30)
+    return mean[0], float(entropy[0])
+
+
+def mc_dropout(model: Classifier, ds: Any, parcel_id: int) -> tuple:
+    """(MC-dropout mean probabilities, predictive entropy) of one parcel (cached)."""
+    return _mc_dropout(_model_key(model, ds), _dataset_key(ds), int(parcel_id), workspace(model, ds))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _parcel_points(dataset_key: DatasetKey) -> pd.DataFrame:
+    gdf = to_wgs84(dataset(*dataset_key).geodataframe())
+    centres = gdf.geometry.representative_point()
+    return pd.DataFrame({"id": gdf["id"].to_numpy(), "lat": centres.y.to_numpy(), "lon": centres.x.to_numpy()})
+
+
+def parcel_points(ds: Any) -> pd.DataFrame:
+    """A point inside each parcel in WGS84: id, lat, lon (cached)."""
+    return _parcel_points(_dataset_key(ds))

@@ -6,6 +6,7 @@ bookmarked and sent to a colleague; widgets are initialised from them and write 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,6 @@ import streamlit as st
 
 from app_support import cache
 from cropviz.errors import CropvizError
-from cropviz.models import names as model_names
-from cropviz.models.checkpoint import shipped_names
 
 DEMO = "Simulated demo"
 FOLDER = "Dataset folder"
@@ -74,7 +73,64 @@ def _index_of(options: list[str], value: Any, default: int = 0) -> int:
 
 def shipped_models() -> list[str]:
     """Shipped weights in ``models/`` (registry models, then variants such as shuffled twins)."""
+    from cropviz.models.checkpoint import shipped_names
+
     return shipped_names()
+
+
+# --------------------------------------------------------------------------- serving to a group
+
+#: The app's own settings (dataset folders allowed, upload limits), beside Streamlit's config.toml.
+APP_CONFIG = Path(__file__).resolve().parents[1] / ".streamlit" / "cropviz.toml"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What the app lets its users reach: dataset folders and upload sizes (MB)."""
+
+    data_roots: tuple[Path, ...] = ()
+    checkpoint_upload_mb: int = 50
+    results_upload_mb: int = 5
+
+
+def app_settings() -> AppSettings:
+    """Settings from $CROPVIZ_APP_CONFIG (else .streamlit/cropviz.toml); $CROPVIZ_DATA_ROOTS
+    (folders separated by the OS path separator) replaces the file's data roots."""
+    import tomllib  # standard library from Python 3.11, as Streamlit itself needs
+
+    path = Path(os.environ.get("CROPVIZ_APP_CONFIG", APP_CONFIG))
+    try:
+        raw = tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as error:
+        raise CropvizError(f"{path}: not valid TOML ({error})") from error
+    data, uploads = raw.get("data", {}), raw.get("uploads", {})
+    roots = [r for r in os.environ.get("CROPVIZ_DATA_ROOTS", "").split(os.pathsep) if r] or data.get("roots", [])
+    return AppSettings(data_roots=tuple(Path(r).expanduser().resolve() for r in roots),
+                       checkpoint_upload_mb=int(uploads.get("checkpoint_mb", 50)),
+                       results_upload_mb=int(uploads.get("results_mb", 5)))
+
+
+def served_to_a_group() -> bool:
+    """Whether the server listens on an address other than loopback (others can reach it)."""
+    return str(st.get_option("server.address") or "0.0.0.0") not in LOOPBACK
+
+
+def folder_refusal(root: str, settings: AppSettings, group: bool) -> str | None:
+    """Why the dataset folder ``root`` may not be opened, or None when it may.
+
+    With data roots configured, only those folders and folders inside them are allowed (after
+    resolving '..' and links); without, any folder when the app serves this machine only, none
+    when it serves a group."""
+    if not settings.data_roots:
+        return None if not group else (
+            f"{root}: this server is shared, and its configuration allows no dataset folder; "
+            f"ask its administrator to list folders under [data] roots in {APP_CONFIG.name}.")
+    path = Path(root).expanduser().resolve()
+    if any(path == allowed or allowed in path.parents for allowed in settings.data_roots):
+        return None
+    return (f"{root}: not an allowed dataset folder; this server opens only folders inside "
+            + ", ".join(str(r) for r in settings.data_roots) + ".")
 
 
 def _choose_dataset(ctx: AppContext) -> None:
@@ -91,6 +147,14 @@ def _choose_dataset(ctx: AppContext) -> None:
             ctx.data_error = "Type the path of a BreizhCrops root folder (the one holding classmapping.csv)."
             set_query(source=source)
             return
+        try:
+            refusal = folder_refusal(root, app_settings(), served_to_a_group())
+        except CropvizError as error:
+            refusal = str(error)
+        if refusal:
+            ctx.data_error = refusal
+            set_query(source=source, root=None)
+            return
     try:
         found = list_regions(root)
     except CropvizError as error:
@@ -100,7 +164,10 @@ def _choose_dataset(ctx: AppContext) -> None:
         ctx.data_error = f"{root}: no BreizhCrops regions found (expected <root>/<year>/<level>/<region>.csv)"
         return
     levels = sorted({level for _, level, _ in found})
-    level = st.sidebar.selectbox("Level", levels, index=_index_of(levels, query("level", "L1C")), key="level_widget")
+    from cropviz.data.breizhcrops import dataset_defaults
+
+    recorded = dataset_defaults(root)[1]  # the level an import recorded, else L1C
+    level = st.sidebar.selectbox("Level", levels, index=_index_of(levels, query("level", recorded)), key="level_widget")
     regions = sorted({region for _, lv, region in found if lv == level})
     labels = [f"{r} ({DEMO_ROLES[r]})" if source == DEMO and r in DEMO_ROLES else r for r in regions]
     default = query("region", "frh04")
@@ -121,7 +188,8 @@ def _choose_dataset(ctx: AppContext) -> None:
         kind = "SIMULATED demo data (not BreizhCrops)"
     elif metadata.get("source") == "imported":
         origin = metadata.get("regions", {}).get(region, {}).get("source_files", [])
-        kind = f"Imported data (from {', '.join(map(str, origin)) or 'cropviz import'}; `{metadata.get('command', '')}`)"
+        kind = (f"Imported data (from {', '.join(map(str, origin)) or 'cropviz import'}; "
+                f"`{metadata.get('regions', {}).get(region, {}).get('command', '')}`)")
     else:
         kind = "Real data (BreizhCrops layout)"
     ctx.dataset_label = f"{kind}: {region}, {year} {level}, {len(ctx.dataset)} parcels"
@@ -134,7 +202,11 @@ def _choose_model(ctx: AppContext) -> None:
                                 help="Registry models with shipped demo weights, or your own checkpoint.")
     source, arch = name, None
     if name == UPLOAD:
-        upload = st.sidebar.file_uploader("Checkpoint (.pt/.pth, .npz)", type=["pt", "pth", "npz"], key="upload")
+        from cropviz.models import names as model_names
+
+        limit = app_settings().checkpoint_upload_mb
+        upload = st.sidebar.file_uploader(f"Checkpoint (.pt/.pth, .npz; at most {limit} MB)",
+                                          type=["pt", "pth", "npz"], key="upload", max_upload_size=limit)
         arch_choice = st.sidebar.selectbox("Architecture (for published BreizhCrops files)",
                                            ["(recorded in file)", *model_names()], key="arch_widget")
         if upload is None:
@@ -151,6 +223,10 @@ def _choose_model(ctx: AppContext) -> None:
     except CropvizError as error:
         ctx.model_error = str(error)
         ctx.classifier = None
+        if name != UPLOAD:  # no shipped model fits: a model trained here, or the offer to train one
+            from app_support import train_here
+
+            train_here.use_or_offer(ctx)
 
 
 def _sidebar_status(ctx: AppContext) -> None:
@@ -162,7 +238,8 @@ def _sidebar_status(ctx: AppContext) -> None:
         st.sidebar.error(ctx.model_error)
     elif ctx.classifier is not None:
         device = ctx.classifier.device
-        where = "GPU " + _gpu_name() if device.type == "cuda" else "CPU (no GPU found)" if device.type == "cpu" else str(device)
+        where = ("GPU " + _gpu_name() if device.type == "cuda"
+                 else "CPU (no GPU found)" if device.type == "cpu" else str(device))
         st.sidebar.caption(f"Model trained on: {ctx.classifier.info.trained_on}")
         st.sidebar.caption(f"Runs on: {where}")
 
@@ -193,6 +270,8 @@ def sidebar() -> AppContext:
         ctx.table = _parcel_table(ctx)
         if ctx.selected_id is None or ctx.selected_id not in set(ctx.table["id"]):
             st.session_state["parcel"] = int(ctx.table["id"].iloc[0]) if len(ctx.table) else None
+        # every page's URL names the selected parcel: sidebar navigation starts from a bare URL
+        set_query(parcel=ctx.selected_id)
     _sidebar_status(ctx)
     st.session_state["context"] = ctx
     return ctx

@@ -38,13 +38,42 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options
     return event
 
 
+def _step_to_misclassified(table: pd.DataFrame, current: int | None, step: int) -> None:
+    """Select the misclassified parcel ``step`` places from ``current`` (button callback)."""
+    from app_support.state import select_parcel
+    from cropviz.explore import step_misclassified
+
+    target = step_misclassified(table, current, step)
+    if target is None:
+        st.toast("This model misclassifies no parcel here.")
+    else:
+        select_parcel(target)
+
+
+def parcel_picker(ctx: Any, key: str) -> None:
+    """The selected parcel as a box, with buttons to the previous and next misclassified parcel;
+    a choice here selects the parcel on every page (and in the URL)."""
+    from app_support.state import select_parcel
+
+    ids = ctx.table["id"].tolist()
+    top = st.columns([2, 1, 1, 3], vertical_alignment="bottom")
+    st.session_state[key] = ctx.selected_id  # follow selections made on other pages
+    top[0].selectbox("Parcel", ids, key=key, on_change=lambda: select_parcel(st.session_state[key]))
+    if ctx.predictions is not None:
+        for column, label, step in ((top[1], "◀ previous misclassified", -1), (top[2], "next misclassified ▶", 1)):
+            column.button(label, key=f"{key}_step{step}", on_click=_step_to_misclassified,
+                          args=(ctx.table, ctx.selected_id, step))
+
+
 def seed004_results(key: str) -> dict | None:
     """The seed 004 results file the user uploads, else the shipped demo run (None if unreadable)."""
     from app_support import cache
+    from app_support.state import app_settings
     from cropviz.ablation import check_results
 
-    upload = st.file_uploader("Results file of `cropviz reproduce time-space` (default: the shipped demo run)",
-                              type=["json"], key=key)
+    limit = app_settings().results_upload_mb
+    upload = st.file_uploader(f"Results file of `cropviz reproduce time-space` (default: the shipped demo run; "
+                              f"at most {limit} MB)", type=["json"], key=key, max_upload_size=limit)
     try:
         return (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
                 else cache.seed004_results())

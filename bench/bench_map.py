@@ -1,65 +1,73 @@
-"""How the parcel map scales: time to build the pydeck records and the size sent to the browser.
+"""How the parcel map scales on the server: records, the file the browser fetches, basemap drawing.
 
-    python bench/bench_map.py [--sizes 5000 20000 100000]
+    python bench/bench_map.py [--sizes 5000 50000 200000]
 
-Parcels are random 1-4 ha quadrilaterals in Brittany (Lambert-93). For each size it times
-``parcel_layer_data`` (polygons; simplified above the app's points threshold) and the JSON of the
-deck the app would send: polygons below ``POINTS_ABOVE`` parcels, centroids above, and at most
-``MAX_DRAWN`` parcels (a seeded sample).
+Parcels are the demo simulator's polygons for region frh04 (Lambert-93, BreizhCrops density at
+200k parcels), with a random class, prediction and confidence. For each size it times
+``parcel_layer_data`` (every parcel, no sampling, simplified at 5 m above 10,000 parcels as the
+app does), ``layer_json`` (the compact JSON the app publishes to its static folder for the browser
+to fetch) and its size, and the region outline; then the basemap of the demo's frh04 when
+``--demo`` names a demo root.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
 from cropviz.data import to_wgs84
-from cropviz.viz.maps import parcel_deck, parcel_layer_data
+from cropviz.data.basemap import region_outline, write_dataset_basemap
+from cropviz.data.simulate.parcels import class_names, make_region
+from cropviz.viz.maps import clickable_view, layer_json, parcel_layer_data
 
-POINTS_ABOVE = 10_000  # as app_support.cache.POINTS_ABOVE
-MAX_DRAWN = 25_000  # as app_support.cache.MAX_DRAWN
-CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts", "permanent meadows",
-           "temporary meadows"]
+SIMPLIFY_ABOVE = 10_000  # as app_support.cache: simplify at 5 m above this many parcels
 
 
 def parcels(n: int, seed: int = 0) -> gpd.GeoDataFrame:
-    """``n`` random quadrilateral parcels in Lambert-93 with a class, a prediction and a confidence."""
+    """``n`` simulated parcels of frh04 in WGS84 with a class, a prediction and a confidence."""
     rng = np.random.default_rng(seed)
-    x = rng.uniform(150_000, 390_000, n)
-    y = rng.uniform(6_750_000, 6_870_000, n)
-    side = np.sqrt(rng.uniform(1e4, 4e4, n))
-    jitter = rng.uniform(-0.15, 0.15, (n, 4, 2)) * side[:, None, None]
-    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
-    rings = np.stack([x, y], axis=1)[:, None, :] + corners[None] * side[:, None, None] + jitter
-    polygons = shapely.polygons(np.concatenate([rings, rings[:, :1]], axis=1))
-    frame = gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n),
-                              "predicted": rng.choice(CLASSES, n), "confidence": rng.uniform(0, 1, n)},
-                             geometry=polygons, crs=2154)
+    region = make_region("frh04", n, rng, id_offset=40_000_000)
+    names = class_names()
+    frame = gpd.GeoDataFrame({"id": region.ids, "classname": np.asarray(names)[region.classid],
+                              "predicted": rng.choice(names, n), "confidence": rng.uniform(0, 1, n)},
+                             geometry=region.geometry, crs=2154)
     return to_wgs84(frame)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 100000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000, 200000])
+    parser.add_argument("--demo", type=Path, default=None, help="a demo root: also time its frh04 basemap")
     args = parser.parse_args()
-    print("| parcels | mode | build records (s) | deck JSON (s) | JSON size (MB) |")
-    print("|---|---|---|---|---|")
+    print("| parcels | build records (s) | layer JSON (s) | JSON size (MB) | gzip (MB) | outline (s) |")
+    print("|---|---|---|---|---|---|")
     for n in args.sizes:
         gdf = parcels(n)
-        points = n > POINTS_ABOVE
         started = time.perf_counter()
-        records = parcel_layer_data(gdf, color_by="pred", simplify_m=5.0 if points else None)
+        records = parcel_layer_data(gdf, color_by="pred", simplify_m=5.0 if n > SIMPLIFY_ABOVE else None)
         built = time.perf_counter() - started
-        drawn = records.sample(MAX_DRAWN, random_state=0) if len(records) > MAX_DRAWN else records
+        clickable_view(records, int(records["id"].iloc[0]))
         started = time.perf_counter()
-        payload = parcel_deck(drawn, points=points).to_json()
+        payload = layer_json(records)
         serialised = time.perf_counter() - started
-        print(f"| {n} | {'centroids' if points else 'polygons'} | {built:.2f} | {serialised:.2f} | "
-              f"{len(payload) / 1e6:.1f} |")
+        started = time.perf_counter()
+        region_outline(gdf.geometry)
+        outlined = time.perf_counter() - started
+        print(f"| {n:,} | {built:.2f} | {serialised:.2f} | {len(payload) / 1e6:.1f} | "
+              f"{len(gzip.compress(payload, 6)) / 1e6:.1f} | {outlined:.2f} |")
+    if args.demo is not None:
+        from cropviz.data.breizhcrops import open_breizhcrops
+
+        ds = open_breizhcrops(args.demo, "frh04", year=2017, level="L2A")
+        started = time.perf_counter()
+        basemap = write_dataset_basemap(ds, folder=Path("/tmp/cropviz-bench-basemap"))
+        print(f"basemap of {args.demo}/frh04 ({len(ds)} parcels, {basemap.size[0]}x{basemap.size[1]} px, "
+              f"{len(basemap.dates)} dates x 2 kinds): {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,30 @@
-"""The map page of a large region in a real browser: server start to drawn map, and a cached reload.
+"""The map page of a 200k-parcel region in headless Chromium: load, interactivity, frame time, memory.
 
-    python bench/bench_map_browser.py --root /tmp/cropviz-bench --region frh01 [--model transformer]
+    python bench/bench_map_browser.py --root /tmp/cropviz-map-200k [--parcels 200000] [--port 8641]
 
-Serves the app with `streamlit run` on a free loopback port and opens the map of ``--region`` (a
-"Dataset folder" source) in headless Debian Chromium. Reports the seconds until the script has
-finished and the deck.gl canvas is on the page, for a first visit on a fresh server (fresh cache
-folder: predictions come from `cropviz precompute` results when they exist, else the model runs)
-and for a reload of the same URL, and the browser's JS heap after the first draw. Run `cropviz
-precompute` on the region first to time what a user of precomputed results waits for; the size
-of the deck sent to the browser is measured by bench_map.py.
+Generates (once, when ``--root`` holds no region) a BreizhCrops-layout region ``frh04`` of
+``--parcels`` simulated polygons with their classes and ONE placeholder observation per parcel
+(the map needs geometry and class only; no time series are simulated), serves the app with
+``streamlit run`` (fresh cache folder) and opens the map in headless Debian Chromium (software
+WebGL: SwiftShader) with no model chosen, so the time is the map's. It reports:
+
+* page: seconds from opening the URL until the script has finished and the deck.gl canvas is on
+  the page (server: read polygons, build the records, publish the layer file);
+* data: when the browser had fetched the layer file (every parcel, no sampling), and its size;
+* interactive: when hovering the map centre first shows a parcel's tooltip (data parsed, drawn,
+  pickable);
+* frame time while panning (pointer drags), from requestAnimationFrame intervals: at the default
+  view and with the whole region in view (every parcel on screen);
+* memory: the JS heap and the resident memory of all Chromium processes;
+* selection: seconds from a click on another parcel until the URL and the page show it.
+
+Screenshots go to ``--screenshots`` (map_200k_*.png). The machine may be shared: timings are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -23,12 +34,59 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--enable-unsafe-swiftshader", "--window-size=1500,1100")
+                "--enable-unsafe-swiftshader", "--window-size=1500,1000")
+REGION, YEAR = "frh04", 2017
+FRAME_RECORDER = """
+window.__frames = []; window.__recording = true;
+const tick = (t) => { if (!window.__recording) return; window.__frames.push(t); requestAnimationFrame(tick); };
+requestAnimationFrame(tick);
+"""
+
+
+def generate_region(root: Path, n: int, seed: int = 0) -> float:
+    """Write region frh04 of ``n`` simulated polygons (one placeholder observation each); seconds."""
+    import geopandas as gpd
+    import h5py
+    import pandas as pd
+
+    from cropviz.data.bands import H5_COLUMNS
+    from cropviz.data.simulate.parcels import make_region
+
+    started = time.perf_counter()
+    level_dir = root / str(YEAR) / "L1C"
+    level_dir.mkdir(parents=True, exist_ok=True)
+    package = resources.files("cropviz.data.resources")
+    (root / "classmapping.csv").write_bytes(package.joinpath("classmapping.csv").read_bytes())
+    (root / "codes.csv").write_bytes(package.joinpath("rpg_codes.csv").read_bytes())
+    mapped_codes = set(pd.read_csv(root / "classmapping.csv")["code"].astype(str))
+    region = make_region(REGION, int(n * 1.15), np.random.default_rng(seed), id_offset=40_000_000)
+    keep = np.flatnonzero(np.isin(region.codes.astype(str), list(mapped_codes)))[:n]
+    ids, codes = region.ids[keep], region.codes[keep]
+    gpd.GeoDataFrame({"ID": ids}, geometry=region.geometry[keep], crs="EPSG:2154").to_parquet(
+        root / str(YEAR) / f"{REGION}.parquet")
+    columns = H5_COLUMNS["L1C"]
+    row = np.zeros((1, len(columns)))
+    row[0, columns.index("doa")] = float(np.datetime64(f"{YEAR}-06-15", "ns").astype(np.int64))
+    paths = [f"{REGION}/{i}" for i in ids]
+    with h5py.File(level_dir / f"{REGION}.h5", "w", libver="latest") as h5:
+        for path in paths:
+            h5.create_dataset(path, data=row)
+    pd.DataFrame({"idx": np.arange(len(ids)), "id": ids, "CODE_CULTU": codes, "path": paths,
+                  "meanQA60": 0.0, "sequencelength": 1}).to_csv(level_dir / f"{REGION}.csv", index=False)
+    (root / "cropviz.json").write_text(json.dumps({
+        "simulated": True, "year": YEAR, "levels": ["L1C"],
+        "source": "cropviz map benchmark: simulated polygons, one placeholder observation per parcel",
+        "regions": {REGION: {"parcels": len(ids)}}}, indent=2))
+    return time.perf_counter() - started
 
 
 def free_port() -> int:
@@ -38,12 +96,10 @@ def free_port() -> int:
 
 
 def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:``port``, returned once its health check answers."""
+    """`streamlit run app.py` on 127.0.0.1:``port`` (the checkout's config), once its health check answers."""
     with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+                                   cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -55,63 +111,181 @@ def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     raise SystemExit(f"streamlit did not start: {log.read_text()[-2000:]}")
 
 
-def time_until_drawn(driver, url: str, timeout: float = 900) -> float:
-    """Open ``url``; seconds until the script stopped running and the deck.gl canvas exists."""
+def wait_settled(driver: Any, timeout: float = 900) -> None:
+    """Until the script has stopped running and the deck.gl canvas is on the page."""
     from selenium.webdriver.common.by import By
 
-    start = time.perf_counter()
-    driver.get(url)
-    while time.perf_counter() - start < timeout:
-        running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-        canvas = driver.find_elements(By.CSS_SELECTOR, "#deckgl-overlay")
-        errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"], '
-                                                       '[data-testid="stAlertContentError"]')
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        busy = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')
+        errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stException"], '
+                                                       '[data-testid="stMain"] [data-testid="stAlertContentError"]')
         if errors:
             raise SystemExit(f"the page shows an error: {errors[0].text[:300]}")
-        if canvas and not running:
-            return time.perf_counter() - start
+        if not busy and driver.find_elements(By.CSS_SELECTOR, "#deckgl-overlay"):
+            return
         time.sleep(0.1)
     raise SystemExit(f"the map was not drawn within {timeout} s")
+
+
+def tooltip_text(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    tips = [t for t in driver.find_elements(By.CSS_SELECTOR, ".deck-tooltip") if t.is_displayed()]
+    return tips[0].text if tips else ""
+
+
+def wait_interactive(driver: Any, canvas: Any, timeout: float = 900) -> float:
+    """Seconds until hovering around the map centre shows a parcel's tooltip."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    started = time.perf_counter()
+    offsets = [(dx, dy) for dy in range(-40, 41, 20) for dx in range(-40, 41, 20)]
+    k = 0
+    while time.perf_counter() - started < timeout:
+        dx, dy = offsets[k % len(offsets)]
+        ActionChains(driver).move_to_element_with_offset(canvas, dx, dy).perform()
+        if tooltip_text(driver).startswith("parcel "):
+            return time.perf_counter() - started
+        k += 1
+        time.sleep(0.05)
+    raise SystemExit(f"no tooltip on the map within {timeout} s")
+
+
+def pan_frames(driver: Any, canvas: Any, steps: int = 40) -> dict[str, float]:
+    """Drag the map in ``steps`` moves; frame intervals (ms) from requestAnimationFrame."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.execute_script(FRAME_RECORDER)
+    chain = ActionChains(driver, duration=25).move_to_element_with_offset(canvas, -150, 0).click_and_hold()
+    for k in range(steps):
+        chain.move_by_offset(8 if (k // 10) % 2 == 0 else -8, 2)
+    chain.release().perform()
+    time.sleep(0.5)
+    frames = driver.execute_script("window.__recording = false; return window.__frames;")
+    gaps = np.diff(np.asarray(frames, dtype=float))
+    if not len(gaps):
+        return {"frames": 0, "median_ms": float("nan"), "p95_ms": float("nan"), "max_ms": float("nan")}
+    return {"frames": int(len(gaps)), "median_ms": float(np.median(gaps)),
+            "p95_ms": float(np.percentile(gaps, 95)), "max_ms": float(gaps.max())}
+
+
+def chromium_rss(driver: Any) -> float:
+    """Resident memory (MiB) of every process under chromedriver (browser, renderer, GPU)."""
+    import psutil
+
+    root = psutil.Process(driver.service.process.pid)
+    return sum(p.memory_info().rss for p in root.children(recursive=True)) / 2**20
+
+
+def layer_fetch(driver: Any) -> tuple[float, float]:
+    """(seconds after navigation start when the layer file had arrived, its size in MB)."""
+    entries = driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('cropviz-map/')"
+        " && e.name.endsWith('.json')).map(e => [e.responseEnd, e.encodedBodySize, e.decodedBodySize]);")
+    if not entries:
+        return float("nan"), float("nan")
+    end, _, decoded = entries[-1]
+    return end / 1000, decoded / 1e6
+
+
+def select_another(driver: Any, canvas: Any, selected: str) -> tuple[str, float]:
+    """Click a parcel other than ``selected`` (found by hovering); its id and seconds until shown."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    for dy in range(-200, 201, 16):
+        for dx in range(-300, 301, 16):
+            ActionChains(driver).move_to_element_with_offset(canvas, dx, dy).perform()
+            text = tooltip_text(driver)
+            if text.startswith("parcel ") and text.split()[1] != selected:
+                other = text.split()[1]
+                started = time.perf_counter()
+                ActionChains(driver).click().perform()
+                while time.perf_counter() - started < 300:
+                    body = driver.find_element(By.TAG_NAME, "body").text
+                    if f"parcel={other}" in driver.current_url and f"Selected parcel {other}" in body:
+                        return other, time.perf_counter() - started
+                    time.sleep(0.1)
+                raise SystemExit(f"clicking parcel {other} did not select it")
+    raise SystemExit("no other parcel found under the pointer")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
-    parser.add_argument("--region", default="frh01")
-    parser.add_argument("--model", default="transformer")
-    parser.add_argument("--screenshot", type=Path, default=None, help="save the drawn map here (PNG)")
+    parser.add_argument("--parcels", type=int, default=200_000)
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--screenshots", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
 
-    port = free_port()
-    cache = tempfile.mkdtemp(prefix="cropviz-bench-cache-")
-    env = {**os.environ, "CROPVIZ_CACHE_DIR": cache}
-    query = urllib.parse.urlencode({"source": "Dataset folder", "root": str(args.root.resolve()),
-                                    "region": args.region, "model": args.model})
+    if not (args.root / str(YEAR) / "L1C" / f"{REGION}.csv").exists():
+        print(f"generating {args.parcels:,} parcels in {args.root}: {generate_region(args.root, args.parcels):.1f} s")
+    port = args.port or free_port()
+    cache = tempfile.mkdtemp(prefix="cropviz-map-bench-")
+    query = urllib.parse.urlencode({"source": "Dataset folder", "root": str(args.root.resolve()), "region": REGION,
+                                    "level": "L1C", "model": "Upload a checkpoint..."})
     url = f"http://127.0.0.1:{port}/map?{query}"
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
-    server = start_server(port, env, Path(cache) / "server.log")
+    server = start_server(port, {**os.environ, "CROPVIZ_CACHE_DIR": cache}, Path(cache) / "server.log")
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
                               options=options)
+    results: dict[str, Any] = {"parcels": args.parcels}
     try:
-        first = time_until_drawn(driver, url)
-        heap = driver.execute_script("return performance.memory ? performance.memory.usedJSHeapSize : null")
-        reload = time_until_drawn(driver, url)
-        if args.screenshot:
-            time.sleep(2)
-            driver.save_screenshot(str(args.screenshot))
+        started = time.perf_counter()
+        driver.get(url)
+        wait_settled(driver)
+        results["page_s"] = time.perf_counter() - started
+        canvas = driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")
+        results["interactive_s"] = results["page_s"] + wait_interactive(driver, canvas)
+        results["data_s"], results["layer_mb"] = layer_fetch(driver)
+        caption = [c.text for c in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')
+                   if "parcels shown" in c.text]
+        results["caption"] = caption[0] if caption else ""
+        time.sleep(1)
+        driver.save_screenshot(str(args.screenshots / "map_200k_default.png"))
+        results["pan_default"] = pan_frames(driver, canvas)
+        results["heap_mib"] = driver.execute_script("return performance.memory.usedJSHeapSize") / 2**20
+        results["chromium_rss_mib"] = chromium_rss(driver)
+        selected = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).query).get("parcel", [""])[0]
+        results["selected_before"] = selected
+        results["selected"], results["select_s"] = select_another(driver, canvas, selected)
+        wait_settled(driver)
+        time.sleep(1)
+        driver.save_screenshot(str(args.screenshots / "map_200k_selected.png"))
+        toggle = driver.find_element(By.XPATH, "//label[.//p[text()='Whole region']]")
+        started = time.perf_counter()
+        toggle.click()
+        time.sleep(0.5)
+        wait_settled(driver)
+        canvas = driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")
+        results["whole_interactive_s"] = time.perf_counter() - started + wait_interactive(driver, canvas)
+        time.sleep(1)
+        driver.save_screenshot(str(args.screenshots / "map_200k_whole.png"))
+        results["pan_whole"] = pan_frames(driver, canvas)
+        results["chromium_rss_whole_mib"] = chromium_rss(driver)
     finally:
         driver.quit()
         server.terminate()
         server.wait(timeout=30)
-    heap_text = f"{heap / 2**20:.0f} MiB" if heap else "n/a"
-    print(f"{args.region} ({args.root}), model {args.model}: first visit on a fresh server {first:.1f} s, "
-          f"reload {reload:.1f} s, JS heap after the first draw {heap_text}")
+    print(json.dumps(results, indent=2))
+    pan, whole = results["pan_default"], results["pan_whole"]
+    print(f"\n{args.parcels:,} parcels, every one drawn ({results['caption'][:60]}...)\n"
+          f"page ready {results['page_s']:.1f} s, layer file ({results['layer_mb']:.0f} MB) fetched at "
+          f"{results['data_s']:.1f} s after navigation, interactive (tooltip) {results['interactive_s']:.1f} s\n"
+          f"frame time while panning: default view median {pan['median_ms']:.0f} ms "
+          f"(p95 {pan['p95_ms']:.0f}), whole region median {whole['median_ms']:.0f} ms (p95 {whole['p95_ms']:.0f})\n"
+          f"JS heap {results['heap_mib']:.0f} MiB, Chromium RSS {results['chromium_rss_mib']:.0f} MiB "
+          f"(whole region {results['chromium_rss_whole_mib']:.0f} MiB)\n"
+          f"selection: parcel {results['selected']} selected {results['select_s']:.1f} s after the click; "
+          f"whole-region view interactive {results['whole_interactive_s']:.1f} s after the toggle")
 
 
 if __name__ == "__main__":

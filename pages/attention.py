@@ -5,11 +5,11 @@ import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import parcel_picker, show_figure, show_table
 from cropviz.data.indices import compute_index
 from cropviz.explain import attention
 from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary
-from cropviz.viz.explain import attention_grid, cloud_attention_figure
+from cropviz.viz.explain import attention_grid, cloud_attention_figure, month_name
 from cropviz.viz.trajectories import add_observation_weights, trajectory_figure
 
 ctx = context()
@@ -21,6 +21,7 @@ if require(ctx):
         st.info(f"{model.name} has no self-attention. Pick the transformer (or a transformer checkpoint) "
                 "in the sidebar; the Attributions page explains every neural model.")
         st.stop()
+    parcel_picker(ctx, "attention_parcel")
     prepared = model.inputs(ctx.dataset, [ctx.selected_id])
     x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
     result = attention(model.model, x)
@@ -52,11 +53,17 @@ if require(ctx):
                    f"`{results.path}`. Attention received per observation, as a multiple of the uniform "
                    "share (1.0 = average).")
     else:
-        limit = st.select_slider("Parcels", [200, 500, 1000, 2000, 5000], value=1000, key="attention_parcels")
+        total = len(ctx.dataset)
+        options = [n for n in (200, 500, 1000, 2000, 5000) if n < total] + [total]
+        limit = st.select_slider("Parcels", options, value=min(1000, total), key="attention_parcels",
+                                 format_func=lambda n: f"all {n:,}" if n == total else f"{n:,}")
         frame = cache.observation_attention(model, ctx.dataset, max_parcels=limit)
         st.caption(f"The region's first {min(limit, len(ctx.dataset)):,} parcels, computed now (`cropviz "
                    "precompute --explain attention` covers every parcel once, for this page to read). "
                    "Attention received per observation, as a multiple of the uniform share (1.0 = average).")
     show_figure(cloud_attention_figure(frame), "attention-clouds", key="attention_clouds")
-    show_table(cloud_attention_summary(frame).round(3), "attention-clouds-per-class", key="attention_cloud_table")
-    show_table(cloud_attention_by_month(frame).round(3), "attention-by-month", key="attention_month_table")
+    show_table(cloud_attention_summary(frame).round(3).rename_axis("class"), "attention-clouds-per-class",
+               key="attention_cloud_table")
+    by_month = cloud_attention_by_month(frame).round(3)
+    by_month.index = [month_name(m) for m in by_month.index]
+    show_table(by_month.rename_axis("month"), "attention-by-month", key="attention_month_table")

@@ -1,20 +1,21 @@
 """Attributions: which observations and bands decided the answer, with several Captum methods."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import parcel_picker, show_figure, show_table
 from cropviz.data.indices import compute_index
 from cropviz.errors import CropvizError
 from cropviz.explain import METHODS, sanity_check, top_k_observations, what_if
-from cropviz.viz.colors import class_hex
-from cropviz.viz.explain import attribution_heatmap, compare_attributions
+from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD, class_hex
+from cropviz.viz.explain import attribution_heatmap, compare_attributions, top_observations_table
 from cropviz.viz.trajectories import add_observation_weights, mark_top_observations, probability_bar, trajectory_figure
 
 BASELINES = {"zeros": "zeros", "class mean trajectory": "class_mean", "cloud-free median": "cloud_free_median"}
+#: Integrated gradients' convergence delta below this size: the attributions add up.
+DELTA_TOLERANCE = 0.05
 
 ctx = context()
 st.title("Attributions")
@@ -26,6 +27,7 @@ if require(ctx):
                 "(the BreizhCrops zoo and ELECTS). Pick one in the sidebar.")
         st.stop()
     classes = model.classes
+    parcel_picker(ctx, "attr_parcel")
     row = ctx.table.set_index("id").loc[ctx.selected_id]
     prepared = model.inputs(ctx.dataset, [ctx.selected_id])
     x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
@@ -44,16 +46,13 @@ if require(ctx):
     step = None
     if model.is_early:
         step = st.slider("ELECTS: explain the class at step", 0, len(dates) - 1, len(dates) - 1, key="attr_step")
-    reference, labels = cache.reference_inputs(model, ctx.dataset)
-    extra = dict(reference=reference, reference_labels=labels, cloudy=cloudy)
-
     def explain(chosen_method: str, chosen_target: int):
         settings = dict(options) if chosen_method == method else {}
         baseline = None if chosen_method in ("saliency", "input_x_gradient") else BASELINES[baseline_name]
         if chosen_method == "gradient_shap":
             baseline = "random"
-        return cache.attribution(model, ctx.dataset, ctx.selected_id, x, chosen_method, chosen_target, baseline,
-                                 step, settings, extra)
+        return cache.attribution(model, ctx.dataset, ctx.selected_id, chosen_method, chosen_target, baseline,
+                                 step, settings)
 
     try:
         result = explain(method, target)
@@ -63,7 +62,17 @@ if require(ctx):
     st.markdown(f"**Parcel {ctx.selected_id}**: true **{row['classname']}**, predicted **{row['predicted']}** "
                 f"({row['confidence']:.2f}); explaining **{classes[target]}** with `{method}`.")
     if result.delta is not None:
-        st.metric("Convergence delta (sum of attributions - (f(x) - f(baseline)))", f"{float(result.delta):.2e}")
+        delta = float(result.delta)
+        st.metric("Convergence delta (sum of attributions - (f(x) - f(baseline)))", f"{delta:.2e}",
+                  help="How far the attributions fall short of explaining the whole change of the class "
+                       "log-probability from the baseline to this parcel. Near 0 (below about 0.05 in size) "
+                       "the attributions add up; a larger value asks for more IG steps.")
+        if abs(delta) >= DELTA_TOLERANCE:
+            st.warning(f"The attributions miss {delta:+.2f} of the log-probability change: raise the IG steps "
+                       "before trusting the ranking of the observations.")
+        else:
+            st.caption(f"|delta| below {DELTA_TOLERANCE}: the attributions account for the whole change of the "
+                       "class log-probability from the baseline to this parcel.")
     inputs = pd.DataFrame(x, columns=model.info.bands)
     ndvi = compute_index(inputs, "NDVI").to_numpy()
     fig = trajectory_figure(dates, pd.DataFrame({"NDVI": ndvi}), cloudy=cloudy,
@@ -73,7 +82,13 @@ if require(ctx):
     mark_top_observations(fig, dates[top["index"]], ndvi[top["index"]],
                           [pd.Timestamp(d).strftime("%d %b") for d in dates[top["index"]]])
     show_figure(fig, f"parcel-{ctx.selected_id}-{method}", key="attr_trajectory")
-    show_table(top, f"parcel-{ctx.selected_id}-top-observations", key="attr_top_table", hide_index=True)
+    st.caption(f"Bars: {POSITIVE_WORD} pushes towards {classes[target]}, {NEGATIVE_WORD} away from it. "
+               "Grey x: cloud-flagged observations.")
+    show_table(top_observations_table(top, cloudy), f"parcel-{ctx.selected_id}-top-observations",
+               key="attr_top_table", hide_index=True)
+    if cloudy[top["index"]].any():
+        st.warning(f"{int(cloudy[top['index']].sum())} of the {len(top)} most decisive observations are "
+                   "cloud-flagged: the model decides on what may be a cloud, not the crop.")
     show_figure(attribution_heatmap(result.values, dates, model.info.bands, title="Time x band attributions"),
                 f"parcel-{ctx.selected_id}-{method}-heatmap", key="attr_heatmap")
 
@@ -90,15 +105,15 @@ if require(ctx):
 
     st.header("What if?")
     probe = st.columns(2)
-    labels_t = [f"{k}: {pd.Timestamp(d).strftime('%Y-%m-%d')}{' (cloud)' if c else ''}"
+    labels_t = [f"{k + 1}: {pd.Timestamp(d).strftime('%Y-%m-%d')}{' (cloud)' if c else ''}"
                 for k, (d, c) in enumerate(zip(dates, cloudy, strict=False))]
     chosen = probe[0].selectbox("Observation", range(len(dates)), format_func=labels_t.__getitem__,
                                 index=int(top["index"].iloc[0]), key="attr_whatif_obs")
     edit = probe[1].radio("Edit", ["remove", "cloud"], horizontal=True, key="attr_whatif_mode")
     change = what_if(model.model, x, chosen, mode=edit, dates=dates, bands=model.info.bands, step=step)
-    before, after = np.exp(change.before), np.exp(change.after)
+    before, after = change.before, change.after  # what_if returns probabilities
     st.markdown(f"Predicted **{classes[change.predicted_before]}** ({before.max():.2f}) -> "
-                f"**{classes[int(np.argmax(after))]}** ({after.max():.2f}) after the edit.")
+                f"**{classes[change.predicted_after]}** ({after.max():.2f}) after the edit.")
     columns = st.columns(2)
     with columns[0]:
         show_figure(probability_bar(classes, before, true=row["classname"], title="before"), "whatif-before",
@@ -124,7 +139,8 @@ if require(ctx):
     if len(table):
         by_band = table.pivot_table(index="period", columns="band", values="magnitude", aggfunc="mean")
         show_figure(attribution_heatmap(by_band.to_numpy(), by_band.index, list(by_band.columns),
-                                        title=f"{classname}: mean |attribution| per 14 days and band"),
+                                        title=f"{classname}: mean |attribution| per 14 days and band",
+                                        signed=False, value_name="mean |attribution|"),
                     f"class-{classname}-{agg_method}", key="attr_agg_heatmap")
         per_period = table.groupby("period")["value"].sum()  # mean per-observation attribution
         source = f"the first {count} parcels of {classname}"

@@ -63,9 +63,8 @@ if model is not None:
     st.header("One parcel, date by date")
     ids = ctx.table["id"].tolist()
     current = ctx.selected_id if ctx.selected_id in ids else ids[0]
-    parcel = st.selectbox("Parcel", ids, index=ids.index(current), key="early_parcel")
-    if parcel != ctx.selected_id:
-        select_parcel(parcel)
+    parcel = st.selectbox("Parcel", ids, index=ids.index(current), key="early_parcel",
+                          on_change=lambda: select_parcel(st.session_state["early_parcel"]))
     left, mid, right = st.columns(3)
     mode = left.radio("Stopping", ["deterministic", "sampled"], horizontal=True, key="early_mode",
                       help="Deterministic: first date with δ_t above the threshold. Sampled: stop at the first "
@@ -79,16 +78,14 @@ if model is not None:
         st.error(str(error))
         st.stop()
     stop_day = pd.Timestamp(result.dates[result.stop_step])
-    a, b, c, d = st.columns(4)
-    a.metric("Stops on", f"{stop_day:%d %b %Y}",
-             help=f"Observation {result.stop_step + 1} of the {len(result.dates)} the model reads.")
-    b.metric("Class at the stop", classes[result.prediction],
-             "right" if result.prediction == result.true else "wrong",
-             delta_color="normal" if result.prediction == result.true else "inverse")
-    c.metric("Full-season answer", classes[result.final_pred],
-             "right" if result.final_pred == result.true else "wrong",
-             delta_color="normal" if result.final_pred == result.true else "inverse")
-    d.metric("True class", classes[result.true])
+
+    def verdict(k: int) -> str:
+        return f"**{classes[k]}** ({'right' if k == result.true else 'wrong'})"
+
+    # one line of text, not st.metric: metric values are cut to the column ("permanent me...")
+    st.markdown(f"Stops on **{stop_day:%d %b %Y}** (observation {result.stop_step + 1} of {len(result.dates)}) · "
+                f"class at the stop {verdict(result.prediction)} · full-season answer {verdict(result.final_pred)} · "
+                f"true class **{classes[result.true]}**")
     st.caption("Press ▶ play to replay the season from the first observation; drag the slider to step. "
                "The star marks the stop and the class chosen then.")
     show_figure(fig, f"early-parcel-{parcel}", key="early_parcel_animation")
@@ -112,6 +109,9 @@ if model is not None:
     months = pd.date_range(f"{ds.year}-02-01", periods=12, freq="MS") - pd.Timedelta(days=1)
     over_time = decided_over_time(frame, months)
     over_time.insert(0, "by end of", over_time.pop("date").dt.strftime("%b"))
+    over_time = over_time.rename(columns={"n_decided": "parcels decided", "decided": "share decided",
+                                          "correct": "share decided and right",
+                                          "running_accuracy": "accuracy of the decided"})
     show_table(over_time, "early-decided-over-time", key="early_over_time", hide_index=True)
 
     st.header("Earliness against accuracy")
@@ -123,7 +123,9 @@ if model is not None:
             st.error(str(error))
         else:
             show_figure(tradeoff_figure(table), "early-tradeoff", key="early_tradeoff_figure")
-            show_table(table, "early-tradeoff", key="early_tradeoff_table", hide_index=True)
+            show_table(table.rename(columns={"full_season": "full season", "macro_f1": "macro F1",
+                                             "harmonic_mean": "harmonic mean", "mean_stop_date": "mean stop date"}),
+                       "early-tradeoff", key="early_tradeoff_table", hide_index=True)
             st.caption("Each alpha is a separately trained ELECTS model; the full-season reference is the same "
                        "backbone trained on the last step only (earliness 1). Earliness = mean share of the "
                        "observations read before deciding.")
@@ -134,7 +136,7 @@ if model is not None:
     show_figure(stop_date_distribution_figure(frame, classes), "early-stop-dates", key="early_stop_dates")
     summary = class_stop_summary(frame, classes, year=int(ds.year))
     pivot = summary.pivot(index="class", columns="month", values="decided_correct")
-    pivot = pivot[[m for m in summary["month"].drop_duplicates()]]
+    pivot = pivot[[m for m in summary["month"].drop_duplicates()]].rename_axis(index="class", columns=None)
     st.markdown("Share of each crop's parcels **decided and correct** by the end of each month "
                 "(which crops can be mapped by June?)")
     show_table(pivot.round(2), "early-class-months", key="early_class_months")

@@ -33,7 +33,11 @@ if require(ctx):
     if points:
         st.session_state["explorer_true"], st.session_state["explorer_pred"] = points[0]["y"], points[0]["x"]
     left, right = st.columns(2)
-    true_default, pred_default = query("cell_true", classes[0]), query("cell_pred", classes[0])
+    # open on the most frequent confusion (a cell with parcels), unless the link names a cell
+    confusions = ctx.table[ctx.table["classname"] != ctx.table["predicted"]].dropna(subset=["predicted"])
+    biggest = (confusions.groupby(["classname", "predicted"]).size().idxmax() if len(confusions)
+               else (classes[0], classes[0]))
+    true_default, pred_default = query("cell_true", biggest[0]), query("cell_pred", biggest[1])
     true = left.selectbox("True class", classes, index=classes.index(true_default) if true_default in classes else 0,
                           key="explorer_true")
     pred = right.selectbox("Predicted class", classes,
@@ -42,17 +46,23 @@ if require(ctx):
     cell = confusion_cell(ctx.table, true, pred)
     st.markdown(f"**{len(cell)} parcels** of class *{true}* predicted as *{pred}*, most confident first. "
                 "Select a row to open the parcel on the map and in the inspector.")
-    shown = cell[["id", "code", "classname", "predicted", "confidence", "sequencelength", "cloud_share"]]
-    selection = show_table(shown, f"parcels-{true}-as-{pred}", key="explorer_cell_table",
-                           on_select="rerun", selection_mode="single-row", hide_index=True)
-    rows = selection.selection.get("rows", []) if selection else []
-    if rows:
-        select_parcel(int(shown.iloc[rows[0]]["id"]))
+    shown = cell[["id", "code", "classname", "predicted", "confidence", "sequencelength", "cloud_share"]].rename(
+        columns={"id": "parcel", "classname": "true class", "predicted": "predicted class",
+                 "sequencelength": "observations", "cloud_share": "cloud-flagged share"})
+
+    def pick_row() -> None:
+        rows = st.session_state["explorer_cell_table"].selection.get("rows", [])
+        if rows:
+            select_parcel(int(shown.iloc[rows[0]]["parcel"]))
+
+    show_table(shown, f"parcels-{true}-as-{pred}", key="explorer_cell_table",
+               on_select=pick_row, selection_mode="single-row", hide_index=True)
     if ctx.selected_id is not None:
         st.caption(f"Selected parcel: {ctx.selected_id}")
-        links = st.columns(2)
+        links = st.columns(3)
         links[0].page_link("pages/map.py", label="Open on the map", icon=":material/map:")
         links[1].page_link("pages/inspector.py", label="Open in the inspector", icon=":material/search:")
+        links[2].page_link("pages/attributions.py", label="Explain it (attributions)", icon=":material/explore:")
 
     st.header("Compare two models")
     others = [m for m in shipped_models() if m != ctx.classifier.label]
@@ -71,5 +81,13 @@ if require(ctx):
             scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
                                    for n, m in zip(names, (metrics, other_metrics), strict=False)])
             show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
-            st.write(agreement_summary(comparison, len(ctx.table), names))
-            show_table(comparison, f"disagreements-{names[0]}-{names[1]}", key="explorer_compare", hide_index=True)
+            summary = agreement_summary(comparison, len(ctx.table), names)
+            st.markdown(f"The two models disagree on **{summary['disagree']}** of {summary['parcels']} parcels: "
+                        f"only `{names[0]}` is right on {summary[f'only {names[0]} right']}, only `{names[1]}` "
+                        f"on {summary[f'only {names[1]} right']}, neither on {summary['neither right']}.")
+            a, b = names
+            show_table(comparison.rename(columns={
+                "id": "parcel", "classid": "true class id", "classname": "true class",
+                f"confidence_{a}": f"confidence {a}", f"confidence_{b}": f"confidence {b}",
+                f"predicted_{a}": f"predicted by {a}", f"predicted_{b}": f"predicted by {b}",
+                "right": "right model"}), f"disagreements-{a}-{b}", key="explorer_compare", hide_index=True)

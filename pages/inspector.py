@@ -3,37 +3,20 @@
 import streamlit as st
 
 from app_support import cache
-from app_support.state import banner, context, query, require, select_parcel, set_query
-from app_support.widgets import show_figure
+from app_support.state import banner, context, query, require, set_query
+from app_support.widgets import parcel_picker, show_figure
 from cropviz.data.series import parcel_series, series_names
 from cropviz.errors import CropvizError
-from cropviz.explore import step_misclassified
 from cropviz.viz.chips import chip_strip
+from cropviz.viz.colors import class_hex
 from cropviz.viz.trajectories import probability_bar, trajectory_figure
-
-
-def _step(table, current, step):
-    """Select the misclassified parcel ``step`` places from ``current`` (button callback)."""
-    target = step_misclassified(table, current, step)
-    if target is None:
-        st.toast("This model misclassifies no parcel here.")
-    else:
-        select_parcel(target)
-
 
 ctx = context()
 st.title("Parcel inspector")
 banner(ctx)
 if require(ctx, predictions=False):
     ds, table = ctx.dataset, ctx.table
-    ids = table["id"].tolist()
-    top = st.columns([2, 1, 1, 3])
-    st.session_state["inspector_parcel"] = ctx.selected_id  # follow selections made on other pages
-    top[0].selectbox("Parcel", ids, key="inspector_parcel",
-                     on_change=lambda: select_parcel(st.session_state["inspector_parcel"]))
-    if ctx.predictions is not None:
-        for column, label, step in ((top[1], "◀ previous misclassified", -1), (top[2], "next misclassified ▶", 1)):
-            column.button(label, key=f"step{step}", on_click=_step, args=(table, ctx.selected_id, step))
+    parcel_picker(ctx, "inspector_parcel")
     try:
         parcel = ds.parcel(ctx.selected_id)
     except (CropvizError, KeyError) as error:
@@ -44,7 +27,8 @@ if require(ctx, predictions=False):
     default = [n for n in query("series", "NDVI").split(",") if n in names] or ["NDVI"]
     chosen = st.multiselect("Bands and indices", names, default=default, key="inspector_series")
     set_query(series=",".join(chosen))
-    view = st.radio("Observations", ["raw (clouds marked)", "cloud-filtered"], horizontal=True, key="inspector_view")
+    view = st.radio("Observations", ["clear (clouds marked)", "clear only"], horizontal=True, key="inspector_view",
+                    help="The line joins the clear observations; cloud-flagged ones are grey x marks (or hidden).")
     predicted = row.get("predicted") if ctx.predictions is not None else None
     info = f"**Parcel {parcel.id}** · code {parcel.code} · true class **{parcel.classname}**"
     if predicted is not None:
@@ -54,17 +38,19 @@ if require(ctx, predictions=False):
     st.markdown(info)
     if chosen:
         series = parcel_series(parcel, chosen)
-        envelopes = {}
+        envelopes, envelope_colors = {}, {}
         if len(chosen) == 1:
             classes = [parcel.classname] + ([predicted] if predicted and predicted != parcel.classname else [])
             found = cache.envelopes(ds, chosen[0], classes)
             envelopes = {f"{c} ({'true' if c == parcel.classname else 'predicted'}) mean ± std":
                          (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
                          for c, env in found.items()}
+            envelope_colors = {label: class_hex(label.split(" (")[0]) for label in envelopes}
         else:
             st.caption("Pick a single band or index to see the class envelopes behind it.")
         fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
-                                hide_cloudy=view == "cloud-filtered", title=f"Parcel {parcel.id}",
+                                envelope_colors=envelope_colors,
+                                hide_cloudy=view == "clear only", title=f"Parcel {parcel.id}",
                                 yaxis_title=chosen[0] if len(chosen) == 1 else "value")
         show_figure(fig, f"parcel-{parcel.id}-trajectory", key="inspector_trajectory")
     if ctx.predictions is not None:

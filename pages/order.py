@@ -20,6 +20,7 @@ from cropviz.errors import CropvizError
 from cropviz.models import registry
 from cropviz.models.checkpoint import shipped_names
 from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
+from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD
 
 ctx = context()
 st.title("Ordered vs shuffled time")
@@ -69,6 +70,10 @@ if card_table.empty:
     st.caption("No shipped model has a shuffled twin with test metrics in its card yet (models/<name>_shuffled.json).")
 else:
     show_table(card_table, "shuffled-twins-cards", key="order_cards", hide_index=True)
+    st.caption("These F1 values differ from the table above for the same model on purpose: the table above "
+               "comes from the results file (its own training runs, split and epochs, shown in its heading); "
+               "this one from the model cards of the weights the app ships (trained once, tested on the "
+               "region in the last column).")
 
 if results is not None:
     st.header("Which crops need the order?")
@@ -114,9 +119,12 @@ else:
             show_table(shown, f"disagreements-{pair}", key="order_disagreements", hide_index=True)
             ids = [int(i) for i in shown["id"]]
             current = ctx.selected_id if ctx.selected_id in ids else ids[0]
-            parcel = st.selectbox("Parcel", ids, index=ids.index(current), key=f"order_parcel_{pair}")
+            # shown here without changing the app's selected parcel, until the user picks one
+            parcel = st.selectbox("Parcel", ids, index=ids.index(current), key=f"order_parcel_{pair}",
+                                  on_change=lambda key=f"order_parcel_{pair}": select_parcel(st.session_state[key]))
             if parcel != ctx.selected_id:
-                select_parcel(parcel)
+                st.caption(f"The selected parcel ({ctx.selected_id}) is not among these; showing {parcel}. "
+                           "Picking a parcel here selects it on every page.")
             explain = st.toggle("Attributions (integrated gradients)", value=True, key="order_explain")
             views = [dict(cache.order_view(ctx.dataset, name, parcel, explain), label=f"{name}")
                      for name in (pair, twin)]
@@ -127,5 +135,5 @@ else:
             show_figure(order_pair_figure(*views), f"order-parcel-{parcel}", key="order_parcel_figure")
             st.caption("Each model's input in the order it reads it: the shuffled twin sees the same "
                        "observations permuted (hover for the dates). Bars: integrated-gradients attribution of "
-                       "the predicted class's log-probability per input step, summed over bands "
-                       "(and pixels for patch models); blue pushes towards the class, red away.")
+                       "the predicted class's log-probability per input step, summed over bands (and pixels "
+                       f"for patch models); {POSITIVE_WORD} pushes towards the class, {NEGATIVE_WORD} away.")

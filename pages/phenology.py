@@ -32,5 +32,7 @@ if require(ctx, predictions=False):
     if st.toggle("Animate the region date by date", key="phenology_animate"):
         ids, grid, values, xy = cache.season(ds, name)
         low, high = (0.0, 1.0) if name == "NDVI" else (float(values.min()), float(values.max()))
-        show_figure(season_frames(xy, grid, values, ids=ids, index_name=name, vmin=low, vmax=high),
+        classnames = ds.index.set_index("id").loc[list(ids), "classname"].astype(str).tolist()
+        show_figure(season_frames(xy, grid, values, ids=ids, index_name=name, vmin=low, vmax=high,
+                                  classnames=classnames),
                     f"season-{name}", key="phenology_season")

@@ -22,6 +22,8 @@ import_app = typer.Typer(no_args_is_help=True, help="Bring your own data into th
 app.add_typer(import_app, name="import")
 
 ROOT = typer.Option(..., "--root", help="Dataset root folder (BreizhCrops layout).")
+YEAR_HELP = "Year (default: the one recorded at import, else 2017)."
+LEVEL_HELP = "Level (default: the one recorded at import, else L1C)."
 
 
 def _fail(error: Exception) -> None:
@@ -60,7 +62,8 @@ def download_breizhcrops(region: str = typer.Option(..., help="frh01..frh04, bel
 
 @app.command()
 def info(root: Path = ROOT, region: str = typer.Option(..., help="Region name."),
-         year: int = 2017, level: str = "L1C",
+         year: int | None = typer.Option(None, help=YEAR_HELP),
+         level: str | None = typer.Option(None, help=LEVEL_HELP),
          as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Summarise a dataset: parcels per class, sequence lengths, cloud share, skipped rows."""
     from cropviz.data import open_breizhcrops
@@ -76,8 +79,17 @@ def info(root: Path = ROOT, region: str = typer.Option(..., help="Region name.")
 @app.command()
 def train(model: str = typer.Option(..., help="Registry model name."), root: Path = ROOT,
           train_regions: str = typer.Option("frh01,frh02", "--train", help="Comma-separated regions."),
-          val: str = typer.Option("frh03", help="Validation region."),
-          year: int = 2017, level: str = "L1C",
+          val: str | None = typer.Option(None, help="Validation region (default: frh03 when the root has it, "
+                                                    "else --val-fraction of the training parcels)."),
+          val_fraction: float | None = typer.Option(None, "--val-fraction",
+                                                    help="Share of the training parcels held out for validation "
+                                                         "(seeded; whole groups with --group-col). Default 0.2."),
+          group_col: str | None = typer.Option(None, "--group-col",
+                                               help="Index column grouping parcels for --val-fraction (default: "
+                                                    "the group recorded at import, e.g. the polygon of pixels)."),
+          preset: str = typer.Option("demo", help="Hyper-parameters: demo (small) or paper (published)."),
+          year: int | None = typer.Option(None, help=YEAR_HELP),
+          level: str | None = typer.Option(None, help=LEVEL_HELP),
           epochs: int = typer.Option(20, help="Epochs; the best validation epoch is kept."),
           batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           shuffle_time: bool = typer.Option(False, "--shuffle-time", help="Permute observation order."),
@@ -93,7 +105,8 @@ def train(model: str = typer.Option(..., help="Registry model name."), root: Pat
 
     try:
         config = TrainConfig(model=model, root=str(root), train_regions=train_regions.split(","),
-                             val_region=val, year=year, level=level, epochs=epochs,
+                             val_region=val, val_fraction=val_fraction, group_col=group_col, preset=preset,
+                             year=year, level=level, epochs=epochs,
                              batch_size=batch_size, learning_rate=lr, seed=seed,
                              shuffle_time=shuffle_time, device=device, alpha=alpha,
                              full_season=full_season,
@@ -119,8 +132,8 @@ def _parse_hparams(items: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def _classifier_and_data(model: str, arch: str | None, root: Path, region: str, year: int,
-                         level: str, device: str) -> tuple[Any, Any]:
+def _classifier_and_data(model: str, arch: str | None, root: Path, region: str, year: int | None,
+                         level: str | None, device: str) -> tuple[Any, Any]:
     from cropviz.data import open_breizhcrops
     from cropviz.models.classifier import Classifier
 
@@ -134,16 +147,18 @@ def _classifier_and_data(model: str, arch: str | None, root: Path, region: str, 
 def evaluate(model: str = typer.Option(..., help="Registry name (shipped weights) or checkpoint."),
              root: Path = ROOT, region: str = typer.Option(..., help="Region to evaluate on."),
              arch: str | None = typer.Option(None, help="Architecture of a published checkpoint."),
-             year: int = 2017, level: str = "L1C", device: str = "auto",
+             year: int | None = typer.Option(None, help=YEAR_HELP),
+             level: str | None = typer.Option(None, help=LEVEL_HELP), device: str = "auto",
              cache: Path | None = typer.Option(None, help="Prediction cache folder."),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Overall accuracy, kappa, macro F1, per-class scores and confusion matrix on a region."""
     from cropviz.metrics import metrics_from_predictions
-    from cropviz.predictions import region_predictions
+    from cropviz.store import Store
+    from cropviz.workspace import Workspace
 
     try:
         classifier, dataset = _classifier_and_data(model, arch, root, region, year, level, device)
-        predictions = region_predictions(classifier, dataset, cache_dir=cache)
+        predictions = Workspace(dataset, classifier, Store(cache)).predictions()
     except CropvizError as error:
         _fail(error)
     metrics = metrics_from_predictions(predictions, classifier.classes)
@@ -164,12 +179,14 @@ def predict(model: str = typer.Option(..., help="Registry name (shipped weights)
             root: Path = ROOT, region: str = typer.Option(..., help="Region to predict."),
             out: Path = typer.Option(..., help="Parquet file to write."),
             arch: str | None = typer.Option(None, help="Architecture of a published checkpoint."),
-            year: int = 2017, level: str = "L1C", device: str = "auto", batch_size: int = 512,
+            year: int | None = typer.Option(None, help=YEAR_HELP),
+            level: str | None = typer.Option(None, help=LEVEL_HELP), device: str = "auto", batch_size: int = 512,
             cache: Path | None = typer.Option(None, help="Prediction cache folder.")) -> None:
     """One row per parcel: id, true, pred, confidence and prob_<class>."""
     from tqdm.auto import tqdm
 
-    from cropviz.predictions import region_predictions
+    from cropviz.store import Store
+    from cropviz.workspace import Workspace
 
     try:
         classifier, dataset = _classifier_and_data(model, arch, root, region, year, level, device)
@@ -177,8 +194,8 @@ def predict(model: str = typer.Option(..., help="Registry name (shipped weights)
             def advance(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            predictions = region_predictions(classifier, dataset, cache_dir=cache,
-                                             batch_size=batch_size, progress=advance)
+            predictions = Workspace(dataset, classifier, Store(cache)).predictions(
+                batch_size=batch_size, progress=advance)
     except CropvizError as error:
         _fail(error)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +208,20 @@ def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table
                      root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
                      form: str | None = typer.Option(None, help="long or wide (default: detect)."),
                      id_col: str | None = None, date_col: str | None = None, label_col: str | None = None,
-                     wide_pattern: str | None = typer.Option(None, help="e.g. '{band}_{date}' or 't{index}_{band}'."),
+                     wide_pattern: str | None = typer.Option(
+                         None, help="e.g. '{band}_{date}', 't{index}_{band}' or 'OPTICAL-{band}-ts{index}-{*}' "
+                                    "({*}: any text)."),
                      dates: str | None = typer.Option(None, help="Comma-separated dates for '{index}' patterns."),
+                     start_date_col: str | None = typer.Option(None, help="Column with each row's first date "
+                                                                          "('{index}' steps from it)."),
+                     step: str | None = typer.Option(None, help="Step of '{index}' with --start-date-col: a pandas "
+                                                                "offset such as 1MS (monthly) or 10D."),
+                     bands: str | None = typer.Option(None, help="Comma-separated bands: the band of each position "
+                                                                 "of a pattern without {band}, or the bands to keep."),
+                     row_id: bool = typer.Option(False, "--row-id", help="Every row is its own series (pixel "
+                                                                         "tables), numbered 1..N."),
+                     group_col: str | None = typer.Option(None, help="Column kept as the parcel's group, e.g. the "
+                                                                     "polygon id of a pixel table."),
                      scale: str = typer.Option("auto", help="auto, dn or reflectance."),
                      cloud_col: str | None = None,
                      cloud_kind: str | None = typer.Option(None, help="probability, boolean, scl (default: detect)."),
@@ -212,29 +241,56 @@ def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table
                                dates=dates.split(",") if dates else None, scale=scale, cloud_col=cloud_col,
                                cloud_kind=cloud_kind, classmapping=classmapping, min_class_size=min_class_size,
                                geometry=geometry, lon_col=lon_col, lat_col=lat_col, year=year, level=level,
-                               duplicates=duplicates, chunksize=chunksize, overwrite=overwrite, progress=True)
+                               duplicates=duplicates, chunksize=chunksize, overwrite=overwrite,
+                               start_date_col=start_date_col, step=step,
+                               bands=bands.split(",") if bands else None, row_id=row_id, group_col=group_col,
+                               progress=True)
     except CropvizError as error:
         _fail(error)
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
 @app.command()
-def extract(rasters: list[str] = typer.Option(..., "--rasters", help="Folder, glob or files (repeat)."),
+def extract(rasters: list[str] | None = typer.Option(None, "--rasters", help="Folder, glob or files (repeat)."),
+            stac: str | None = typer.Option(None, "--stac", help="STAC API URL or static catalog.json instead of "
+                                                                 "--rasters (with --start and --end)."),
+            collection: str = typer.Option("sentinel-2-l2a", help="STAC collection (with --stac)."),
+            start: str | None = typer.Option(None, help="First day, e.g. 2017-01-01 (with --stac)."),
+            end: str | None = typer.Option(None, help="Last day, e.g. 2017-12-31 (with --stac)."),
+            assets: str | None = typer.Option(None, help="Comma-separated STAC asset keys (default: every band)."),
+            max_cloud_cover: float | None = typer.Option(None, help="Skip STAC items with more eo:cloud_cover."),
             parcels: Path = typer.Option(..., help="Polygon file with an id (and label) column."),
             root: Path = ROOT, region: str = typer.Option(..., help="Region name to write."),
             layout: str | None = typer.Option(None, help="per-date or per-band (default: detect)."),
             dates_csv: Path | None = None,
             band_names: str | None = typer.Option(None, help="Comma-separated layer band names."),
             id_col: str | None = None, label_col: str | None = None,
-            cloud_band: str | None = typer.Option(None, help="Layer/file token of a cloud mask or SCL."),
-            cloud_kind: str = typer.Option("scl", help="scl or boolean."),
+            cloud_band: str | None = typer.Option(None, help="Layer/file token of the cloud layer (default: one "
+                                                             "named like SCL, CLM or cloud; 'none': no masking)."),
+            cloud_kind: str | None = typer.Option(None, help="scl, boolean or probability (default: from the "
+                                                             "values)."),
             patches: bool = typer.Option(False, "--patches", help="Also write 32x32 parcel patches."),
             workers: int = 2, year: int | None = None, level: str | None = None,
             overwrite: bool = False) -> None:
-    """Extract per-parcel, per-date band statistics from Sentinel-2 rasters as a region."""
+    """Extract per-parcel, per-date band statistics from Sentinel-2 rasters (or a STAC catalog) as a region."""
     from cropviz.data.importers import extract_rasters
+    from cropviz.errors import ConfigurationError
 
     try:
+        if (stac is None) == (not rasters):
+            raise ConfigurationError("give either --rasters or --stac (with --start and --end)")
+        if stac is not None:
+            from cropviz.data.stac import extract_stac
+
+            if start is None or end is None:
+                raise ConfigurationError("--stac needs --start and --end, e.g. --start 2017-01-01 --end 2017-12-31")
+            summary = extract_stac(stac, parcels, root, region, start=start, end=end, collection=collection,
+                                   bands=assets.split(",") if assets else None, max_cloud_cover=max_cloud_cover,
+                                   id_col=id_col, label_col=label_col, workers=workers, year=year, level=level,
+                                   overwrite=overwrite, progress=True)
+            typer.echo(json.dumps(summary, indent=2, default=str))
+            return
+        rasters = rasters or []
         summary = extract_rasters(rasters[0] if len(rasters) == 1 else rasters, parcels, root, region,
                                   layout=layout, dates_csv=dates_csv,
                                   band_names=band_names.split(",") if band_names else None, id_col=id_col,
@@ -302,6 +358,42 @@ def reproduce_time_space(
         typer.echo(f"{row['model']:>12} {row['order']:>8}  OA {row['overall_accuracy']:.3f}  "
                    f"macro F1 {row['macro_f1']:.3f}")
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def diagnose(model: str = typer.Option(..., help="Registry model name or checkpoint path."),
+             root: Path = ROOT, region: str = typer.Option(..., help="Region to diagnose, e.g. frh04."),
+             out: Path = typer.Option(Path("diagnosis.parquet"), help="Output table (.parquet, or .csv)."),
+             level: str = "L1C", year: int = 2017, seed: int = 0,
+             explain: str = typer.Option("wrong", help="Parcels attributed with integrated gradients: "
+                                                       "wrong, all or none."),
+             dask: bool = typer.Option(False, "--dask", help="Compute the evidence on Dask (whole regions)."),
+             scheduler: str | None = typer.Option(None, help="Dask scheduler tcp://HOST:PORT (implies --dask); "
+                                                                "default: a local cluster."),
+             workers: int | None = typer.Option(None, help="Local Dask workers (default: one per core)."),
+             partition_size: int = typer.Option(500, help="Parcels per Dask task.")) -> None:
+    """Why is each parcel wrong? Label error, clouds, ambiguity, atypical parcel or model error."""
+    try:
+        if dask or scheduler is not None:
+            from cropviz.diagnose.distributed import diagnose_region
+
+            frame = diagnose_region(root, region, model, out, year=year, level=level, seed=seed, explain=explain,
+                                    scheduler=scheduler, workers=workers, partition_size=partition_size,
+                                    progress=True)
+        else:
+            from cropviz.data import open_breizhcrops
+            from cropviz.diagnose import diagnose as run_diagnose
+            from cropviz.diagnose.distributed import write_diagnosis
+            from cropviz.models import Classifier
+
+            frame = run_diagnose(Classifier.open(model), open_breizhcrops(root, region, year=year, level=level),
+                                 seed=seed, explain=explain)
+            write_diagnosis(frame, out)
+    except CropvizError as error:
+        _fail(error)
+    counts = frame["verdict"].value_counts()
+    typer.echo(", ".join(f"{verdict} {int(n)}" for verdict, n in counts.items()))
+    typer.echo(f"wrote {out} ({len(frame)} parcels)")
 
 
 def main(argv: list[str] | None = None) -> None:

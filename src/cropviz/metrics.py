@@ -15,8 +15,10 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from cropviz.types import IntArray
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
+
+def classification_metrics(y_true: IntArray, y_pred: IntArray,
                            classes: Sequence[str]) -> dict[str, Any]:
     """Overall accuracy, kappa, macro F1, per-class precision/recall/F1/support, confusion matrix.
 

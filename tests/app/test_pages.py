@@ -51,7 +51,7 @@ def test_next_misclassified_button_moves_to_a_wrong_parcel(app):
     app.run()
     app.switch_page("pages/inspector.py")
     app.run()
-    app.button(key="step1").click().run()
+    app.button(key="inspector_parcel_step1").click().run()
     _no_failures(app)
     text = " ".join(m.value for m in app.markdown)
     assert "WRONG" in text
@@ -69,7 +69,7 @@ def test_a_confusion_cell_filters_the_parcel_list(app):
     _no_failures(app)
     table = app.dataframe(key="explorer_cell_table").value
     assert len(table) == expected
-    assert set(table["classname"]) == {true} and set(table["predicted"]) == {predicted}
+    assert set(table["true class"]) == {true} and set(table["predicted class"]) == {predicted}
     assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
 
 
@@ -77,6 +77,7 @@ def test_query_parameters_restore_a_view(app):
     app.query_params["region"] = "frh03"
     app.query_params["model"] = "random_forest"
     app.query_params["parcel"] = "0"
+    app.switch_page("pages/inspector.py")
     app.run()
     _no_failures(app)
     assert app.sidebar.selectbox(key="region_widget").value == "frh03 (validation)"

@@ -48,7 +48,7 @@ def to_wide(long: pd.DataFrame) -> pd.DataFrame:
 
 def arrays(root, region, level):
     ds = open_breizhcrops(root, region, level=level)
-    return ds, {int(i): ds._read_array(int(i), p) for i, p in zip(ds.index["id"], ds.index["path"])}
+    return ds, {int(i): ds._read_array(int(i), p) for i, p in zip(ds.index["id"], ds.index["path"], strict=True)}
 
 
 def same_dataset(a, b, level="L2A"):
@@ -86,7 +86,8 @@ def test_long_and_wide_forms_and_csv_parquet_give_identical_datasets(tmp_path):
     assert (p.cloudy == (p.flags["CLD"] > 50).to_numpy()).all()
     meta = json.loads((tmp_path / "a" / "cropviz.json").read_text())
     assert meta["simulated"] is False and meta["source"] == "imported"
-    assert meta["levels"]["L2A"]["extra"] == ["VV"] and "import_table" in meta["command"]
+    assert meta["levels"]["L2A"]["extra"] == ["VV"] and "import_table" in meta["regions"]["r"]["command"]
+    assert "command" not in meta and meta["default"] == {"year": 2017, "level": "L2A", "region": "r"}
     assert meta["regions"]["r"]["source_files"] == [str(tmp_path / "long.csv")]
 
 
@@ -243,3 +244,105 @@ def test_date_major_wide_blocks_with_a_date_list_and_a_classmapping_file(tmp_pat
     ds = open_breizhcrops(tmp_path / "a", "r", level="L2A")
     assert ds.classes == ["cereal", "maize"] and len(ds.skipped) == 2  # the two 'meadow' parcels
     assert set(ds.skipped["reason"]) == {"code meadow not in classmapping"}
+
+
+def monthly_table(n: int = 6, t: int = 5, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A wide monthly-composite table (columns like OPTICAL-B02-ts3-10m, each row its own season)
+    and the same data in long form."""
+    rng = np.random.default_rng(seed)
+    starts = pd.to_datetime(["2017-03-01", "2017-10-01", "2018-01-01"])[np.arange(n) % 3]
+    wide = pd.DataFrame({"parcel_id": np.arange(1, n + 1), "season_start": starts.strftime("%Y-%m-%d"),
+                         "crop": np.array(["wheat", "corn"])[np.arange(n) % 2]})
+    long_rows = []
+    values = {}
+    for b in L2A:
+        res = "10m" if b in ("B2", "B3", "B4", "B8") else "20m"
+        name = b if len(b) == 3 else b.replace("B", "B0")
+        for k in range(t):
+            v = rng.integers(100, 5000, n).astype(float)
+            values[(b, k)] = v
+            wide[f"OPTICAL-{name}-ts{k}-{res}"] = v
+    for i in range(n):
+        for k in range(t):
+            row = {"parcel_id": i + 1, "date": starts[i] + pd.DateOffset(months=k), "crop": wide.loc[i, "crop"]}
+            row.update({b: values[(b, k)][i] for b in L2A})
+            long_rows.append(row)
+    return wide, pd.DataFrame(long_rows)
+
+
+def test_per_row_calendars_with_star_tokens_equal_the_long_table(tmp_path):
+    wide, long = monthly_table()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    long.to_csv(tmp_path / "long.csv", index=False)
+    import_table(tmp_path / "long.csv", tmp_path / "a", "r", progress=False)
+    b = import_table(tmp_path / "wide.csv", tmp_path / "b", "r", wide_pattern="OPTICAL-{band}-ts{index}-{*}",
+                     start_date_col="season_start", step="1MS", progress=False)
+    assert b["level"] == "L2A" and b["calendar"] == {"start_date_column": "season_start", "step": "1MS"}
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+    p = open_breizhcrops(tmp_path / "b", "r", level="L2A").parcel(2)
+    assert [str(d)[:10] for d in p.dates] == ["2017-10-01", "2017-11-01", "2017-12-01", "2018-01-01", "2018-02-01"]
+
+
+def test_a_pattern_that_leaves_bands_out_fails_unless_bands_says_which(tmp_path):
+    wide, _ = monthly_table()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    with pytest.raises(DatasetError, match=r"wide\.csv: --wide-pattern 'OPTICAL-\{band\}-ts\{index\}-10m' leaves "
+                                           r"out 30 band-like columns \(OPTICAL-B05-ts0-20m, .*--bands") as info:
+        import_table(tmp_path / "wide.csv", tmp_path / "o", "r", wide_pattern="OPTICAL-{band}-ts{index}-10m",
+                     start_date_col="season_start", step="1MS", progress=False)
+    assert "\n" not in str(info.value)
+    s = import_table(tmp_path / "wide.csv", tmp_path / "o", "r", wide_pattern="OPTICAL-{band}-ts{index}-10m",
+                     start_date_col="season_start", step="1MS", bands=["B2", "B3", "B4", "B8"], progress=False)
+    assert s["bands"] == ["B2", "B3", "B4", "B8"] and s["level"] == "CUSTOM"
+    s = import_table(tmp_path / "wide.csv", tmp_path / "o2", "r", wide_pattern="OPTICAL-{band}-ts{index}-{*}",
+                     start_date_col="season_start", step="1MS", bands=["B4", "B8"], progress=False)
+    assert s["bands"] == ["B4", "B8"] and "OPTICAL-B02-ts0-10m" in s["ignored_columns"]
+    with pytest.raises(ConfigurationError, match=r"--step 'monthly' is not a pandas offset"):
+        import_table(tmp_path / "wide.csv", tmp_path / "x", "r", wide_pattern="OPTICAL-{band}-ts{index}-{*}",
+                     start_date_col="season_start", step="monthly", progress=False)
+
+
+def test_positional_patterns_without_band_need_bands_and_never_traceback(tmp_path):
+    long = make_long(n=5, t=4, extra=False, cloud=None)
+    long.to_csv(tmp_path / "long.csv", index=False)
+    dates = sorted(long["date"].unique())
+    cube = long.sort_values(["parcel_id", "date"])[list(L2A)].to_numpy().reshape(5, 4 * len(L2A))  # time-major
+    flat = pd.DataFrame(cube, columns=[f"x{k}" for k in range(cube.shape[1])])
+    flat = flat.assign(parcel_id=np.arange(100, 105), crop=long.groupby("parcel_id")["crop"].first().to_numpy())
+    flat.to_csv(tmp_path / "flat.csv", index=False)
+    with pytest.raises(ConfigurationError, match=r"--wide-pattern 'x\{index\}' has no \{band\}: .*--bands"):
+        import_table(tmp_path / "flat.csv", tmp_path / "o", "r", wide_pattern="x{index}", dates=dates, progress=False)
+    import_table(tmp_path / "long.csv", tmp_path / "a", "r", progress=False)
+    import_table(tmp_path / "flat.csv", tmp_path / "b", "r", wide_pattern="x{index}", dates=dates, bands=L2A,
+                 progress=False)
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+
+
+def test_pixel_tables_get_row_ids_and_keep_their_polygon_as_group(tmp_path):
+    long = make_long(n=8, t=3, extra=False, cloud=None)
+    wide = to_wide(long).drop(columns="parcel_id")
+    wide.insert(0, "polygon", ["F1", "F1", "F1", "F2", "F2", "F3", "F3", "F3"])  # 3 polygons, 8 pixels
+    wide.to_csv(tmp_path / "pixels.csv", index=False)
+    with pytest.raises(DatasetError, match=r"pixels\.csv: no id column .*name it with --id-col"):
+        import_table(tmp_path / "pixels.csv", tmp_path / "o", "r", progress=False)
+    s = import_table(tmp_path / "pixels.csv", tmp_path / "o", "r", row_id=True, group_col="polygon", progress=False)
+    assert s["parcels"] == 8 and s["row_ids"] and s["group_column"] == "polygon"
+    index = pd.read_csv(tmp_path / "o" / "2017" / "L2A" / "r.csv")
+    assert list(index["id"]) == list(range(1, 9)) and list(index["group"]) == list(wide["polygon"])
+    ds = open_breizhcrops(tmp_path / "o", "r", level="L2A")
+    assert ds.parcel(4).bands.iloc[0]["B2"] == wide.loc[3, f"B2_{long['date'].iloc[0].replace('-', '')}"]
+    # the same pixels as a long table with the polygon as id: duplicates name the pixel-table options
+    pix = long.assign(parcel_id=np.repeat(wide["polygon"].to_numpy(), 3)).drop(columns="crop")
+    pix.to_csv(tmp_path / "pix_long.csv", index=False)
+    with pytest.raises(DatasetError, match=r"duplicate \(id, date\) rows, e\.g\. id F1 .*--row-id with --group-col"):
+        import_table(tmp_path / "pix_long.csv", tmp_path / "p", "r", id_col="parcel_id", progress=False)
+
+
+def test_string_ids_are_kept_in_the_index_as_source_id(tmp_path):
+    long = make_long(n=4, t=3)
+    long["parcel_id"] = "FR-" + long["parcel_id"].astype(str)
+    long.to_csv(tmp_path / "t.csv", index=False)
+    import_table(tmp_path / "t.csv", tmp_path / "o", "r", progress=False)
+    index = pd.read_csv(tmp_path / "o" / "2017" / "L2A" / "r.csv")
+    assert list(index["source_id"]) == ["FR-100", "FR-101", "FR-102", "FR-103"] and list(index["id"]) == [1, 2, 3, 4]
+    assert len(open_breizhcrops(tmp_path / "o", "r", level="L2A")) == 4

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from cropviz.data.indices import index_array
 from cropviz.early import ElectsModel, early_metrics
 from cropviz.early.analysis import (
     RegionSteps,
@@ -16,13 +17,14 @@ from cropviz.early.analysis import (
     decided_over_time,
     deterministic_stop,
     early_frame,
-    ndvi_of,
     stop_date_distribution,
     tradeoff_row,
     tradeoff_table,
 )
 from cropviz.errors import ConfigurationError
 from cropviz.models.inputs import ModelInput
+from cropviz.store import Store
+from cropviz.workspace import Workspace
 
 CLASSES = ["barley", "wheat", "corn"]
 T = 5
@@ -136,7 +138,7 @@ class _Classifier:
         torch.nn.init.constant_(self.model.stopping.bias, bias)
         bands = ["B1", "B10", "B11", "B12", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9"]
         self.info = SimpleNamespace(card=card, path=None, sha256=f"{card}{bias}", arch="elects", bands=bands)
-        self.name = "elects"
+        self.name = self.label = "elects"
 
     def check_fits(self, dataset) -> None:
         return None
@@ -154,14 +156,17 @@ def test_tradeoff_table_rows_per_alpha_and_full_season(tmp_path):
     models = {"elects_alpha03": _Classifier({"alpha": 0.3}, 5.0),  # stops at once
               "elects_alpha07": _Classifier({"alpha": 0.7}, -20.0),  # never: waits to the end
               "elects_fullseason": _Classifier({"full_season": True}, 5.0)}
-    table = tradeoff_table(models, _Dataset(7, tmp_path), cache_dir=tmp_path)
+    store = Store(tmp_path)
+    table = tradeoff_table(models, _Dataset(7, tmp_path),
+                           steps_of=lambda clf: Workspace(_Dataset(7, tmp_path), clf, store).early_steps())
     assert table["model"].tolist() == ["elects_alpha03", "elects_alpha07", "elects_fullseason"]
     assert table["earliness"].tolist() == pytest.approx([1 / T, 1.0, 1.0])
     assert table["alpha"].tolist()[:2] == [0.3, 0.7] and table["full_season"].tolist() == [False, False, True]
     assert table["mean_stop_date"].iloc[0] == pd.Timestamp("2017-01-01")
     assert table["mean_stop_date"].iloc[2] == pd.Timestamp("2017-01-01") + pd.Timedelta(days=30 * (T - 1))
-    assert list((tmp_path / "early").glob("steps-toy-*.npz"))  # cached on disk
-    again = tradeoff_table(models, _Dataset(7, tmp_path), cache_dir=tmp_path)
+    assert store.size() > 0  # cached on disk
+    again = tradeoff_table(models, _Dataset(7, tmp_path),
+                           steps_of=lambda clf: Workspace(_Dataset(7, tmp_path), clf, store).early_steps())
     pd.testing.assert_frame_equal(table, again)
 
 
@@ -178,15 +183,10 @@ def test_stop_date_distribution_follows_the_model():
     pd.testing.assert_frame_equal(out, same)
 
 
-def test_ndvi_of_uses_b8_and_b4():
+def test_parcel_ndvi_uses_b8_and_b4():
     x = np.zeros((2, 13), np.float32)
     bands = _Classifier({}, 0.0).info.bands
     x[:, bands.index("B8")], x[:, bands.index("B4")] = 0.4, 0.1
-    assert ndvi_of(x, bands) == pytest.approx([0.6, 0.6])
+    assert index_array(x, bands, "NDVI") == pytest.approx([0.6, 0.6])
 
 
-def test_region_steps_round_trip(tmp_path):
-    steps = _steps()
-    loaded = RegionSteps.load(steps.save(tmp_path / "s.npz"))
-    for name in ("ids", "labels", "dates", "delta", "pred", "prob"):
-        np.testing.assert_array_equal(getattr(loaded, name), getattr(steps, name))

@@ -19,8 +19,9 @@ from cropviz.explain.region import (
     observation_attention,
 )
 from cropviz.models.classifier import Classifier
-from cropviz.predictions import find_precomputed, precomputed_folder, precomputed_predictions, region_predictions
 from cropviz.scale import open_precomputed, precompute
+from cropviz.scale.results import find_precomputed, precomputed_folder, precomputed_predictions
+from cropviz.workspace import Workspace
 
 REGION = "frh01"
 
@@ -82,9 +83,9 @@ def test_only_matching_complete_results_are_found(copy_root, models, cluster, ex
     assert find_precomputed(clf, ds).path == explained and find_precomputed(clf, ds, seed=1) is None
     assert find_precomputed(Classifier.open(models["rf"], device="cpu"), ds) is None
 
-    # region_predictions reads them instead of running the model
+    # the workspace reads them instead of running the model
     monkeypatch.setattr(Classifier, "predict", lambda *a, **k: pytest.fail("the model ran"))
-    table = region_predictions(clf, ds)
+    table = Workspace(ds, clf).predictions()
     assert len(table) == len(ds) and set(table["id"]) == set(ds.index["id"])
     monkeypatch.undo()
 

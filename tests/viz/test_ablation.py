@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from cropviz.errors import ConfigurationError
-from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars, order_pair_figure, per_class_delta_figure
+from cropviz.viz.ablation import (
+    f1_vs_temporal_share,
+    grouped_bars,
+    label_positions,
+    order_pair_figure,
+    per_class_delta_figure,
+)
 
 COMPARISON = pd.DataFrame({
     "source": ["theirs", "theirs", "theirs", "ours", "ours"],
@@ -58,3 +64,13 @@ def test_order_pair_figure_draws_both_sequences_in_input_order():
     assert "gru_shuffled" in fig.layout.annotations[2].text
     with pytest.raises(ConfigurationError):
         order_pair_figure(ordered, {**shuffled, "value": value[:3]})
+
+
+def test_labels_of_nearby_points_are_placed_apart():
+    positions = label_positions([0.0, 0.01, 0.02, 1.0], [50.0, 50.5, 50.2, 50.0], 1.15, 10.0)
+    assert len(set(positions[:3])) == 3  # three crowded points, three positions
+    assert positions[3] == "top center"  # a lone point keeps the default
+    close = COMPARISON.assign(macro_f1=[34.9, 53.8, 49.2, 35.5, 45.0])  # ours CNN next to theirs
+    fig = f1_vs_temporal_share(close)
+    theirs, ours = (next(t for t in fig.data if t.name == name) for name in ("theirs", "ours"))
+    assert theirs.textposition[0] != ours.textposition[0]

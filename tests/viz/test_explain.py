@@ -8,9 +8,12 @@ from cropviz.viz.explain import (
     attention_heatmap,
     attribution_bars,
     attribution_heatmap,
+    band_label,
     cloud_attention_figure,
     compare_attributions,
+    top_observations_table,
 )
+from cropviz.viz.colors import plotly_scale
 
 DATES = pd.date_range("2017-01-05", periods=10, freq="20D")
 RNG = np.random.default_rng(0)
@@ -44,8 +47,38 @@ def test_attribution_heatmap_is_diverging_and_centred():
     fig = attribution_heatmap(v, DATES, ["B2", "B4", "B8"])
     h = fig.data[0]
     np.testing.assert_allclose(h.z, v.T)
-    assert list(h.y) == ["B2", "B4", "B8"]
+    assert list(h.y) == ["B2 blue", "B4 red", "B8 NIR"]
+    assert fig.layout.yaxis.autorange == "reversed"  # first band on top, B1 ... B12 reading down
     assert h.zmid == 0 and h.zmin == -h.zmax == -np.abs(v).max()
+
+
+def test_attribution_heatmap_of_magnitudes_uses_the_whole_sequential_scale():
+    v = np.abs(RNG.normal(size=(10, 3)))
+    h = attribution_heatmap(v, DATES, ["B2", "B4", "B8"]).data[0]
+    assert h.zmin == 0 and h.zmax == pytest.approx(v.max())
+    assert h.zmid is None
+    assert [c for _, c in h.colorscale] == [c for _, c in plotly_scale("magnitude")]
+    assert attribution_heatmap(v, DATES, ["B2", "B4", "B8"], signed=True).data[0].zmin == -v.max()
+
+
+def test_band_labels_name_what_the_band_measures():
+    assert band_label("B8A") == "B8A narrow NIR" and band_label("B11") == "B11 SWIR 1"
+    assert band_label("doa") == "doa"
+
+
+def test_attention_grid_puts_dates_and_axis_titles_on_the_outer_panels_only():
+    matrices = RNG.uniform(size=(2, 3, 10, 10))
+    fig = attention_grid(matrices, DATES)
+    layout = fig.layout
+    x_axes = [layout[f"xaxis{k if k > 1 else ''}"] for k in range(1, 7)]
+    y_axes = [layout[f"yaxis{k if k > 1 else ''}"] for k in range(1, 7)]
+    # row 1 (panels 1-3) shows no date ticks that could run into the titles of row 2
+    assert [a.showticklabels for a in x_axes] == [False, False, False, True, True, True]
+    assert {a.title.text for a in x_axes[3:]} == {"key date (attended to)"}
+    assert [a.showticklabels for a in y_axes] == [True, False, False, True, False, False]
+    assert y_axes[0].title.text == "query date"
+    # the gap between rows leaves room for a panel title above the lower row
+    assert x_axes[0].domain is not None and y_axes[0].domain[0] - y_axes[3].domain[1] >= 0.05
 
 
 def test_attribution_bars_signed_and_cloud_hatched():
@@ -78,3 +111,18 @@ def test_cloud_attention_means_per_class_and_month():
     assert cloudy_month.y[0] == pytest.approx(0.1) and cloudy_month.y[1] == pytest.approx(0.2)
     with pytest.raises(ConfigurationError):
         cloud_attention_figure(df.drop(columns="date"))
+
+
+def test_top_observations_table_says_which_are_cloudy_with_plain_dates():
+    from cropviz.explain import top_k_observations
+
+    per_observation = np.array([0.1, -0.9, 0.3, 0.0, 0.5, 0.2, 0.0, 0.0, 0.0, 0.0])
+    cloudy = np.zeros(10, dtype=bool)
+    cloudy[1] = True
+    table = top_observations_table(top_k_observations(per_observation, k=3, dates=DATES), cloudy)
+    assert list(table["observation"]) == [2, 5, 3]
+    assert list(table["date"]) == [d.strftime("%Y-%m-%d") for d in DATES[[1, 4, 2]]]
+    assert list(table["cloud-flagged"]) == ["yes", "no", "no"]
+    assert list(table["share of |attribution|"]) == ["45%", "25%", "15%"]
+    with pytest.raises(ConfigurationError):
+        top_observations_table(top_k_observations(per_observation, k=3, dates=DATES), cloudy[:1])

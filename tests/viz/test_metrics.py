@@ -42,5 +42,18 @@ def test_model_comparison_one_trace_per_model():
                           "macro_f1": [0.55, 0.57]})
     fig = model_comparison_figure(table)
     assert [t.name for t in fig.data] == ["lstm", "transformer"]
-    assert list(fig.data[1].x) == ["overall_accuracy", "macro_f1"]
+    assert list(fig.data[1].x) == ["overall accuracy", "macro F1"]
     np.testing.assert_allclose(fig.data[1].y, [0.79, 0.57])
+
+
+def test_empty_confusion_cells_are_blank_and_filled_ones_give_share_and_count():
+    text = confusion_figure(CM, ["a", "b", "c"], normalize=True).data[0].text
+    assert text[0][0] == "0.80<br>8" and text[0][2] == "" and list(text[2]) == ["", "", ""]
+    assert confusion_figure(CM, ["a", "b", "c"], normalize=False).data[0].text[1][1] == "3"
+
+
+def test_a_zero_score_is_written_where_its_bar_would_be():
+    table = pd.DataFrame({"precision": [0.9, 0.0], "recall": [0.8, 0.0], "f1": [0.85, 0.0]},
+                         index=["wheat", "nuts"])
+    recall = next(t for t in per_class_figure(table).data if t.name == "recall")
+    assert list(recall.text) == ["", "0"]

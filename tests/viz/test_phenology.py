@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cropviz.errors import ConfigurationError
-from cropviz.viz.colors import CLASS_COLORS
+from cropviz.viz.colors import CLASS_COLORS, darken
 from cropviz.viz.phenology import (
     CROP_CALENDAR,
     calendar_events,
@@ -38,10 +38,25 @@ def test_phenology_figure_has_curves_and_calendar_for_chosen_classes():
     assert "barley" not in names and "barley calendar" not in names
     wheat_cal = next(t for t in fig.data if t.name == "wheat calendar")
     assert list(wheat_cal.text) == [e.event for e in CROP_CALENDAR["wheat"]]
-    assert wheat_cal.marker.line.color == CLASS_COLORS["wheat"]
-    notes = [a.text for a in fig.layout.annotations]
-    assert any("sowing Oct-Nov (previous year)" in n for n in notes)
+    assert wheat_cal.marker.line.color == darken(CLASS_COLORS["wheat"], 0.6)
     assert fig.layout.yaxis.title.text == "NDVI"
+
+
+def test_calendar_text_is_plain_and_previous_year_sowing_sits_under_the_class():
+    fig = phenology_figure({"wheat": _curve(0.6), "corn": _curve(0.4)}, index_name="NDVI")
+    strip = fig.layout.yaxis2
+    ticks = dict(zip(strip.tickvals, strip.ticktext, strict=True))
+    assert "sowing Oct-Nov (previous year)" in ticks["wheat"] and ticks["corn"] == "corn"
+    texts = [a.text for a in fig.layout.annotations] + list(strip.ticktext)
+    assert not any("&" in t for t in texts)  # no HTML entity printed literally
+    assert fig.layout.uniformtext.mode == "hide"  # labels that do not fit their bar are hidden
+
+
+def test_wheat_is_drawn_dark_enough_to_see_on_white():
+    fig = phenology_figure({"wheat": _curve(0.6)})
+    wheat = next(t for t in fig.data if t.name == "wheat")
+    r, g, b = (int(wheat.line.color[k:k + 2], 16) for k in (1, 3, 5))
+    assert 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.85 * 255  # darker than the light palette colour
 
 
 def test_phenology_without_calendar_and_errors():

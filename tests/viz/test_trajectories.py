@@ -32,9 +32,15 @@ def test_cloudy_observations_get_one_grey_x_marker_each():
     assert len(cloud.x) == CLOUDY.sum()
     assert cloud.marker.symbol == "x-thin-open" and cloud.marker.color == CLOUD_COLOR
     np.testing.assert_allclose(cloud.y, np.linspace(0.1, 0.8, 12)[CLOUDY])
-    line = _trace(fig, "NDVI")
-    assert len(line.x) == 12
     assert fig.layout.title.text == "parcel 1"
+
+
+def test_the_line_never_joins_a_cloudy_observation():
+    values = pd.DataFrame({"NDVI": np.where(CLOUDY, 0.0, 0.7)})  # clouds read as NDVI 0
+    for hide in (False, True):
+        line = _trace(trajectory_figure(DATES, values, cloudy=CLOUDY, hide_cloudy=hide), "NDVI")
+        assert list(pd.to_datetime(line.x)) == list(DATES[~CLOUDY])
+        assert min(line.y) == 0.7  # no dip to the cloudy zeros
 
 
 def test_cloud_markers_per_series_and_filtered_view():
@@ -86,6 +92,18 @@ def test_probability_bar_marks_true_and_predicted():
     bar = fig.data[0]
     np.testing.assert_allclose(bar.x, [0.2, 0.5, 0.3])
     assert list(bar.marker.line.width) == [0, 0, 3]
-    assert "(true)" in bar.text[2] and "(predicted)" in bar.text[1]
+    assert list(bar.y) == ["barley", "wheat (predicted)", "corn (true)"]
+    assert list(bar.text) == ["0.20", "0.50", "0.30"]
+    assert list(fig.layout.xaxis.range) == [0, 1]
+    both = probability_bar(["barley", "wheat"], [0.43, 0.57], true="wheat").data[0]
+    assert list(both.y) == ["barley", "wheat (true & predicted)"] and both.text[1] == "0.57"
     with pytest.raises(ConfigurationError):
         probability_bar(["a"], [0.5, 0.5])
+
+
+def test_probability_bar_refuses_values_that_are_not_probabilities():
+    probs = np.array([0.2, 0.5, 0.3])
+    with pytest.raises(ConfigurationError, match=r"\[0, 1\]"):
+        probability_bar(["barley", "wheat", "corn"], np.exp(probs))  # exponentiated twice
+    with pytest.raises(ConfigurationError):
+        probability_bar(["barley", "wheat", "corn"], np.log(probs))

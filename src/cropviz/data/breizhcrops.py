@@ -528,10 +528,29 @@ def parcel_seed(seed: int, parcel_id: int) -> int:
     return int(np.random.SeedSequence([int(seed), abs(int(parcel_id))]).generate_state(1)[0])
 
 
-def open_breizhcrops(root: str | PathLike[str], region: str, year: int | str = 2017,
-                     level: str = "L1C", preload: bool = False) -> BreizhCropsDataset:
-    """Open one region of a BreizhCrops-layout folder (no arrays read unless ``preload``)."""
-    return BreizhCropsDataset(root, region, year=year, level=level, preload=preload)
+def open_breizhcrops(root: str | PathLike[str], region: str, year: int | str | None = None,
+                     level: str | None = None, preload: bool = False) -> BreizhCropsDataset:
+    """Open one region of a BreizhCrops-layout folder (no arrays read unless ``preload``).
+
+    ``year`` and ``level`` default to those the dataset records (:func:`dataset_defaults`)."""
+    default_year, default_level = dataset_defaults(root, region)
+    return BreizhCropsDataset(root, region, year=default_year if year is None else year,
+                              level=level or default_level, preload=preload)
+
+
+def dataset_defaults(root: str | PathLike[str], region: str | None = None) -> tuple[int, str]:
+    """The year and level recorded in ``<root>/cropviz.json`` at import or extraction: those of
+    ``region``, else of the root's last import; 2017 and L1C (BreizhCrops) when none is recorded."""
+    meta_path = Path(root) / "cropviz.json"
+    if not meta_path.exists():
+        return 2017, "L1C"
+    metadata = _read_metadata(Path(root))
+    regions = metadata.get("regions")
+    entry = regions.get(region) if isinstance(regions, dict) and region is not None else None
+    for candidate in (entry, metadata.get("default")):
+        if isinstance(candidate, dict) and "year" in candidate and "level" in candidate:
+            return int(candidate["year"]), str(candidate["level"])
+    return 2017, "L1C"
 
 
 def list_regions(root: str | PathLike[str]) -> list[tuple[int | str, str, str]]:

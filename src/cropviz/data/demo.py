@@ -156,7 +156,7 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
                 n_cont += int((cont["state"][k, sel] != clouds.CLEAR).sum())
                 if r in patch_rows:
                     prng = np.random.default_rng([seed, ri, int(par.ids[r])])  # per parcel
-                    dn, tr = patchsim.render(par.geometry[r], params, r, ends[r], prng)
+                    dn, tr = patchsim.render(par.geometry[r], params, int(r), ends[r], prng)
                     patchsim.write(patch_dir / f"{par.ids[r]}.tif", dn, tr)
                     patch_index.append((par.ids[r], f"{YEAR}/patches/{region}/{par.ids[r]}.tif"))
             if bar is not None:
@@ -198,7 +198,8 @@ def _prepare_root(root: Path, overwrite: bool) -> None:
         (root / name).unlink(missing_ok=True)
 
 
-def _command(root: Path, parcels, seed: int, regions: list[str], patches) -> str:
+def _command(root: Path, parcels: int | dict[str, int] | None, seed: int, regions: list[str],
+             patches: bool | int) -> str:
     if Path(sys.argv[0]).name == "cropviz":
         return " ".join(["cropviz", *sys.argv[1:]])
     return (f"cropviz.data.demo.generate_demo({str(root)!r}, parcels={parcels!r}, seed={seed!r}, "
@@ -249,6 +250,11 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     with open(root / "cropviz.json", "w") as f:
         json.dump(summary, f, indent=2)
+    from cropviz.data.basemap import write_dataset_basemap
+    from cropviz.data.breizhcrops import open_breizhcrops
+
+    for region in regions:  # the map's offline imagery: parcels at their clear L2A observations, monthly
+        write_dataset_basemap(open_breizhcrops(root, region, year=YEAR, level="L2A"), source="simulated demo")
     summary["root"] = str(root)
     summary["bytes"] = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return summary

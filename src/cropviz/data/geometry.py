@@ -73,3 +73,9 @@ def points_as_squares(gdf: gpd.GeoDataFrame, half_side_m: float = 20.0) -> gpd.G
     result = gdf.copy()
     result.loc[points, "geometry"] = squares.to_numpy()
     return result
+
+
+def centroids(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Parcel centroids in the frame's own (projected) CRS: columns id, x, y."""
+    points = gdf.geometry.centroid
+    return pd.DataFrame({"id": gdf["id"].to_numpy(), "x": points.x.to_numpy(), "y": points.y.to_numpy()})

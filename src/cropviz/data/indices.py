@@ -60,6 +60,21 @@ def index_name(name: str) -> str:
     raise ConfigurationError(f"unknown spectral index {name!r}; choose one of {', '.join(INDICES)}")
 
 
+def index_array(values: np.ndarray, bands: Sequence[str], name: str = "NDVI") -> np.ndarray:
+    """Spectral index ``name`` of an array whose last axis holds ``bands`` (reflectance, any
+    leading shape: T x D model inputs, T x D x H x W patches moved to the end, ...).
+
+    The same formulas as :func:`compute_index`; NaN where a denominator is zero."""
+    key = index_name(name)
+    bands = list(bands)
+    missing = [b for b in INDICES[key][1] if b not in bands]
+    if missing:
+        raise ConfigurationError(f"index {key} needs bands {', '.join(INDICES[key][1])}; "
+                                 f"missing {', '.join(missing)} (available: {', '.join(bands)})")
+    arrays = {b: np.asarray(values[..., bands.index(b)], dtype=np.float64) for b in INDICES[key][1]}
+    return _FORMULAS[key](arrays)
+
+
 def compute_index(bands: pd.DataFrame, name: str, scale: float | None = None) -> pd.Series:
     """Compute spectral index ``name`` per row of ``bands`` (columns = band names).
 
@@ -104,7 +119,7 @@ def class_envelope(dates_list: Sequence, values_list: Sequence, grid: Sequence |
     grid_index = pd.DatetimeIndex(pd.to_datetime(np.asarray(grid)))
     g = _days(grid_index)
     stack = np.full((len(values_list), len(g)), np.nan)
-    for i, (d, v) in enumerate(zip(dates_list, values_list)):
+    for i, (d, v) in enumerate(zip(dates_list, values_list, strict=False)):
         x = _days(d)
         y = np.asarray(v, dtype=np.float64)
         if x.shape != y.shape:

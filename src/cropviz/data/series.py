@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,16 @@ def class_envelopes(dataset: Any, name: str, classes: Sequence[str] | None = Non
     return result
 
 
+def interpolate_to_grid(dates: np.ndarray, values: np.ndarray, cloudy: np.ndarray,
+                        grid: np.ndarray) -> np.ndarray:
+    """Interpolate T x D ``values`` from clear observations onto ``grid`` (all if none is clear)."""
+    keep = ~cloudy if (~cloudy).any() else np.ones(len(dates), dtype=bool)
+    t = dates[keep].astype("int64").astype(np.float64)
+    g = grid.astype("int64").astype(np.float64)
+    v = values[keep]
+    return np.stack([np.interp(g, t, v[:, d]) for d in range(v.shape[1])], axis=1).astype(np.float32)
+
+
 def region_index_grid(dataset: Any, name: str, step_days: int = 14, max_parcels: int = 3000,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, grid dates, N x G values) of band or index ``name`` for a region's parcels.
@@ -72,8 +83,6 @@ def region_index_grid(dataset: Any, name: str, step_days: int = 14, max_parcels:
     Values are interpolated from clear observations onto a ``step_days`` grid (a seeded sample of
     at most ``max_parcels`` parcels), for season animations of the region.
     """
-    from cropviz.models.inputs import interpolate_to_grid
-
     ids = dataset.index["id"].to_numpy()
     if len(ids) > max_parcels:
         ids = np.sort(np.random.default_rng(seed).choice(ids, max_parcels, replace=False))
@@ -83,3 +92,14 @@ def region_index_grid(dataset: Any, name: str, step_days: int = 14, max_parcels:
         values = parcel_series(parcel, [name]).to_numpy()
         rows.append(interpolate_to_grid(parcel.dates, values, parcel.cloudy, grid)[:, 0])
     return ids, grid, np.stack(rows) if rows else np.zeros((0, len(grid)), np.float32)
+
+
+def region_season(dataset: Any, name: str, step_days: int = 14,
+                  max_parcels: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, grid dates, N x G values, N x 2 projected centroids) of ``name`` over the season
+    (:func:`region_index_grid` plus where each parcel lies, for season maps)."""
+    from cropviz.data.geometry import centroids
+
+    ids, grid, values = region_index_grid(dataset, name, step_days=step_days, max_parcels=max_parcels)
+    xy = centroids(dataset.geodataframe()).set_index("id").loc[ids, ["x", "y"]].to_numpy()
+    return ids, grid, values, xy

@@ -10,7 +10,6 @@ the first ``t`` with ``delta_t > threshold``, at ``T-1`` when there is none.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cropviz.data.indices import index_array
 from cropviz.early.elects import early_metrics, stopping_probabilities
 from cropviz.errors import ConfigurationError
 from cropviz.models.inputs import ModelInput
@@ -27,13 +27,12 @@ from cropviz.models.inputs import ModelInput
 __all__ = [
     "ParcelEarly",
     "RegionSteps",
+    "animation_sample",
     "class_stop_summary",
     "decided_over_time",
     "deterministic_stop",
     "early_frame",
-    "early_region",
     "model_label",
-    "ndvi_of",
     "parcel_early",
     "region_steps",
     "stop_date_distribution",
@@ -60,22 +59,6 @@ class RegionSteps:
     pred: np.ndarray
     prob: np.ndarray
 
-    def save(self, path: str | Path) -> Path:
-        """Write the arrays to an ``.npz`` file (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, ids=self.ids, labels=self.labels, dates=self.dates.astype("datetime64[ns]"),
-                 delta=self.delta, pred=self.pred, prob=self.prob)
-        tmp.replace(path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> RegionSteps:
-        """Read arrays written by :meth:`save` (no pickles)."""
-        with np.load(path, allow_pickle=False) as data:
-            return cls(**{k: data[k] for k in ("ids", "labels", "dates", "delta", "pred", "prob")})
-
 
 def _require_early(classifier: Any) -> None:
     if not getattr(classifier, "is_early", False):
@@ -97,19 +80,10 @@ def _forward_steps(classifier: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def region_steps(classifier: Any, dataset: Any, batch_size: int = 512, seed: int = 0,
-                 cache_dir: str | Path | None = None,
                  progress: ProgressCallback | None = None) -> RegionSteps:
-    """Per-step ELECTS outputs for every parcel of ``dataset``, read from ``cache_dir`` when
-    computed before (an ``.npz`` keyed by model weights, dataset files and sampling seed)."""
+    """Per-step ELECTS outputs for every parcel of ``dataset`` (cached by ``Workspace.early_steps``)."""
     _require_early(classifier)
     classifier.check_fits(dataset)
-    path = None
-    if cache_dir is not None:
-        from cropviz.predictions import cache_key
-
-        path = Path(cache_dir) / "early" / f"steps-{dataset.region}-{cache_key(classifier, dataset, seed)}.npz"
-        if path.exists():
-            return RegionSteps.load(path)
     ids = np.asarray(dataset.index["id"], dtype=np.int64)
     parts: list[tuple] = []
     for start in range(0, len(ids), batch_size):
@@ -123,10 +97,7 @@ def region_steps(classifier: Any, dataset: Any, batch_size: int = 512, seed: int
             progress(min(start + batch_size, len(ids)), len(ids))
     if not parts:
         raise ConfigurationError(f"region_steps: region {dataset.region!r} has no usable parcels")
-    steps = RegionSteps(*(np.concatenate([p[k] for p in parts]) for k in range(6)))
-    if path is not None:
-        steps.save(path)
-    return steps
+    return RegionSteps(*(np.concatenate([p[k] for p in parts]) for k in range(6)))
 
 
 def deterministic_stop(delta: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -163,25 +134,6 @@ def early_frame(steps: RegionSteps, threshold: float = 0.5) -> pd.DataFrame:
         "correct_at_stop": pred_stop == steps.labels,
         "correct_full": pred_full == steps.labels,
     })
-
-
-def early_region(classifier: Any, dataset: Any, threshold: float = 0.5, batch_size: int = 512,
-                 seed: int = 0, cache_dir: str | Path | None = None,
-                 progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Deterministic early predictions for every parcel (see :func:`early_frame` for columns)."""
-    steps = region_steps(classifier, dataset, batch_size=batch_size, seed=seed, cache_dir=cache_dir,
-                         progress=progress)
-    return early_frame(steps, threshold)
-
-
-def ndvi_of(x: np.ndarray, bands: Sequence[str]) -> np.ndarray:
-    """NDVI ``(B8 - B4) / (B8 + B4)`` of model inputs ``... x D`` in band order ``bands``."""
-    bands = list(bands)
-    if "B8" not in bands or "B4" not in bands:
-        raise ConfigurationError(f"ndvi_of: bands {bands} lack B8 or B4")
-    nir, red = x[..., bands.index("B8")], x[..., bands.index("B4")]
-    total = nir + red
-    return np.where(total != 0, (nir - red) / np.where(total != 0, total, 1.0), 0.0)
 
 
 @dataclass
@@ -221,7 +173,7 @@ def parcel_early(classifier: Any, dataset: Any, parcel_id: int, threshold: float
         stop = int(sampled[0])
     return ParcelEarly(
         id=int(prepared.ids[0]), true=int(prepared.labels[0]), dates=prepared.dates[0],
-        ndvi=ndvi_of(prepared.x[0], classifier.info.bands),
+        ndvi=index_array(prepared.x[0], classifier.info.bands, "NDVI").astype(np.float32),
         cloudy=None if prepared.cloudy is None else prepared.cloudy[0], class_probs=probs,
         delta=delta[0], stopping_probabilities=stopping_probabilities(torch.from_numpy(delta)).numpy()[0],
         stop_step=stop, prediction=int(probs[stop].argmax()), final_pred=int(probs[-1].argmax()),
@@ -334,17 +286,20 @@ def tradeoff_row(name: str, early_df: pd.DataFrame, classes: Sequence[str] | Non
 
 
 def tradeoff_table(classifiers: Sequence[Any] | Mapping[str, Any], dataset: Any, threshold: float = 0.5,
-                   seed: int = 0, cache_dir: str | Path | None = None) -> pd.DataFrame:
+                   seed: int = 0,
+                   steps_of: Callable[[Any], RegionSteps] | None = None) -> pd.DataFrame:
     """One row per model (see :func:`tradeoff_row`): ELECTS models stop early at ``threshold``
     (their card's ``alpha``); ELECTS weights whose card says ``full_season`` and non-early
-    classifiers are scored on the full season (earliness 1.0). Sorted by earliness."""
+    classifiers are scored on the full season (earliness 1.0). Sorted by earliness.
+    ``steps_of(classifier)`` gives a model's :class:`RegionSteps` (default: computed now; the
+    workspace passes its cached ones)."""
     items = classifiers.items() if isinstance(classifiers, Mapping) else \
         [(model_label(c), c) for c in classifiers]
     rows = []
     for name, clf in items:
         card = clf.info.card or {}
         if clf.is_early:
-            steps = region_steps(clf, dataset, seed=seed, cache_dir=cache_dir)
+            steps = steps_of(clf) if steps_of else region_steps(clf, dataset, seed=seed)
             frame = early_frame(steps, threshold)
             full = bool(card.get("full_season", False))
             rows.append(tradeoff_row(name, frame, clf.classes, full_season=full,
@@ -354,3 +309,16 @@ def tradeoff_table(classifiers: Sequence[Any] | Mapping[str, Any], dataset: Any,
             frame = pd.DataFrame({"true": pred["true"], "pred_full": pred["pred"], "steps": 1})
             rows.append(tradeoff_row(name, frame, clf.classes, full_season=True))
     return pd.DataFrame(rows).sort_values(["earliness", "model"]).reset_index(drop=True)
+
+
+def animation_sample(frame: pd.DataFrame, centres: pd.DataFrame, step_days: int = 7,
+                     max_parcels: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Rows of :func:`early_frame` joined with parcel ``centres`` (id, x, y), a seeded sample of at
+    most ``max_parcels``, and the animation's date grid every ``step_days`` from the first stop to
+    past the last observation."""
+    joined = frame.merge(centres, on="id")
+    if len(joined) > max_parcels:
+        joined = joined.sample(max_parcels, random_state=seed)
+    first, last = joined["stop_date"].min().normalize(), joined["last_date"].max().normalize()
+    grid = pd.date_range(first, last + pd.Timedelta(days=step_days), freq=f"{step_days}D")
+    return joined, grid

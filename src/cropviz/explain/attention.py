@@ -65,7 +65,7 @@ def attention(model: nn.Module, x: np.ndarray | torch.Tensor) -> AttentionResult
         xt = xt.to(device)
         with torch.no_grad():
             prediction = model(xt)
-            layers = model.attention_weights(xt)
+            layers = model.attention_weights(xt)  # type: ignore[operator]  # checked callable above
     finally:
         model.train(was_training)
     T = xt.shape[1]

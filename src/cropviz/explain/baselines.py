@@ -68,17 +68,18 @@ def class_mean(
 
 def cloud_free_median(x: np.ndarray, cloudy: Sequence[bool] | np.ndarray | None) -> np.ndarray:
     """Return the per-band median of the parcel's clear observations, repeated over T (T x D)."""
-    arr = np.asarray(x, dtype=np.float32).reshape(np.shape(x)[-2:])
+    T, D = np.shape(x)[-2:]
+    arr = np.asarray(x, dtype=np.float32).reshape(T, D)
     if cloudy is None:
         raise ConfigurationError("cloud_free_median baseline: needs the cloudy mask (T booleans)")
     mask = np.asarray(cloudy, dtype=bool)
-    if mask.shape != (arr.shape[0],):
+    if mask.shape != (T,):
         raise ConfigurationError(
-            f"cloud_free_median baseline: cloudy mask has shape {mask.shape}, expected ({arr.shape[0]},)")
+            f"cloud_free_median baseline: cloudy mask has shape {mask.shape}, expected ({T},)")
     clear = arr[~mask]
     if len(clear) == 0:
         raise ConfigurationError("cloud_free_median baseline: every observation is cloudy")
-    return np.repeat(np.median(clear, axis=0, keepdims=True), arr.shape[0], axis=0).astype(np.float32)
+    return np.repeat(np.median(clear, axis=0, keepdims=True), T, axis=0).astype(np.float32)
 
 
 def random(reference: np.ndarray | None, n: int = 20, seed: int = 0) -> np.ndarray:

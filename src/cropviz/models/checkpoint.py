@@ -203,7 +203,7 @@ def load(name_or_path: str | Path, arch: str | None = None,
         raise CheckpointError(target, f"does not fit {info.arch!r} with {num_classes} classes and "
                               f"{input_dim} bands: {_mismatch_message(error, model, state)}") from None
     _finish_info(info, target)
-    model.cropviz_info = info
+    model.cropviz_info = info  # type: ignore[assignment]  # nn.Module keeps it as a plain attribute
     return model.to(resolve_device(device)).eval()
 
 

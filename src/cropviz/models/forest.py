@@ -8,6 +8,7 @@ threshold, leaf class distribution) so a checkpoint is an ``.npz`` file loaded w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ class RandomForest:
                             min_samples_leaf=min_samples_leaf)
         self.seed = seed
         self.trees: list[dict[str, np.ndarray]] = []
+        self.cropviz_info: Any = None  # the ModelInfo, set by cropviz.models.checkpoint.load
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "RandomForest":
         """Train on N x G x D inputs and labels; keeps the trees as arrays."""
@@ -85,7 +87,7 @@ class RandomForest:
                 arrays[f"tree{i}_{name}"] = tree[name]
         arrays["meta_keys"] = np.array(list(meta), dtype=str)
         arrays["meta_values"] = np.array(list(meta.values()), dtype=str)
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, allow_pickle=False, **arrays)
 
     @classmethod
     def load_arrays(cls, path: str | Path) -> tuple["RandomForest", dict[str, str]]:

@@ -24,6 +24,8 @@ import numpy as np
 
 from cropviz.data.bands import REFLECTANCE_SCALE, band_order
 from cropviz.data.breizhcrops import RawSeries, sample_indices
+from cropviz.data.series import interpolate_to_grid
+from cropviz.types import IntArray
 
 GRID_STEP_DAYS = 10
 
@@ -58,16 +60,6 @@ def grid_dates(year: int) -> np.ndarray:
     return np.arange(start, end, np.timedelta64(GRID_STEP_DAYS, "D")).astype("datetime64[ns]")
 
 
-def interpolate_to_grid(dates: np.ndarray, values: np.ndarray, cloudy: np.ndarray,
-                        grid: np.ndarray) -> np.ndarray:
-    """Interpolate T x D ``values`` from clear observations onto ``grid`` (all if none is clear)."""
-    keep = ~cloudy if (~cloudy).any() else np.ones(len(dates), dtype=bool)
-    t = dates[keep].astype("int64").astype(np.float64)
-    g = grid.astype("int64").astype(np.float64)
-    v = values[keep]
-    return np.stack([np.interp(g, t, v[:, d]) for d in range(v.shape[1])], axis=1).astype(np.float32)
-
-
 def readable_ids(dataset: Any, input_form: str) -> np.ndarray:
     """The parcels of ``dataset`` a model of ``input_form`` can read: all, or those with a patch."""
     ids = dataset.index["id"].to_numpy(dtype=np.int64)
@@ -78,7 +70,7 @@ def readable_ids(dataset: Any, input_form: str) -> np.ndarray:
     return ids
 
 
-def read_series(dataset: Any, ids: Sequence[int], order: str = "breizhcrops") -> list[RawSeries]:
+def read_series(dataset: Any, ids: IntArray, order: str = "breizhcrops") -> list[RawSeries]:
     """Read parcels ``ids`` once as arrays: reflectance in band ``order``, dates, cloud mask."""
     bands = list(band_order(dataset.level, order))
     return [raw._replace(values=raw.values * (1.0 / REFLECTANCE_SCALE))
@@ -113,7 +105,7 @@ def from_series(series: Sequence[RawSeries], input_form: str, *, year: int,
     return result
 
 
-def prepare(dataset: Any, ids: Sequence[int], input_form: str, *, order: str = "breizhcrops",
+def prepare(dataset: Any, ids: IntArray, input_form: str, *, order: str = "breizhcrops",
             sequence_length: int | None = 45, seed: int = 0, shuffle_time: bool = False,
             shuffle_seed: int = 0) -> ModelInput:
     """Prepare parcels ``ids`` of ``dataset`` for a model taking ``input_form``."""

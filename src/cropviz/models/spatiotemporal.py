@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.types import IntArray
 
 __all__ = [
     "MLPHead",
@@ -63,7 +64,7 @@ class MLPHead(nn.Module):
     """Classifier unit shared by all patch models: (Linear, ReLU) per hidden size, Linear,
     log-softmax. ``forward(z: N x in_dim) -> N x num_classes`` log-probabilities."""
 
-    def __init__(self, in_dim: int, num_classes: int, hidden: Sequence[int] = (128, 64)) -> None:
+    def __init__(self, in_dim: int, num_classes: int, hidden: IntArray = (128, 64)) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         d = in_dim
@@ -77,7 +78,7 @@ class MLPHead(nn.Module):
         return self.net(z)
 
 
-def _conv_stem(in_ch: int, kernels: Sequence[int]) -> nn.Sequential:
+def _conv_stem(in_ch: int, kernels: IntArray) -> nn.Sequential:
     """Per-image blocks of conv 3x3 (no padding), BatchNorm, ReLU, MaxPool 2."""
     layers: list[nn.Module] = []
     c = in_ch
@@ -99,7 +100,7 @@ def _stem_size(patch_size: int, blocks: int) -> int:
 class _PerDateCNN(nn.Module):
     """Embeds every date of ``N x T x C x P x P`` independently: ``N x T x (k_last * s * s)``."""
 
-    def __init__(self, bands: int, kernels: Sequence[int], patch_size: int) -> None:
+    def __init__(self, bands: int, kernels: IntArray, patch_size: int) -> None:
         super().__init__()
         self.stem = _conv_stem(bands, kernels)
         self.out_size = _stem_size(patch_size, len(kernels))
@@ -118,8 +119,8 @@ class PatchCNN(nn.Module):
         self,
         input_dim: int = 10,
         num_classes: int = 9,
-        kernels: Sequence[int] = (16, 32, 96),
-        head_hidden: Sequence[int] = (128, 64),
+        kernels: IntArray = (16, 32, 96),
+        head_hidden: IntArray = (128, 64),
         patch_size: int = 32,
     ) -> None:
         super().__init__()
@@ -164,7 +165,7 @@ class PatchGRU(nn.Module):
         input_dim: int = 10,
         num_classes: int = 9,
         hidden_dims: int = 156,
-        head_hidden: Sequence[int] = (64,),
+        head_hidden: IntArray = (64,),
         patch_size: int = 32,
     ) -> None:
         super().__init__()
@@ -188,9 +189,9 @@ class CNNGRU(nn.Module):
         self,
         input_dim: int = 10,
         num_classes: int = 9,
-        kernels: Sequence[int] = (16, 16, 16),
+        kernels: IntArray = (16, 16, 16),
         hidden_dims: int = 128,
-        head_hidden: Sequence[int] = (64,),
+        head_hidden: IntArray = (64,),
         patch_size: int = 32,
     ) -> None:
         super().__init__()
@@ -244,12 +245,12 @@ class ConvLSTMClassifier(nn.Module):
         self,
         input_dim: int = 10,
         num_classes: int = 9,
-        kernels: Sequence[int] = (30, 64),
+        kernels: IntArray = (30, 64),
         hidden_dims: int = 64,
         cell_kernel: int = 1,
         cell_bias: bool = False,
         pooled: int = 2,
-        head_hidden: Sequence[int] = (128, 64),
+        head_hidden: IntArray = (128, 64),
         patch_size: int = 32,
     ) -> None:
         super().__init__()
@@ -285,7 +286,9 @@ PATCH_MODELS: dict[str, tuple[type[nn.Module], dict]] = {
 ``cls(input_dim=10, num_classes=K, **hparams)``."""
 
 
-def _count(module: nn.Module | None) -> int:
+def _count(module: nn.Module | torch.Tensor | None) -> int:
+    if isinstance(module, torch.Tensor):
+        return module.numel()
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 import cropviz
 from cropviz.errors import ConfigurationError, CropvizError
+from cropviz.types import IntArray
 
 ATTENTION = "attention"
 MANIFEST = "manifest.json"
@@ -297,7 +298,7 @@ def _prepare_out(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:
     orphan_parts = old is None and any(out.glob("part-*.parquet"))
     mismatch = old is not None and _identity(old) != _identity(manifest) or orphan_parts
     if mismatch and not overwrite:
-        held = "Parquet parts without a manifest" if orphan_parts else _describe(old)
+        held = "Parquet parts without a manifest" if orphan_parts or old is None else _describe(old)
         raise ConfigurationError(f"{out}: holds precomputed results of {held}, not of "
                                  f"{_describe(manifest)}; choose another folder or pass overwrite=True")
     if overwrite:
@@ -323,7 +324,7 @@ def precompute(
     memory_limit: str = "2GiB",
     progress: bool = True,
     seed: int = 0,
-    ids: Sequence[int] | None = None,
+    ids: IntArray | None = None,
     overwrite: bool = False,
     top_k: int = 5,
     batch_size: int = 512,
@@ -355,7 +356,7 @@ def precompute(
     from cropviz.data import open_breizhcrops
     from cropviz.explain import METHODS
     from cropviz.models.classifier import Classifier
-    from cropviz.predictions import dataset_fingerprint
+    from cropviz.store import dataset_fingerprint
 
     if scheduler is not None and not isinstance(scheduler, Client) and \
             (not isinstance(scheduler, str) or "://" not in scheduler):
@@ -371,7 +372,7 @@ def precompute(
         raise ConfigurationError(f"partition_size, batch_size, explain_batch_size must be >= 1 and top_k >= 0; "
                                  f"got {partition_size}, {batch_size}, {explain_batch_size}, {top_k}")
     dataset = open_breizhcrops(root, region, year=year, level=level)
-    clf = Classifier.open(model, device="cpu")
+    clf = Classifier.open(model if isinstance(model, str) else Path(model), device="cpu")
     clf.check_fits(dataset)
     where = clf.info.path or clf.info.arch
     if explain and clf.spec.input_form == "patch":
@@ -383,16 +384,15 @@ def precompute(
         raise ConfigurationError(f"{where}: {clf.name} is not differentiable; attributions need a neural model")
     all_ids = dataset.index["id"].to_numpy(dtype=np.int64)
     subset = None
+    chosen = all_ids
     if ids is not None:
-        ids = np.asarray(ids, dtype=np.int64)
-        unknown_ids = np.setdiff1d(ids, all_ids)
-        if len(unknown_ids) or len(np.unique(ids)) != len(ids) or not len(ids):
+        chosen = np.asarray(ids, dtype=np.int64)
+        unknown_ids = np.setdiff1d(chosen, all_ids)
+        if len(unknown_ids) or len(np.unique(chosen)) != len(chosen) or not len(chosen):
             raise ConfigurationError(f"ids: {len(unknown_ids)} not in {region} (e.g. {unknown_ids[:3].tolist()}), "
-                                     f"{len(ids) - len(np.unique(ids))} repeated, {len(ids)} given")
-        subset = {"count": int(len(ids)), "sha256": hashlib.sha256(ids.tobytes()).hexdigest()[:16]}
-    else:
-        ids = all_ids
-    parts = partition_ids(ids, partition_size)
+                                     f"{len(chosen) - len(np.unique(chosen))} repeated, {len(chosen)} given")
+        subset = {"count": int(len(chosen)), "sha256": hashlib.sha256(chosen.tobytes()).hexdigest()[:16]}
+    parts = partition_ids(chosen, partition_size)
     out = Path(out) if out is not None else \
         Path(root) / "precomputed" / f"{region}-{year}-{level}-{Path(str(model)).stem}"
     manifest = {
@@ -401,13 +401,13 @@ def precompute(
         "dataset": dataset_fingerprint(dataset), "classes": clf.classes,
         "settings": {"explain": list(explain), "partition_size": partition_size, "seed": seed,
                      "top_k": top_k, "ids": subset},
-        "partitions": {"count": len(parts), "parcels": int(len(ids)),
+        "partitions": {"count": len(parts), "parcels": int(len(chosen)),
                        "ranges": [[int(p[0]), int(p[-1]), int(len(p))] for p in parts]},
     }
     manifest_sha = json.dumps(_identity(manifest), sort_keys=True, default=str)
     _prepare_out(out, manifest, overwrite)
     todo = [k for k in range(len(parts)) if not (out / part_name(k)).exists()]
-    run = {"parts": len(parts), "skipped": len(parts) - len(todo), "computed": 0, "tasks": []}
+    run: dict[str, Any] = {"parts": len(parts), "skipped": len(parts) - len(todo), "computed": 0, "tasks": []}
     started = time.perf_counter()
     if todo:
         spec = {"out": str(out.resolve()), "model_path": str(Path(clf.info.path).resolve()) if clf.info.path

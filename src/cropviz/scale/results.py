@@ -11,15 +11,20 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from cropviz.errors import DatasetError
+from cropviz.errors import CropvizError, DatasetError
 from cropviz.scale.precompute import MANIFEST, part_name
+from cropviz.store import dataset_fingerprint
+
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
+    from cropviz.models.classifier import Classifier
 
 #: Columns of every part besides prob_<class>: the prediction table of Classifier.predict.
 PREDICTION_COLUMNS = ("id", "true", "pred", "confidence")
@@ -48,14 +53,17 @@ class PrecomputedResults:
 
     @property
     def classes(self) -> list[str]:
+        """Class names, in class-id order."""
         return list(self.manifest["classes"])
 
     @property
     def explain(self) -> list[str]:
+        """The explanations that were precomputed."""
         return list(self.manifest["settings"]["explain"])
 
     @property
     def columns(self) -> list[str]:
+        """Columns of the Parquet parts."""
         return list(self.dataset.schema.names)
 
     def __len__(self) -> int:
@@ -175,3 +183,38 @@ class PrecomputedResults:
 def open_precomputed(out: str | os.PathLike[str], allow_incomplete: bool = False) -> PrecomputedResults:
     """Open a folder written by :func:`cropviz.scale.precompute` (lazily)."""
     return PrecomputedResults(out, allow_incomplete=allow_incomplete)
+
+
+def precomputed_folder(classifier: Classifier, dataset: BreizhCropsDataset) -> Path:
+    """Where ``cropviz precompute`` writes by default for this model and region."""
+    stem = Path(classifier.info.path or classifier.name).stem
+    return Path(dataset.root) / "precomputed" / f"{dataset.region}-{dataset.year}-{dataset.level}-{stem}"
+
+
+def find_precomputed(classifier: Classifier, dataset: BreizhCropsDataset, seed: int = 0) -> PrecomputedResults | None:
+    """Complete results of ``cropviz precompute`` for this model, these dataset files and seed, if any.
+
+    They lie in :func:`precomputed_folder` (precompute's default ``--out``); results of other
+    weights, changed data or another seed are ignored.
+    """
+    folder = precomputed_folder(classifier, dataset)
+    if not (folder / MANIFEST).exists():
+        return None
+    try:
+        results = open_precomputed(folder)
+    except CropvizError:
+        return None
+    manifest = results.manifest
+    if manifest.get("checkpoint_sha256") != classifier.info.sha256 or \
+            manifest.get("dataset") != dataset_fingerprint(dataset) or manifest["settings"].get("seed") != seed:
+        return None
+    return results
+
+
+def precomputed_predictions(classifier: Classifier, dataset: BreizhCropsDataset,
+                            seed: int = 0) -> pd.DataFrame | None:
+    """Predictions of every parcel from :func:`find_precomputed` results (None: absent, or a subset)."""
+    results = find_precomputed(classifier, dataset, seed)
+    if results is None or results.manifest["settings"].get("ids") is not None:
+        return None
+    return results.predictions()

@@ -47,21 +47,43 @@ def grouped_bars(frame: pd.DataFrame, value: str, title: str | None = None,
     return fig
 
 
+def label_positions(x: Sequence[float], y: Sequence[float], x_span: float, y_span: float) -> list[str]:
+    """Plotly text positions for point labels that keep labels of nearby points apart: a point
+    close to an already placed one (within 8 % of ``x_span`` and 15 % of ``y_span``) takes the
+    next free position among above, below, right and left."""
+    choices = ("top center", "bottom center", "middle right", "middle left")
+    placed: list[tuple[float, float, str]] = []
+    positions = []
+    for px, py in zip(x, y, strict=True):
+        near = {pos for qx, qy, pos in placed
+                if abs(px - qx) < 0.08 * x_span and abs(py - qy) < 0.15 * y_span}
+        position = next((c for c in choices if c not in near), choices[len(near) % len(choices)])
+        placed.append((px, py, position))
+        positions.append(position)
+    return positions
+
+
 def f1_vs_temporal_share(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Macro F1 (%) against the temporal share of parameters, one marker series per ``source``,
-    each point labelled with its model. Points without a share are left out."""
+    each point labelled with its model (labels of nearby points placed apart, see
+    :func:`label_positions`). Points without a share are left out."""
     _need(frame, ("source", "model", "macro_f1", "temporal_share"), "f1_vs_temporal_share")
     colors = _source_colors(frame["source"])
     notes = frame["share_note"] if "share_note" in frame else pd.Series([""] * len(frame), index=frame.index)
+    drawn = frame.dropna(subset=["temporal_share"])
+    f1_span = float(drawn["macro_f1"].max() - drawn["macro_f1"].min()) if len(drawn) else 1.0
+    positions = pd.Series(label_positions(drawn["temporal_share"].to_numpy(float), drawn["macro_f1"].to_numpy(float),
+                                          1.15, f1_span or 1.0), index=drawn.index)
     fig = go.Figure()
-    for source, part in frame.dropna(subset=["temporal_share"]).groupby("source", sort=False):
+    for source, part in drawn.groupby("source", sort=False):
         fig.add_scatter(x=part["temporal_share"], y=part["macro_f1"], mode="markers+text", name=str(source),
-                        text=part["model"], textposition="top center", marker={"size": 11, "color": colors[source]},
+                        text=part["model"], textposition=list(positions.loc[part.index]),
+                        marker={"size": 11, "color": colors[source]},
                         customdata=notes.loc[part.index],
                         hovertemplate="%{text}: share %{x:.2f}, F1 %{y:.1f}<br>%{customdata}<extra>"
                                       + str(source) + "</extra>")
     fig.update_layout(title=title, xaxis={"title": {"text": "temporal share of parameters (0 = CNN, 1 = GRU)"},
-                                          "range": [-0.05, 1.1]},
+                                          "range": [-0.1, 1.15]},
                       yaxis={"title": {"text": "macro F1 (%)"}}, legend={"orientation": "h", "y": -0.2},
                       margin={"l": 60, "r": 20, "t": 40 if title else 10})
     return fig

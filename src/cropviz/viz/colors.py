@@ -42,6 +42,9 @@ CLOUD_COLOR = "#888888"
 #: Positive / negative colours of signed weights (attributions): Tol vibrant red and blue.
 POSITIVE_COLOR = "#CC3311"
 NEGATIVE_COLOR = "#0077BB"
+#: Words naming those colours in captions (so text and figures cannot disagree).
+POSITIVE_WORD = "red"
+NEGATIVE_WORD = "blue"
 
 #: Continuous scales as (position 0-1, hex) stops. Confidence: viridis (perceptually uniform,
 #: colour-blind safe). NDVI: ColorBrewer BrBG, brown (bare soil) through cream to blue-green
@@ -54,7 +57,12 @@ NDVI_SCALE: tuple[tuple[float, str], ...] = (
 DIVERGING_SCALE: tuple[tuple[float, str], ...] = (
     (0.0, "#2166AC"), (0.25, "#92C5DE"), (0.5, "#F7F7F7"), (0.75, "#F4A582"), (1.0, "#B2182B"))
 
-SCALES = {"confidence": CONFIDENCE_SCALE, "ndvi": NDVI_SCALE, "diverging": DIVERGING_SCALE}
+#: Sequential scale for magnitudes (0 = none): ColorBrewer YlOrRd, colour-blind safe.
+MAGNITUDE_SCALE: tuple[tuple[float, str], ...] = (
+    (0.0, "#FFFFCC"), (0.25, "#FED976"), (0.5, "#FD8D3C"), (0.75, "#E31A1C"), (1.0, "#800026"))
+
+SCALES = {"confidence": CONFIDENCE_SCALE, "ndvi": NDVI_SCALE, "diverging": DIVERGING_SCALE,
+          "magnitude": MAGNITUDE_SCALE}
 
 
 def normalize_name(name: str) -> str:
@@ -82,6 +90,12 @@ def class_hex(name: str) -> str:
     return FALLBACK_COLORS[digest % len(FALLBACK_COLORS)]
 
 
+def darken(hex_color: str, factor: float = 0.7) -> str:
+    """A darker shade of a hex colour (each channel times ``factor``), e.g. for outlines and text
+    of light class colours such as wheat's."""
+    return rgb_to_hex([round(c * factor) for c in hex_to_rgb(hex_color)])
+
+
 def class_color(name: str) -> RGB:
     """(r, g, b) colour of a class name (see :func:`class_hex`)."""
     return hex_to_rgb(class_hex(name))
@@ -105,7 +119,7 @@ def class_colors(names: Iterable[str]) -> dict[str, str]:
 
 
 def plotly_scale(name: str) -> list[list]:
-    """A continuous scale ('confidence', 'ndvi', 'diverging') as a plotly colorscale list."""
+    """A continuous scale ('confidence', 'ndvi', 'diverging', 'magnitude') as a plotly colorscale list."""
     return [[pos, col] for pos, col in SCALES[name]]
 
 

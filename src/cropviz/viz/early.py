@@ -9,6 +9,7 @@ repeat when observations were sampled with replacement); slider labels show the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,10 +99,10 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     stop_text = f"stop {labels[stop_step]}: {classes[chosen]} ({probs[stop_step, chosen]:.0%})"
     star = {"symbol": "star", "color": class_hex(classes[chosen]), "line": {"color": "#000000", "width": 1}}
 
-    def updates(t: int) -> list[dict]:
+    def updates(t: int) -> list[dict[str, Any]]:
         upto = slice(0, t + 1)
         stopped = t >= stop_step
-        out = [{"x": x[upto], "y": v[upto]}]
+        out: list[dict[str, Any]] = [{"x": x[upto], "y": v[upto]}]
         out += [{"x": x[upto], "y": probs[upto, k]} for k in shown_classes]
         out += [{"x": x[upto], "y": d[upto]}, {"x": x[upto], "y": cumulative[upto]}]
         if threshold is not None:
@@ -186,7 +187,7 @@ def region_early_animation(xy: np.ndarray, stop_dates: Sequence | np.ndarray, pr
     scale = [[k / (n_colors - 1), c] for k, c in enumerate([MISSING_COLOR, *(class_hex(c) for c in classes)])]
     x = np.array(labels, dtype=object)
 
-    def updates(t: int) -> list[dict]:
+    def updates(t: int) -> list[dict[str, Any]]:
         code = np.where(stops <= grid[t].to_datetime64(), pred + 1, 0)
         return [{"marker": {"color": code}}, *({} for _ in range(len(classes) + 1)),
                 {"x": x[:t + 1], "y": decided_share[:t + 1]}, {"x": x[:t + 1], "y": accuracy[:t + 1]}]

@@ -7,6 +7,7 @@ inputs sampled with replacement can repeat a date; hover text shows the date of 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,34 @@ from cropviz.viz.colors import CLOUD_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR, plot
 
 CLEAR_COLOR = "#4477AA"
 
+#: What each Sentinel-2 band measures, for axis labels ("B8 NIR").
+BAND_NAMES: dict[str, str] = {
+    "B1": "coastal aerosol", "B2": "blue", "B3": "green", "B4": "red", "B5": "red edge 1",
+    "B6": "red edge 2", "B7": "red edge 3", "B8": "NIR", "B8A": "narrow NIR", "B9": "water vapour",
+    "B10": "cirrus", "B11": "SWIR 1", "B12": "SWIR 2"}
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def band_label(band: str) -> str:
+    """A band with what it measures ('B8' -> 'B8 NIR'); other names unchanged."""
+    name = BAND_NAMES.get(str(band))
+    return f"{band} {name}" if name else str(band)
+
+
+def month_name(month: int) -> str:
+    """'Jan' ... 'Dec' of a month number 1-12."""
+    return _MONTH_NAMES[int(month) - 1]
+
 
 def date_labels(dates: Sequence | np.ndarray) -> list[str]:
     """ISO day strings ('2017-04-02') of dates."""
     return [d.strftime("%Y-%m-%d") for d in pd.to_datetime(np.asarray(dates))]
+
+
+def short_date_labels(dates: Sequence | np.ndarray) -> list[str]:
+    """Short day strings ('02 Apr') of dates, for crowded axes."""
+    return [d.strftime("%d %b") for d in pd.to_datetime(np.asarray(dates))]
 
 
 def _ticks(labels: list[str], max_ticks: int = 12) -> dict:
@@ -38,7 +63,7 @@ def _square(matrix: np.ndarray, labels: list[str], what: str) -> np.ndarray:
     return m
 
 
-def _attention_trace(m: np.ndarray, labels: list[str], **kw) -> go.Heatmap:
+def _attention_trace(m: np.ndarray, labels: list[str], **kw: Any) -> go.Heatmap:
     t = len(labels)
     hover = [[f"query {labels[i]}<br>key {labels[j]}" for j in range(t)] for i in range(t)]
     return go.Heatmap(z=m, x=list(range(t)), y=list(range(t)), text=hover,
@@ -62,27 +87,33 @@ def attention_heatmap(matrix: np.ndarray, dates: Sequence | np.ndarray,
 def attention_grid(matrices: np.ndarray, dates: Sequence | np.ndarray,
                    title: str | None = None) -> go.Figure:
     """Grid of attention heatmaps, one row per layer and one column per head (L x H x T x T),
-    sharing one colour scale."""
+    sharing one colour scale. Date ticks and axis titles (query date, key date) are drawn on the
+    outer panels only, so they never run into the panel titles."""
     labels = date_labels(dates)
     a = np.asarray(matrices, dtype=float)
     if a.ndim != 4:
         raise ConfigurationError(
             f"attention_grid needs an L x H x T x T array, got shape {a.shape}")
     n_layers, n_heads = a.shape[:2]
-    fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.04,
-                        vertical_spacing=min(0.06, 0.3 / max(n_layers, 1)),
+    row_height = 300
+    height = 90 + row_height * n_layers + 60
+    fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.03,
+                        vertical_spacing=min(0.3, 60 / height) if n_layers > 1 else 0.0,
                         subplot_titles=[f"layer {i + 1} · head {j + 1}"
                                         for i in range(n_layers) for j in range(n_heads)])
     for i in range(n_layers):
         for j in range(n_heads):
             m = _square(a[i, j], labels, f"attention of layer {i + 1} head {j + 1}")
             fig.add_trace(_attention_trace(m, labels, coloraxis="coloraxis"), row=i + 1, col=j + 1)
-    ticks = _ticks(labels, max_ticks=6)
-    fig.update_xaxes(**ticks)
-    fig.update_yaxes(autorange="reversed", **ticks)
+    ticks = _ticks(short_date_labels(dates), max_ticks=6)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=True, title={"text": "key date (attended to)"}, row=n_layers, **ticks)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_yaxes(showticklabels=True, title={"text": "query date"}, col=1, **{**ticks, "tickangle": 0})
     fig.update_layout(title=title, coloraxis={"colorscale": "Viridis", "cmin": 0,
                                               "colorbar": {"title": {"text": "attention"}}},
-                      height=max(300, 260 * n_layers), showlegend=False)
+                      height=height, showlegend=False,
+                      margin={"l": 90, "r": 20, "t": 90 if title else 50, "b": 90})
     return fig
 
 
@@ -91,10 +122,11 @@ def _symmetric_range(*arrays: np.ndarray) -> float:
     return m if m > 0 else 1.0
 
 
-def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw) -> go.Heatmap:
+def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw: Any) -> go.Heatmap:
     t = len(labels)
-    hover = [[f"{labels[j]}<br>{b}" for j in range(t)] for b in bands]
-    return go.Heatmap(z=v.T, x=list(range(t)), y=[str(b) for b in bands], text=hover,
+    names = [band_label(b) for b in bands]
+    hover = [[f"{labels[j]}<br>{name}" for j in range(t)] for name in names]
+    return go.Heatmap(z=v.T, x=list(range(t)), y=names, text=hover,
                       hovertemplate="%{text}<br>attribution %{z:.4g}<extra></extra>", **kw)
 
 
@@ -107,19 +139,45 @@ def _check_attribution(values: np.ndarray, labels: list[str], bands: Sequence[st
 
 
 def attribution_heatmap(values: np.ndarray, dates: Sequence | np.ndarray, bands: Sequence[str],
-                        title: str | None = None) -> go.Figure:
-    """Heatmap of a T x D attribution (x = observation date, y = band), diverging colours
-    centred at 0 (red positive, blue negative, symmetric range)."""
+                        title: str | None = None, signed: bool | None = None,
+                        value_name: str = "attribution") -> go.Figure:
+    """Heatmap of a T x D attribution (x = observation date, y = band, first band on top,
+    labelled with what it measures).
+
+    Signed values get diverging colours centred at 0 (red positive, blue negative, symmetric
+    range); magnitudes (``signed=False``, or by default when no value is negative) a sequential
+    scale from 0 to the largest value, so the whole scale is used.
+    """
     labels = date_labels(dates)
     v = _check_attribution(values, labels, bands)
-    lim = _symmetric_range(v)
-    fig = go.Figure(_attribution_trace(v, labels, bands, colorscale=plotly_scale("diverging"),
-                                       zmid=0, zmin=-lim, zmax=lim,
-                                       colorbar={"title": {"text": "attribution"}}))
+    if signed is None:
+        signed = bool(np.nanmin(v, initial=0.0) < 0)
+    if signed:
+        lim = _symmetric_range(v)
+        colors: dict = {"colorscale": plotly_scale("diverging"), "zmid": 0, "zmin": -lim, "zmax": lim}
+    else:
+        colors = {"colorscale": plotly_scale("magnitude"), "zmin": 0, "zmax": _symmetric_range(v)}
+    fig = go.Figure(_attribution_trace(v, labels, bands, colorbar={"title": {"text": value_name}},
+                                       **colors))
     fig.update_layout(title=title, xaxis={"title": {"text": "observation date"}, **_ticks(labels)},
-                      yaxis={"title": {"text": "band"}},
-                      margin={"l": 60, "r": 20, "t": 40 if title else 10, "b": 90})
+                      yaxis={"title": {"text": "band"}, "autorange": "reversed"},
+                      height=max(320, 22 * len(bands) + 170),
+                      margin={"l": 130, "r": 20, "t": 40 if title else 10, "b": 90})
     return fig
+
+
+def top_observations_table(top: pd.DataFrame, cloudy: Sequence[bool] | np.ndarray) -> pd.DataFrame:
+    """The most decisive observations (:func:`cropviz.explain.top_k_observations`) for people:
+    observation number (1 = first), day, cloud flag, signed attribution and share of the total."""
+    mask = np.asarray(cloudy, dtype=bool)
+    index = top["index"].to_numpy(int)
+    if len(index) and index.max() >= len(mask):
+        raise ConfigurationError(f"cloud flags of {len(mask)} observations do not cover observation {index.max()}")
+    return pd.DataFrame({"observation": index + 1,
+                         "date": pd.to_datetime(top["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
+                         "cloud-flagged": np.where(mask[index], "yes", "no"),
+                         "attribution": top["value"].to_numpy(float).round(4),
+                         "share of |attribution|": [f"{v:.0%}" for v in np.broadcast_to(top["share"], len(index))]})
 
 
 def _bar_trace(labels: list[str], v: np.ndarray, cloudy: np.ndarray | None, name: str) -> go.Bar:
@@ -176,6 +234,7 @@ def compare_attributions(a: np.ndarray, b: np.ndarray, titles: Sequence[str],
         fig.update_layout(coloraxis={"colorscale": plotly_scale("diverging"), "cmid": 0,
                                      "cmin": -lim, "cmax": lim,
                                      "colorbar": {"title": {"text": "attribution"}}})
+        fig.update_yaxes(autorange="reversed")
     elif x.ndim == 1 and x.shape == (len(labels),):
         for k, v in enumerate((x, y)):
             fig.add_trace(_bar_trace(labels, v, None, str(titles[k])), row=1, col=k + 1)
@@ -215,7 +274,7 @@ def cloud_attention_figure(df: pd.DataFrame, class_col: str = "classname",
     by_class = class_sums["weighted"] / class_sums["n"]
     by_month = month_sums["weighted"] / month_sums["n"]
     months = list(range(1, 13))
-    month_names = [pd.Timestamp(2000, m, 1).strftime("%b") for m in months]
+    month_names = [month_name(m) for m in months]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],
                         subplot_titles=["per class", "per month"], shared_yaxes=True)
     for flag, name, color in ((False, "clear", CLEAR_COLOR), (True, "cloudy", CLOUD_COLOR)):

@@ -1,13 +1,22 @@
-"""Parcel maps with pydeck: compact polygon records, a pickable layer, a fitted view, legends.
+"""Parcel maps with pydeck: compact polygon records, a pickable layer, a clickable view, legends.
 
-Offline by default: no basemap (``map_style=None``, ``map_provider=None``), so nothing needs a
-token or tiles; the polygons are drawn on a blank background.
+Offline: the deck has no map style (:data:`NO_MAP_STYLE`), so the browser asks no tile or style
+server for anything; the region's own imagery is drawn under the parcels by a BitmapLayer
+(:func:`basemap_layer`, images from :mod:`cropviz.data.basemap`) or, without imagery, a light
+outline of the region (:func:`outline_layer`). Large regions travel as a file the browser
+fetches from the app's own static folder (:func:`publish_layer_data`), not inside the page's
+messages, so every parcel is drawn.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,8 +44,6 @@ _M_PER_DEG = 111_320.0
 
 #: Columns of a record that the tooltip shows.
 TOOLTIP_FIELDS: tuple[str, ...] = ("id", "code", "crop", "true", "predicted", "confidence_text")
-
-POINT_TOOLTIP_HTML = "<b>parcel {id}</b><br/>true: {true}<br/>predicted: {predicted}"
 
 TOOLTIP_HTML = ("<b>parcel {id}</b><br/>code {code} ({crop})<br/>true: {true}<br/>"
                 "predicted: {predicted}<br/>confidence: {confidence_text}")
@@ -152,6 +159,7 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
     part_ends = np.cumsum(np.bincount(ring_part, minlength=len(parts))).tolist()
     polygons = [ring_lists[a:b] for a, b in zip([0] + part_ends[:-1], part_ends, strict=False)]
     centroids = shapely.get_coordinates(shapely.centroid(parts))
+    boxes = shapely.bounds(parts)
     fill = np.column_stack([rgb[row], np.full(len(row), int(alpha), dtype=np.uint8)])
     conf = confidence[row]
     records = pd.DataFrame({
@@ -168,8 +176,28 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
         "fill_color": fill.tolist(),
         "lon": np.round(centroids[:, 0], decimals),
         "lat": np.round(centroids[:, 1], decimals),
+        "west": boxes[:, 0], "south": boxes[:, 1], "east": boxes[:, 2], "north": boxes[:, 3],
     })
     return records
+
+
+#: Streamlit's deck.gl chart fills a missing map style with a Carto style from the internet;
+#: this value (pydeck's own "no style" sentinel) makes it draw no map at all.
+NO_MAP_STYLE = "__MAP_STYLE__"
+
+#: The parcel under the pointer is described in the map's top-left corner, never cut at an edge
+#: (a page adds this CSS once; deck.gl otherwise places the tooltip at the pointer).
+TOOLTIP_CSS = ("<style>.deck-tooltip{transform:none!important;top:8px!important;left:8px!important;"
+               "max-width:300px;}</style>")
+
+_TOOLTIP_STYLE = {"backgroundColor": "rgba(255,255,255,0.94)", "color": "#222", "fontSize": "13px",
+                  "border": "1px solid #999", "borderRadius": "4px", "padding": "6px 8px"}
+
+#: Width of the world in pixels at zoom 0 in deck.gl's web-mercator view (512-pixel tiles).
+_WORLD_PX = 512.0
+
+#: Smallest parcel on screen (pixels) that a default view aims for, so a click lands on it.
+CLICKABLE_PX = 28.0
 
 
 def fit_view(min_lon: float, min_lat: float, max_lon: float, max_lat: float,
@@ -181,60 +209,150 @@ def fit_view(min_lon: float, min_lat: float, max_lon: float, max_lat: float,
     dlat = (max_lat - min_lat) * (1 + 2 * padding)
     zooms = [max_zoom]
     if dlon > 0:
-        zooms.append(math.log2(width_px * 360.0 / (256.0 * dlon)))
+        zooms.append(math.log2(width_px * 360.0 / (_WORLD_PX * dlon)))
     if dlat > 0:
-        zooms.append(math.log2(height_px * 360.0 * math.cos(math.radians(lat)) / (256.0 * dlat)))
+        zooms.append(math.log2(height_px * 360.0 * math.cos(math.radians(lat)) / (_WORLD_PX * dlat)))
     zoom = float(min(max(min(zooms), 1.0), max_zoom))
     return pdk.ViewState(longitude=lon, latitude=lat, zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
 def record_bounds(records: pd.DataFrame) -> tuple[float, float, float, float]:
-    xy = np.array([pt for rings in records["polygon"] for pt in rings[0]], dtype=float)
-    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
+    """West, south, east, north of records from :func:`parcel_layer_data`."""
+    if len(records) == 0:
+        raise ConfigurationError("no parcels to take the bounds of (empty records)")
+    return (float(records["west"].min()), float(records["south"].min()),
+            float(records["east"].max()), float(records["north"].max()))
+
+
+def clickable_zoom(records: pd.DataFrame, min_px: float = CLICKABLE_PX) -> float:
+    """The zoom at which the median parcel of ``records`` spans ``min_px`` screen pixels."""
+    lat = math.radians(float(records["lat"].median()))
+    span = np.maximum(records["east"] - records["west"],
+                      (records["north"] - records["south"]) / max(math.cos(lat), 1e-6))
+    median = float(np.median(span))
+    if not median > 0:
+        return 17.0
+    return float(min(math.log2(min_px * 360.0 / (_WORLD_PX * median)), 19.0))
+
+
+def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_px: int = 800,
+                   height_px: int = 560, min_px: float = CLICKABLE_PX) -> pdk.ViewState:
+    """A view where parcels are big enough to click: all of ``records`` when they fit at that
+    size, else the neighbourhood of the selected parcel (or of the first record) at the zoom
+    where the median parcel spans ``min_px`` pixels."""
+    whole = fit_view(*record_bounds(records), width_px=width_px, height_px=height_px)
+    zoom = clickable_zoom(records, min_px)
+    if whole.zoom >= zoom:
+        return whole
+    centre = records[records["id"] == selected_id] if selected_id is not None else records[:0]
+    centre = centre if len(centre) else records.iloc[:1]
+    return pdk.ViewState(longitude=float(centre["lon"].iloc[0]), latitude=float(centre["lat"].iloc[0]),
+                         zoom=round(zoom, 2), pitch=0, bearing=0)
+
+
+def basemap_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> pdk.Layer:
+    """A non-pickable BitmapLayer drawing ``image`` (a URL or data URL) over WGS84 ``bounds``
+    (west, south, east, north): the region's own imagery under the parcels."""
+    west, south, east, north = (float(b) for b in bounds)
+    # pdk.types.String: pydeck would otherwise read a '.png' URL as a local file to inline
+    return pdk.Layer("BitmapLayer", id="basemap", image=pdk.types.String(image), bounds=[west, south, east, north],
+                     opacity=opacity, pickable=False,
+                     texture_parameters={"minFilter": "nearest", "magFilter": "nearest"})  # crisp pixels
+
+
+def outline_layer(outline: Any) -> pdk.Layer:
+    """A light, non-pickable fill of a region's outline (a shapely (multi)polygon in WGS84)."""
+    rings = [[np.round(shapely.get_coordinates(ring), 6).tolist()
+              for ring in [part.exterior, *part.interiors]]
+             for part in shapely.get_parts(outline) if part.geom_type == "Polygon"]
+    return pdk.Layer("PolygonLayer", id="outline", data=[{"polygon": r} for r in rings],
+                     get_polygon="polygon", get_fill_color=[225, 222, 210, 255],
+                     get_line_color=[170, 165, 150, 255], line_width_min_pixels=1,
+                     stroked=True, filled=True, pickable=False)
+
+
+def image_data_url(path: str | PathLike[str]) -> str:
+    """A PNG file as a data URL (for a basemap when the app cannot serve static files)."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def publish(data: bytes, folder: str | PathLike[str], suffix: str) -> str:
+    """Write ``data`` to ``folder`` named by its content hash (kept when already there); return
+    the file name. The folder gets a ``.gitignore`` so published files stay out of git."""
+    folder = Path(folder)
+    name = hashlib.sha256(data).hexdigest()[:24] + suffix
+    target = folder / name
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / ".gitignore").exists():
+            (folder / ".gitignore").write_text("*\n")
+        partial = target.with_suffix(suffix + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return name
+
+
+#: Record columns a parcel layer needs in the browser (tooltip, selection, drawing).
+LAYER_COLUMNS: tuple[str, ...] = (*TOOLTIP_FIELDS, "polygon", "fill_color")
+#: The shorter set of a layer the browser fetches as a file (large regions), and its tooltip.
+FILE_COLUMNS: tuple[str, ...] = ("id", "true", "predicted", "confidence_text", "polygon", "fill_color")
+FILE_TOOLTIP_HTML = ("<b>parcel {id}</b><br/>true: {true}<br/>predicted: {predicted}<br/>"
+                     "confidence: {confidence_text}")
+
+
+def layer_json(records: pd.DataFrame) -> bytes:
+    """The parcel layer's rows as compact JSON (what the browser fetches for a large region):
+    :data:`FILE_COLUMNS`, coordinates to 5 decimals (about 1 m)."""
+    columns = [c for c in FILE_COLUMNS if c in records.columns]
+    return records[columns].to_json(orient="records", double_precision=5).encode()
+
+
+def publish_layer_data(records: pd.DataFrame, folder: str | PathLike[str]) -> str:
+    """Write the parcel layer's rows to ``folder`` (see :func:`publish`); return the file name."""
+    return publish(layer_json(records), folder, ".json")
 
 
 def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
-                view: pdk.ViewState | Mapping | None = None, points: bool = False,
-                map_style: str | None = None, map_provider: str | None = None,
-                height: int = 500, tooltip: bool = True) -> pdk.Deck:
-    """A pydeck Deck of parcel records from :func:`parcel_layer_data`.
+                view: pdk.ViewState | Mapping | None = None, under: Sequence[pdk.Layer] = (),
+                data_url: str | None = None, height: int = 560, tooltip: bool = True,
+                line_color: Sequence[int] = (40, 40, 40, 200), opacity: float = 1.0) -> pdk.Deck:
+    """A pydeck Deck of parcel records from :func:`parcel_layer_data`, with no map style.
 
     The parcel layer has id ``'parcels'`` and is pickable (streamlit selection returns its
-    records). ``points`` draws centroids (ScatterplotLayer) instead of polygons, for very large
-    regions. The selected parcel is outlined by a non-pickable layer ``'selected'``. Without
-    ``view`` the view fits the selected parcel, else all records. No basemap by default (offline).
+    records). ``under``: layers drawn beneath the parcels (:func:`basemap_layer`,
+    :func:`outline_layer`). ``data_url``: where the browser fetches the layer's rows (written
+    by :func:`publish_layer_data`) instead of carrying them in the deck: every parcel of a large
+    region is drawn without bloating the page's messages. The selected parcel is outlined by a
+    non-pickable layer ``'selected'``. ``opacity``: of the parcel layer (below 1 the imagery
+    shows through). Without ``view`` the view is :func:`clickable_view`.
     """
     if len(records) == 0:
         raise ConfigurationError("no parcels to draw (empty records)")
-    fields = [c for c in TOOLTIP_FIELDS if c in records.columns]
-    if points:
-        # compact transport for large regions: no polygons, only what the tooltip needs
-        compact = records[["id", "true", "predicted", "lon", "lat", "fill_color"]]
-        layer = pdk.Layer("ScatterplotLayer", data=compact,
-                          id="parcels", get_position=["lon", "lat"], get_fill_color="fill_color",
-                          get_radius=40, radius_units="meters", radius_min_pixels=2,
-                          pickable=True, auto_highlight=True)
-    else:
-        layer = pdk.Layer("PolygonLayer", data=records[fields + ["polygon", "fill_color"]],
-                          id="parcels", get_polygon="polygon", get_fill_color="fill_color",
-                          get_line_color=[60, 60, 60, 160], line_width_min_pixels=0.5,
-                          stroked=True, filled=True, pickable=True, auto_highlight=True)
-    layers = [layer]
+    columns = [c for c in LAYER_COLUMNS if c in records.columns]
+    layer = pdk.Layer("PolygonLayer", data=data_url if data_url is not None else records[columns],
+                      id="parcels", get_polygon="polygon", get_fill_color="fill_color",
+                      get_line_color=list(line_color), line_width_min_pixels=1,
+                      stroked=True, filled=True, pickable=True, auto_highlight=True,
+                      highlight_color=[255, 255, 255, 110], opacity=float(opacity))
+    layers = [*under, layer]
     selected = records[records["id"] == selected_id] if selected_id is not None else records[:0]
     if len(selected):
         layers.append(pdk.Layer("PolygonLayer", data=selected[["id", "polygon"]], id="selected",
                                 get_polygon="polygon", filled=False, stroked=True,
-                                get_line_color=[0, 0, 0, 255], line_width_min_pixels=3,
+                                get_line_color=[255, 255, 255, 255], line_width_min_pixels=4,
+                                pickable=False))
+        layers.append(pdk.Layer("PolygonLayer", data=selected[["id", "polygon"]], id="selected-core",
+                                get_polygon="polygon", filled=False, stroked=True,
+                                get_line_color=[0, 0, 0, 255], line_width_min_pixels=2,
                                 pickable=False))
     if view is None:
-        view = fit_view(*record_bounds(selected if len(selected) else records),
-                        height_px=height)
+        view = clickable_view(records, selected_id, height_px=height)
     elif isinstance(view, Mapping):
         view = pdk.ViewState(**view)
-    return pdk.Deck(layers=layers, initial_view_state=view, map_style=map_style,
-                    map_provider=map_provider, height=height,
-                    tooltip={"html": POINT_TOOLTIP_HTML if points else TOOLTIP_HTML} if tooltip else False)
+    return pdk.Deck(layers=layers, initial_view_state=view, map_style=NO_MAP_STYLE,
+                    map_provider=None, height=height,
+                    tooltip={"html": TOOLTIP_HTML if data_url is None else FILE_TOOLTIP_HTML,
+                             "style": _TOOLTIP_STYLE} if tooltip else False)
 
 
 def legend_items(color_by: str, classes: Sequence[str] | None = None, steps: int = 5,

@@ -14,6 +14,9 @@ from cropviz.viz.colors import FALLBACK_COLORS
 #: Colours of the per-class metrics (Tol bright: blue, red, green, yellow).
 METRIC_COLORS = {"precision": "#4477AA", "recall": "#EE6677", "f1": "#228833",
                  "support": "#CCBB44"}
+#: Readable names of the summary metrics.
+METRIC_LABELS = {"overall_accuracy": "overall accuracy", "kappa": "Cohen's kappa", "macro_f1": "macro F1",
+                 "weighted_f1": "weighted F1", "accuracy": "accuracy", "f1": "F1"}
 
 
 def row_normalize(cm: np.ndarray) -> np.ndarray:
@@ -28,8 +31,8 @@ def confusion_figure(cm: np.ndarray | Sequence[Sequence[float]], classes: Sequen
     """Heatmap of a confusion matrix (rows = true class, columns = predicted class).
 
     ``normalize`` colours by row share (recall per cell; each row sums to 1) and writes the
-    share and the count in each cell; otherwise colours and writes counts. The first class is
-    drawn at the top.
+    share and the count in each cell; otherwise colours and writes counts. Empty cells stay
+    blank, so the confusions stand out. The first class is drawn at the top.
     """
     counts = np.asarray(cm, dtype=float)
     names = [str(c) for c in classes]
@@ -37,7 +40,7 @@ def confusion_figure(cm: np.ndarray | Sequence[Sequence[float]], classes: Sequen
         raise ConfigurationError(f"confusion matrix of shape {counts.shape} does not fit "
                                  f"{len(names)} classes")
     z = row_normalize(counts) if normalize else counts
-    text = [[(f"{z[i, j]:.2f}<br>" if normalize else "") + f"{counts[i, j]:.0f}"
+    text = [["" if counts[i, j] == 0 else (f"{z[i, j]:.2f}<br>" if normalize else "") + f"{counts[i, j]:.0f}"
              for j in range(len(names))] for i in range(len(names))]
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
@@ -68,7 +71,8 @@ def per_class_figure(per_class: pd.DataFrame,
     """Grouped bars of per-class metrics.
 
     ``per_class``: one row per class (index = class names, or a 'class'/'classname' column),
-    columns including ``metrics`` (sklearn's 'f1-score' is accepted for 'f1').
+    columns including ``metrics`` (sklearn's 'f1-score' is accepted for 'f1'). A score of
+    exactly 0 has no bar to see, so it is written as '0' where the bar would be.
     """
     frame = _per_class_frame(per_class)
     missing = [m for m in metrics if m not in frame.columns]
@@ -78,10 +82,12 @@ def per_class_figure(per_class: pd.DataFrame,
     names = [str(i) for i in frame.index]
     fig = go.Figure([go.Bar(x=names, y=frame[m].to_numpy(float), name=m,
                             marker={"color": METRIC_COLORS.get(m, FALLBACK_COLORS[k])},
+                            text=["0" if v == 0 else "" for v in frame[m].to_numpy(float)],
+                            textposition="outside", cliponaxis=False,
                             hovertemplate="%{x}<br>" + m + " %{y:.3f}<extra></extra>")
                      for k, m in enumerate(metrics)])
-    fig.update_layout(title=title, barmode="group",
-                      yaxis={"range": [0, 1], "title": {"text": "score"}},
+    fig.update_layout(title=title, barmode="group", xaxis={"tickangle": -30, "automargin": True},
+                      yaxis={"range": [0, 1.02], "title": {"text": "score"}},
                       legend={"orientation": "h", "y": 1.08},
                       margin={"l": 50, "r": 20, "t": 60 if title else 30, "b": 100})
     return fig
@@ -92,8 +98,8 @@ def model_comparison_figure(table: pd.DataFrame, metrics: Sequence[str] | None =
     """Grouped bars comparing models: x = metric, one bar trace (colour) per model.
 
     ``table``: one row per model (index = model names, or a 'model' column), numeric metric
-    columns (e.g. overall_accuracy, kappa, macro_f1). ``metrics`` picks and orders columns;
-    default all numeric columns.
+    columns (e.g. overall_accuracy, kappa, macro_f1), named on the axis in words
+    (:data:`METRIC_LABELS`). ``metrics`` picks and orders columns; default all numeric columns.
     """
     frame = table.set_index("model") if "model" in table.columns else table
     if metrics is None:
@@ -102,9 +108,9 @@ def model_comparison_figure(table: pd.DataFrame, metrics: Sequence[str] | None =
     if missing:
         raise ConfigurationError(f"model table lacks columns {', '.join(map(str, missing))}")
     values = frame[list(metrics)].to_numpy(float)
-    fig = go.Figure([go.Bar(x=[str(m) for m in metrics], y=values[k], name=str(model),
+    fig = go.Figure([go.Bar(x=[METRIC_LABELS.get(str(m), str(m)) for m in metrics], y=values[k], name=str(model),
                             marker={"color": FALLBACK_COLORS[k % len(FALLBACK_COLORS)]},
-                            text=[f"{v:.3f}" for v in values[k]], textposition="outside")
+                            text=[f"{v:.3f}" for v in values[k]], textposition="outside", cliponaxis=False)
                      for k, model in enumerate(frame.index)])
     fig.update_layout(title=title, barmode="group", yaxis={"title": {"text": "score"}},
                       legend={"orientation": "h", "y": 1.08},

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cropviz.errors import ConfigurationError
-from cropviz.viz.colors import class_hex, hex_rgba, normalize_name, plotly_scale
+from cropviz.viz.colors import class_hex, darken, hex_rgba, normalize_name, plotly_scale
 from cropviz.viz.trajectories import Envelope, add_envelope
 
 
@@ -93,8 +93,10 @@ def phenology_figure(curves: Mapping[str, Envelope], classes: Sequence[str] | No
 
     ``curves``: class -> (dates, mean, std) or a class_envelope DataFrame. ``classes`` picks
     the classes drawn (default all). With ``calendar`` a strip below shows each chosen class's
-    calendar events as labelled bars in the class colour (trace name '<class> calendar');
-    previous-year events outside the shown dates get a text annotation at the strip's left.
+    calendar events as bars in the class colour, outlined in a darker shade so light colours
+    (wheat) show (trace name '<class> calendar'); event names are written inside the bars that
+    are wide enough and in the hover of all. Events of the previous year (sowing of winter crops)
+    are named under the class on the strip's axis ('sown Oct-Nov, previous year').
     """
     chosen = [str(c) for c in (classes if classes is not None else curves)]
     unknown = [c for c in chosen if c not in curves]
@@ -110,11 +112,14 @@ def phenology_figure(curves: Mapping[str, Envelope], classes: Sequence[str] | No
         x0, x1 = min(x0, all_dates.min()), max(x1, all_dates.max())
     with_calendar = calendar and any(normalize_name(c) in CROP_CALENDAR for c in chosen)
     rows = 2 if with_calendar else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.05,
-                        row_heights=[0.7, 0.3] if with_calendar else [1.0])
+    strip_share = min(0.5, 0.08 + 0.06 * len(chosen)) if with_calendar else 0.0
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        row_heights=[1 - strip_share, strip_share] if with_calendar else [1.0])
     for c in chosen:
-        add_envelope(fig, c, curves[c], row=1, col=1, dash="solid")
+        add_envelope(fig, c, curves[c], color=darken(class_hex(c), 0.85), row=1, col=1, dash="solid")
     if with_calendar:
+        ticks: list[str] = []
+        shown: list[str] = []
         for c in chosen:
             events = calendar_events(c, year)
             if events.empty:
@@ -123,37 +128,40 @@ def phenology_figure(curves: Mapping[str, Envelope], classes: Sequence[str] | No
             fig.add_trace(go.Bar(
                 base=events["start"], x=(events["end"] - events["start"]).dt.total_seconds() * 1e3,
                 y=[c] * len(events), orientation="h", name=f"{c} calendar", text=events["event"],
-                textposition="inside", insidetextanchor="middle", showlegend=False,
-                marker={"color": hex_rgba(hexc, 0.55), "line": {"color": hexc, "width": 1}},
+                textposition="inside", insidetextanchor="middle", textangle=0, constraintext="inside",
+                insidetextfont={"color": "#000000", "size": 11}, showlegend=False,
+                marker={"color": hex_rgba(hexc, 0.85), "line": {"color": darken(hexc, 0.6), "width": 1.5}},
                 customdata=np.stack([events["start"].dt.strftime("%d %b %Y"),
                                      events["end"].dt.strftime("%d %b %Y")], axis=-1),
                 hovertemplate=(c + ": %{text}<br>%{customdata[0]} - %{customdata[1]}"
                                "<extra></extra>")),
                 row=2, col=1)
-            for e in CROP_CALENDAR[normalize_name(c)]:
-                if e.previous_year and month_position_to_date(e.end, year - 1) <= x0:
-                    fig.add_annotation(x=x0, y=c, xref="x2", yref="y2", xanchor="left",
-                                       showarrow=False, font={"size": 10, "color": hexc},
-                                       text=f"&larr; {e.event} {month_span_text(e.start, e.end)}"
-                                            " (previous year)")
-        fig.update_layout(barmode="overlay")
-        fig.update_yaxes(autorange="reversed", row=2, col=1)
+            before = [f"{e.event} {month_span_text(e.start, e.end)}" for e in CROP_CALENDAR[normalize_name(c)]
+                      if e.previous_year and month_position_to_date(e.end, year - 1) <= x0]
+            shown.append(c)
+            ticks.append(c + (f"<br><sub>{', '.join(before)} (previous year)</sub>" if before else ""))
+        fig.update_layout(barmode="overlay", uniformtext={"minsize": 9, "mode": "hide"})
+        fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=shown, ticktext=ticks,
+                         row=2, col=1)
     fig.update_xaxes(type="date", range=[x0, x1])
     fig.update_yaxes(title={"text": index_name}, row=1, col=1)
-    fig.update_layout(title=title, hovermode="closest", height=520 if with_calendar else 400,
-                      legend={"orientation": "h", "y": 1.08})
+    fig.update_layout(title=title, hovermode="closest",
+                      height=int(400 / (1 - strip_share)) if with_calendar else 400,
+                      legend={"orientation": "h", "y": 1.08}, margin={"l": 170, "r": 20, "t": 60, "b": 40})
     return fig
 
 
 def season_frames(xy: np.ndarray, dates: Sequence | np.ndarray, values: np.ndarray,
                   ids: Sequence[int] | None = None, index_name: str = "NDVI",
                   vmin: float = 0.0, vmax: float = 1.0, marker_size: int = 6,
-                  frame_ms: int = 400, title: str | None = None) -> go.Figure:
+                  frame_ms: int = 400, title: str | None = None,
+                  classnames: Sequence[str] | None = None) -> go.Figure:
     """Animated scatter of parcel centroids coloured by an index, one frame per date.
 
-    ``xy``: N x 2 projected centroid coordinates (e.g. Lambert-93 metres, equal aspect);
-    ``values``: N x T index values (interpolate gaps first; NaN is drawn without colour).
-    Has a date slider and play / pause buttons; needs no map tiles.
+    ``xy``: N x 2 projected centroid coordinates in metres (e.g. Lambert-93), drawn as km east
+    and north of the region's south-west corner at equal aspect; ``values``: N x T index values
+    (interpolate gaps first; NaN is drawn without colour); ``classnames`` (N) go in the hover.
+    Has a date slider and play / pause buttons, a title naming the shown date; needs no map tiles.
     """
     pts = np.asarray(xy, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -165,36 +173,43 @@ def season_frames(xy: np.ndarray, dates: Sequence | np.ndarray, values: np.ndarr
                                  f"{len(labels)} dates")
     if not labels:
         raise ConfigurationError("season_frames needs at least one date")
-    hover = None if ids is None else [str(i) for i in ids]
+    if classnames is not None and len(classnames) != len(pts):
+        raise ConfigurationError(f"{len(classnames)} class names for {len(pts)} parcels")
+    hover = [f"parcel {k if ids is None else ids[k]}" + ("" if classnames is None else f" ({classnames[k]})")
+             for k in range(len(pts))]
+    km = (pts - np.nanmin(pts, axis=0)) / 1000.0 if len(pts) else pts
 
     def marker(t: int) -> dict:
         return {"color": v[:, t], "colorscale": plotly_scale("ndvi"), "cmin": vmin, "cmax": vmax,
                 "size": marker_size, "colorbar": {"title": {"text": index_name}}}
 
     def scatter(t: int) -> go.Scatter:
-        return go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=marker(t),
+        return go.Scatter(x=km[:, 0], y=km[:, 1], mode="markers", marker=marker(t),
                           text=hover, name=index_name,
-                          hovertemplate="parcel %{text}<br>" + index_name
+                          hovertemplate="%{text}<br>" + index_name
                                         + " %{marker.color:.2f}<extra></extra>")
+
+    def heading(label: str) -> dict:
+        return {"text": f"{title + ': ' if title else ''}{index_name} of every parcel on {label}"}
 
     play = {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True,
             "transition": {"duration": 0}}
     still = {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
              "transition": {"duration": 0}}
     fig = go.Figure(data=[scatter(0)],
-                    frames=[go.Frame(data=[scatter(t)], name=label)
+                    frames=[go.Frame(data=[scatter(t)], name=label, layout={"title": heading(label)})
                             for t, label in enumerate(labels)])
     fig.update_layout(
-        title=title, xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.05,
+        title=heading(labels[0]), xaxis={"title": {"text": "km east"}, "zeroline": False},
+        yaxis={"title": {"text": "km north"}, "scaleanchor": "x", "scaleratio": 1, "zeroline": False},
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.14,
                       "xanchor": "left", "yanchor": "top",
                       "buttons": [{"label": "play", "method": "animate", "args": [None, play]},
                                   {"label": "pause", "method": "animate",
                                    "args": [[None], still]}]}],
-        sliders=[{"active": 0, "x": 0.15, "len": 0.85, "y": -0.05, "yanchor": "top",
+        sliders=[{"active": 0, "x": 0.15, "len": 0.85, "y": -0.14, "yanchor": "top",
                   "currentvalue": {"prefix": "date: "},
                   "steps": [{"label": label, "method": "animate", "args": [[label], still]}
                             for label in labels]}],
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 80})
+        margin={"l": 60, "r": 10, "t": 50, "b": 110})
     return fig

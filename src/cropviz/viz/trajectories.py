@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from cropviz.viz.colors import (
 
 #: An envelope: (dates, mean, std) drawn as mean +- std, or (dates, mean, (lower, upper)),
 #: or a DataFrame from :func:`cropviz.data.indices.class_envelope` (mean +- std).
-Envelope = tuple | pd.DataFrame
+Envelope: TypeAlias = tuple[Any, ...] | pd.DataFrame
 
 CLOUD_TRACE_NAME = "cloud-flagged"
 
@@ -86,12 +87,13 @@ def trajectory_figure(dates: Sequence | np.ndarray, values: pd.DataFrame | pd.Se
                       envelope_colors: Mapping[str, str] | None = None) -> go.Figure:
     """Line figure of one parcel's series (columns of ``values``) over ``dates``.
 
-    Cloud-flagged observations (``cloudy`` mask) are drawn as hollow grey x markers in one
-    trace named ``"cloud-flagged"`` (one marker per cloudy observation and series); with
-    ``hide_cloudy`` they are left out entirely (cloud-filtered view). ``envelopes`` (label ->
-    envelope, see :data:`Envelope`) are drawn behind in the label's class colour unless
-    ``envelope_colors`` says otherwise. Series colours: ``colors`` or class colours if the
-    column is a class name, else a fixed qualitative cycle.
+    The line joins the clear observations only: a cloud-flagged observation is no measurement
+    of the crop, so the line never dips to it. Cloud-flagged observations (``cloudy`` mask) are
+    drawn as hollow grey x markers in one trace named ``"cloud-flagged"`` (one marker per cloudy
+    observation and series); with ``hide_cloudy`` they are left out entirely (cloud-filtered
+    view). ``envelopes`` (label -> envelope, see :data:`Envelope`) are drawn behind in the
+    label's class colour unless ``envelope_colors`` says otherwise. Series colours: ``colors``
+    or class colours if the column is a class name, else a fixed qualitative cycle.
     """
     d = _dates(dates)
     frame = values.to_frame() if isinstance(values, pd.Series) else values
@@ -104,15 +106,14 @@ def trajectory_figure(dates: Sequence | np.ndarray, values: pd.DataFrame | pd.Se
     cloud_x: list = []
     cloud_y: list = []
     cloud_names: list = []
+    clear = ~mask
     for i, column in enumerate(frame.columns):
         y = frame[column].to_numpy(dtype=float)
         color = (colors or {}).get(column) or (
             CLASS_COLORS.get(normalize_name(column)) or FALLBACK_COLORS[i % len(FALLBACK_COLORS)])
-        keep = ~mask if hide_cloudy else np.ones(len(d), dtype=bool)
-        sizes = np.where(mask[keep], 0, 6)
-        fig.add_trace(go.Scatter(x=d[keep], y=y[keep], mode="lines+markers", name=str(column),
+        fig.add_trace(go.Scatter(x=d[clear], y=y[clear], mode="lines+markers", name=str(column),
                                  line={"color": color, "width": 2},
-                                 marker={"color": color, "size": sizes}))
+                                 marker={"color": color, "size": 6}))
         if not hide_cloudy and mask.any():
             cloud_x += list(d[mask])
             cloud_y += list(y[mask])
@@ -171,27 +172,36 @@ def mark_top_observations(fig: go.Figure, dates: Sequence | np.ndarray,
 
 def probability_bar(classes: Sequence[str], probs: Sequence[float] | np.ndarray,
                     true: str | None = None, title: str | None = None) -> go.Figure:
-    """Horizontal bars of class probabilities in class order, coloured by class.
+    """Horizontal bars of class probabilities in class order, coloured by class, on a 0-1 axis.
 
-    The true class (if given) gets a thick black outline and a '(true)' label; the predicted
-    (highest) class a '(predicted)' label.
+    Each bar is labelled with its probability; the class labels say which class is the true one
+    (also outlined in black) and which the predicted (highest) one. Raises ConfigurationError
+    for values outside [0, 1] (log-probabilities or probabilities exponentiated twice).
     """
     p = np.asarray(probs, dtype=float)
     names = [str(c) for c in classes]
     if len(p) != len(names):
         raise ConfigurationError(f"probability_bar got {len(p)} probabilities for "
                                  f"{len(names)} classes")
+    if len(p) and (np.nanmin(p) < -1e-6 or np.nanmax(p) > 1 + 1e-6):
+        raise ConfigurationError(f"probability_bar: probabilities must lie in [0, 1], got "
+                                 f"{np.nanmin(p):.3g} to {np.nanmax(p):.3g}")
     if true is not None and str(true) not in names:
         raise ConfigurationError(f"true class {true!r} is not one of the classes")
     best = int(np.nanargmax(p)) if len(p) else -1
     is_true = np.array([n == str(true) for n in names])
-    text = [f"{v:.2f}" + (" (true)" if t else "") + (" (predicted)" if i == best else "")
-            for i, (v, t) in enumerate(zip(p, is_true, strict=False))]
+
+    def tick(i: int, name: str) -> str:
+        roles = [r for r, on in (("true", is_true[i]), ("predicted", i == best)) if on]
+        return f"{name} ({' & '.join(roles)})" if roles else name
+
     fig = go.Figure(go.Bar(
-        x=p, y=names, orientation="h", text=text, textposition="outside", name="probability",
+        x=p, y=[tick(i, n) for i, n in enumerate(names)], orientation="h",
+        text=[f"{v:.2f}" for v in p], textposition="auto", cliponaxis=False, name="probability",
         marker={"color": [class_rgba(n, 0.85) for n in names],
-                "line": {"color": "#000000", "width": np.where(is_true, 3, 0)}}))
-    fig.update_layout(title=title, xaxis={"range": [0, 1.25], "title": {"text": "probability"}},
+                "line": {"color": "#000000", "width": np.where(is_true, 3, 0)}},
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis={"range": [0, 1], "title": {"text": "probability"}},
                       yaxis={"autorange": "reversed"}, showlegend=False,
-                      margin={"l": 130, "r": 20, "t": 40 if title else 10, "b": 40})
+                      margin={"l": 190, "r": 30, "t": 40 if title else 10, "b": 40})
     return fig

@@ -21,7 +21,7 @@ S2_BANDS: tuple[str, ...] = SPECTRAL_BANDS["L1C"]
 BAND_WORDS: dict[str, str] = {
     "coastal": "B1", "aerosol": "B1", "blue": "B2", "green": "B3", "red": "B4",
     "rededge1": "B5", "re1": "B5", "rededge2": "B6", "re2": "B6", "rededge3": "B7", "re3": "B7",
-    "nir": "B8", "nir08": "B8", "nir1": "B8", "narrownir": "B8A", "nir2": "B8A", "rededge4": "B8A",
+    "nir": "B8", "nir08": "B8A", "nir1": "B8", "narrownir": "B8A", "nir2": "B8A", "rededge4": "B8A",
     "nir09": "B9", "watervapour": "B9", "watervapor": "B9", "wv": "B9", "cirrus": "B10",
     "swir1": "B11", "swir16": "B11", "swir2": "B12", "swir22": "B12",
 }

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,15 @@ from tqdm.auto import tqdm
 from cropviz.data.bands import LEVELS, REFLECTANCE_SCALE, SPECTRAL_BANDS
 from cropviz.data.breizhcrops import CLOUD_KINDS
 from cropviz.data.importers.bandnames import canonical_band, looks_like_band, split_band_date
-from cropviz.data.importers.writer import (DatasetWriter, build_classmapping, check_target, command_text,
-                                           level_columns, read_classmapping_file, stock_level)
+from cropviz.data.importers.writer import (
+    DatasetWriter,
+    build_classmapping,
+    check_target,
+    command_text,
+    level_columns,
+    read_classmapping_file,
+    stock_level,
+)
 from cropviz.errors import ConfigurationError, DatasetError
 
 ID_NAMES = ("id", "parcel_id", "parcelid", "id_parcel", "field_id", "fid", "parcel")
@@ -50,6 +58,8 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
                  geometry: str | PathLike[str] | None = None, lon_col: str | None = None,
                  lat_col: str | None = None, year: int | None = None, level: str | None = None,
                  duplicates: str = "error", chunksize: int = DEFAULT_CHUNKSIZE, overwrite: bool = False,
+                 start_date_col: str | None = None, step: str | None = None, bands: Sequence[str] | None = None,
+                 row_id: bool = False, group_col: str | None = None,
                  progress: bool = True, _provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """Import a parcel table (CSV or Parquet) as region ``region`` of a BreizhCrops-layout ``root``.
 
@@ -63,7 +73,17 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
     Labels as codes or names; ``classmapping`` (CSV code,classname[,id]) or classes built from the
     values; ``min_class_size`` folds smaller classes into 'other'; parcels without a label are kept
     as unlabelled. ``geometry``: polygon file joined on the id, or ``lon_col``/``lat_col`` points.
-    ``duplicates``: 'error', 'first' or 'mean' for repeated (id, date) rows. Returns a summary.
+    ``duplicates``: 'error', 'first' or 'mean' for repeated (id, date) rows.
+
+    Wide patterns: ``{band}``, ``{date}``, ``{index}`` and ``{*}`` (any text, e.g. ``-10m``), such as
+    'OPTICAL-{band}-ts{index}-{*}'. ``start_date_col`` with ``step`` (a pandas offset: '1MS',
+    '10D'): each row's own calendar, step ``{index}`` i at start + (i - first index) x step. A
+    pattern without ``{band}`` is positional: ``bands`` names the band of each position (for
+    ``{index}``: index k is date k // len(bands), band k % len(bands)); with ``{band}``, ``bands``
+    keeps only those bands. A pattern that leaves band-like columns out is an error unless
+    ``bands`` is given. ``row_id``: every row is its own series (a pixel table), numbered 1..N;
+    ``group_col`` (e.g. the polygon id) is kept in the index as ``group`` for grouped splits.
+    Ids that are not integers are numbered and kept in the index as ``source_id``. Returns a summary.
     """
     started = time.perf_counter()
     path = Path(file)
@@ -75,7 +95,8 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
     if cloud_kind is not None and cloud_kind not in CLOUD_KINDS:
         raise ConfigurationError(f"cloud_kind must be one of {', '.join(CLOUD_KINDS)}, got {cloud_kind!r}")
     if duplicates not in ("error", "first", "mean"):
-        raise ConfigurationError(f"duplicates must be 'error', 'first' or 'mean', got {duplicates!r}")
+        raise ConfigurationError(f"--duplicates must be 'error', 'first' or 'mean', got {duplicates!r}")
+    offset = _step_offset(start_date_col, step)
     if level == "L1C":
         raise ConfigurationError("imported data cannot be level L1C (no QA60 flags); leave level unset")
     check_target(root.absolute(), region, overwrite)
@@ -86,7 +107,8 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
         raise DatasetError(path, "table has no rows")
     plan = _Plan.make(path, first, form=form, id_col=id_col, date_col=date_col, label_col=label_col,
                       wide_pattern=wide_pattern, dates=dates, cloud_col=cloud_col, lon_col=lon_col,
-                      lat_col=lat_col, nodata=nodata, scale=scale, cloud_kind=cloud_kind)
+                      lat_col=lat_col, nodata=nodata, scale=scale, cloud_kind=cloud_kind,
+                      start_col=start_date_col, step=offset, bands=bands, row_id=row_id, group_col=group_col)
     level = level or stock_level(plan.bands, plan.extra) or CUSTOM_LEVEL
     if level in LEVELS and set(plan.bands) != set(SPECTRAL_BANDS[level]):
         raise ConfigurationError(f"level {level} needs bands {', '.join(SPECTRAL_BANDS[level])}; "
@@ -106,7 +128,7 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
                                cloud_kind_out, overwrite=overwrite)
         dup = _pass_two(spool, n_buckets, plan, columns, writer, id_map, duplicates, path, progress)
         labels = parcel_info["label"].where(parcel_info["label"].notna(), None)
-        mapping = (read_classmapping_file(classmapping) if classmapping is not None
+        mapping = (read_classmapping_file(Path(classmapping)) if classmapping is not None
                    else build_classmapping(labels, min_class_size))
         codes = {int(id_map[k]) if id_map is not None else int(k): v for k, v in labels.items()}
         year = int(year) if year is not None else int(stats["years"].idxmax())
@@ -124,12 +146,12 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
             "extra": list(plan.extra), "column_names": plan.renamed, "ignored_columns": plan.ignored,
             "scale": plan.scale, "cloud": cloud_kind_out, "ids": "mapped" if id_map is not None else "integer",
             "geometry": None if gdf is None else ("points" if plan.lon is not None else "polygons"),
-            "missing_geometry": missing_geometry,
+            "missing_geometry": missing_geometry, "row_ids": bool(row_id), "group_column": plan.group,
+            "calendar": (None if plan.start_col is None else {"start_date_column": plan.start_col, "step": step}),
         }
         summary["command"] = command_text("import_table", {"file": str(path), "root": str(root), "region": region})
         summary.update(_provenance or {})
-        id_table = (None if id_map is None else
-                    pd.DataFrame({"id": id_map.to_numpy(), "source_id": id_map.index}))
+        id_table = _id_table(parcel_info, id_map)
         writer.finish(year, codes, mapping, gdf, {k: v for k, v in summary.items() if k not in ("root",)},
                       id_table=id_table)
     except BaseException:
@@ -153,7 +175,7 @@ def _read_chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
                 yield batch.to_pandas()
             return
-        with open(path, "r", encoding="utf-8-sig") as f:
+        with open(path, encoding="utf-8-sig") as f:
             header = f.readline()
         sep = max((";", ",", "\t"), key=header.count)
         yield from pd.read_csv(path, sep=sep, chunksize=chunksize, low_memory=False)
@@ -162,25 +184,64 @@ def _read_chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
                                  f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
 
 
+#: The command-line option that names each kind of column.
+OPTION_OF = {"id": "--id-col", "date": "--date-col", "label": "--label-col", "cloud": "--cloud-col",
+             "longitude": "--lon-col", "latitude": "--lat-col", "group": "--group-col",
+             "start date": "--start-date-col"}
+
+
+def _some(columns: Sequence[str], n: int = 20) -> str:
+    return ", ".join(map(str, columns[:n])) + (f" ... ({len(columns)} columns)" if len(columns) > n else "")
+
+
 def _guess(columns: Sequence[str], given: str | None, names: Sequence[str], what: str, path: Path,
            required: bool) -> str | None:
+    option = OPTION_OF.get(what, what)
     if given is not None:
         if given not in columns:
-            raise DatasetError(path, f"no {what} column {given!r} (columns: {', '.join(map(str, columns))})")
+            raise DatasetError(path, f"no {what} column {given!r} (given with {option}; columns: {_some(columns)})")
         return given
     lower = {str(c).lower(): c for c in columns}
     found = next((lower[n] for n in names if n in lower), None)
     if found is None and required:
         raise DatasetError(path, f"no {what} column (looked for {', '.join(names)}; columns: "
-                                 f"{', '.join(map(str, columns[:20]))}); name it with the {what} option")
+                                 f"{_some(columns)}); name it with {option}")
     return found
+
+
+def _step_offset(start_date_col: str | None, step: str | None) -> Any:
+    """The pandas offset of ``step`` ('1MS', '10D'), checked against ``start_date_col``."""
+    if (start_date_col is None) != (step is None):
+        raise ConfigurationError("--start-date-col and --step go together (e.g. --start-date-col start "
+                                 "--step 1MS for monthly composites, 10D for 10-day ones)")
+    if step is None:
+        return None
+    try:
+        return pd.tseries.frequencies.to_offset(step)
+    except ValueError as exc:
+        raise ConfigurationError(f"--step {step!r} is not a pandas offset such as 1MS, 10D or 5D") from exc
+
+
+def _id_table(info: pd.DataFrame, id_map: pd.Series | None) -> pd.DataFrame | None:
+    """Id -> source_id (ids that were not integers) and group (``group_col``), or None."""
+    table = pd.DataFrame({"id": (id_map.loc[info.index.astype(str)].to_numpy() if id_map is not None
+                                 else info.index.to_numpy(np.int64))})
+    if id_map is not None:
+        table["source_id"] = info.index.astype(str)
+    if "group" in info.columns:
+        table["group"] = info["group"].to_numpy()
+    return table.sort_values("id").reset_index(drop=True) if len(table.columns) > 1 else None
 
 
 class _Plan:
     """How the columns of a table map to the imported level (decided on the first chunk)."""
 
     form: str
-    id_col: str
+    id_col: str | None  # None: rows numbered (row_id)
+    row_id: bool
+    group: str | None
+    start_col: str | None  # per-row calendars: wide keys are step indices
+    step: Any
     date_col: str | None
     label: str | None
     lon: str | None
@@ -190,7 +251,7 @@ class _Plan:
     bands: list[str]  # canonical, wavelength order
     extra: list[str]
     source: dict[str, str]  # long form: canonical -> source column
-    wide: dict[np.datetime64, dict[str, str]]  # wide form: date -> {canonical: source column}
+    wide: dict[Any, dict[str, str]]  # wide form: date (or step index) -> {canonical: source column}
     renamed: dict[str, str]
     ignored: list[str]
     nodata: np.ndarray
@@ -200,17 +261,27 @@ class _Plan:
     cloud_factor: float
 
     @classmethod
-    def make(cls, path: Path, chunk: pd.DataFrame, *, form, id_col, date_col, label_col, wide_pattern,
-             dates, cloud_col, lon_col, lat_col, nodata, scale, cloud_kind) -> "_Plan":
+    def make(cls, path: Path, chunk: pd.DataFrame, *, form: str | None, id_col: str | None,
+             date_col: str | None, label_col: str | None, wide_pattern: str | None, dates: Sequence[Any] | None,
+             cloud_col: str | None, lon_col: str | None, lat_col: str | None, nodata: Sequence[float],
+             scale: str, cloud_kind: str | None, start_col: str | None, step: Any,
+             bands: Sequence[str] | None, row_id: bool, group_col: str | None) -> _Plan:
         self = cls()
         columns = [str(c) for c in chunk.columns]
         chunk.columns = columns
-        self.id_col = _guess(columns, id_col, ID_NAMES, "id", path, required=True)
+        self.row_id = bool(row_id)
+        self.id_col = None if row_id else _guess(columns, id_col, ID_NAMES, "id", path, required=True)
+        self.group = _guess(columns, group_col, (), "group", path, required=True) if group_col else None
+        self.start_col = _guess(columns, start_col, (), "start date", path, required=True) if start_col else None
+        self.step = step
         if form is None:
             guessed_date = _guess(columns, date_col, DATE_NAMES, "date", path, required=False)
-            form = "long" if guessed_date is not None else "wide"
+            form = "long" if guessed_date is not None and self.start_col is None else "wide"
         if form not in ("long", "wide"):
-            raise ConfigurationError(f"form must be 'long', 'wide' or None, got {form!r}")
+            raise ConfigurationError(f"--form must be 'long' or 'wide', got {form!r}")
+        if form == "long" and (row_id or self.start_col):
+            raise ConfigurationError(f"{path}: --row-id and --start-date-col need a wide table (one row per "
+                                     "pixel or parcel); this one is long (pass --form wide if it is not)")
         self.form = form
         self.label = _guess(columns, label_col, LABEL_NAMES, "label", path, required=False)
         self.lon = _guess(columns, lon_col, LON_NAMES, "longitude", path, required=False)
@@ -218,7 +289,7 @@ class _Plan:
         if (self.lon is None) != (self.lat is None):
             self.lon = self.lat = None
         self.nodata = np.array([v for v in nodata if not pd.isna(v)], dtype=np.float64)
-        fixed = {self.id_col, self.label, self.lon, self.lat} - {None}
+        fixed = {self.id_col, self.label, self.lon, self.lat, self.group, self.start_col} - {None}
         if form == "long":
             self.date_col = _guess(columns, date_col, DATE_NAMES, "date", path, required=True)
             self.cloud_col = _guess(columns, cloud_col, CLOUD_NAMES, "cloud", path, required=False)
@@ -231,13 +302,19 @@ class _Plan:
             cloud_values = chunk[self.cloud_col] if self.cloud_col else None
         else:
             self.date_col = None
-            per_date = _wide_columns(path, [c for c in columns if c not in fixed], wide_pattern, dates)
+            per_date = _wide_columns(path, [c for c in columns if c not in fixed], wide_pattern, dates, bands,
+                                     per_row=self.start_col is not None)
             token_cols = {tok: col for d in per_date.values() for tok, col in d.items()}
             wanted_cloud = cloud_col.lower() if cloud_col else None
             self.cloud_col = next((t for t in token_cols if (t.lower() == wanted_cloud if wanted_cloud
                                                             else t.lower() in CLOUD_NAMES)), None)
             tokens = {t: c for t, c in token_cols.items() if t != self.cloud_col}
             source, self.extra, self.renamed, self.ignored = _classify(path, chunk, tokens)
+            if bands is not None:  # keep only the bands named with --bands
+                keep = {canonical_band(b) or b for b in bands}
+                dropped = [tok for canon, tok in source.items() if canon not in keep]
+                source = {canon: tok for canon, tok in source.items() if canon in keep}
+                self.ignored += [c for d in per_date.values() for t, c in d.items() if t in dropped]
             inverse = {tok: canon for canon, tok in source.items()}
             self.wide = {d: {inverse.get(t, t): c for t, c in cols.items()
                              if t in inverse or t in self.extra or t == self.cloud_col}
@@ -295,43 +372,94 @@ def _classify(path: Path, chunk: pd.DataFrame, tokens: dict[str, str]
     return source, extra, renamed, ignored
 
 
-def _wide_columns(path: Path, columns: list[str], pattern: str | None, dates: Sequence[Any] | None
-                  ) -> dict[np.datetime64, dict[str, str]]:
-    """date -> {token: column} of a wide table, from a pattern or from dates inside the names."""
+def _wide_columns(path: Path, columns: list[str], pattern: str | None, dates: Sequence[Any] | None,
+                  bands: Sequence[str] | None = None, per_row: bool = False) -> dict[Any, dict[str, str]]:
+    """Date (or, with per-row calendars, step index) -> {token: column} of a wide table, from a
+    pattern or from dates inside the names."""
     date_list = None if dates is None else list(pd.to_datetime(list(dates)).to_numpy("datetime64[ns]"))
-    result: dict[np.datetime64, dict[str, str]] = {}
-    if pattern is not None or date_list is not None:
-        regex = _pattern_regex(pattern or "{band}_{index}")
-        for column in columns:
-            match = regex.match(column)
-            if match is None and pattern is None:  # the first block of a date-major table: 'B2'
-                match = re.match(r"^(?P<band>[^._]+)$", column)
-            if match is None:
-                continue
-            parts = match.groupdict()
-            if "date" in parts:
-                date = pd.to_datetime(parts["date"]).to_datetime64()
-            else:
-                k = int(parts.get("index") or 0)
-                if date_list is None or k >= len(date_list):
-                    raise DatasetError(path, f"column {column!r} has date index {k} but "
-                                             f"{0 if date_list is None else len(date_list)} dates were given")
-                date = date_list[k]
-            result.setdefault(np.datetime64(date, "ns"), {})[parts["band"]] = column
-    else:
+    if pattern is None and per_row:
+        raise ConfigurationError("--start-date-col needs --wide-pattern with {index}, e.g. '{band}_t{index}'")
+    if pattern is None and date_list is None:
+        result: dict[Any, dict[str, str]] = {}
         for column in columns:
             split = split_band_date(column)
             if split is not None:
                 result.setdefault(split[1], {})[split[0]] = column
-    if not result:
-        raise DatasetError(path, "no date column and no wide-form columns such as B2_20170315 "
-                                 "(give date_col, or wide_pattern and dates)")
+        if not result:
+            raise DatasetError(path, "no date column and no wide-form columns such as B2_20170315 "
+                                     "(name them with --date-col, or --wide-pattern and --dates)")
+        return dict(sorted(result.items()))
+    text = pattern or "{band}_{index}"
+    regex = _pattern_regex(text)
+    names = set(regex.groupindex)
+    if "date" not in names and "index" not in names:
+        raise ConfigurationError(f"--wide-pattern {text!r} has neither {{date}} nor {{index}}")
+    if per_row and "index" not in names:
+        raise ConfigurationError(f"--start-date-col needs {{index}} in --wide-pattern (got {text!r})")
+    positional = "band" not in names
+    if positional and not bands:
+        raise ConfigurationError(f"--wide-pattern {text!r} has no {{band}}: name the band of each position "
+                                 "with --bands, e.g. --bands B2,B3,B4,B8")
+    matched: list[tuple[str, dict[str, str]]] = []
+    left_out = []
+    for column in columns:
+        match = regex.match(column)
+        if match is None and pattern is None:  # the first block of a date-major table: 'B2'
+            match = re.match(r"^(?P<band>[^._]+)$", column)
+        if match is None:
+            if _band_like(column):
+                left_out.append(column)
+            continue
+        matched.append((column, match.groupdict()))
+    if left_out and bands is None:
+        raise DatasetError(path, f"--wide-pattern {text!r} leaves out {len(left_out)} band-like columns "
+                                 f"({_some(left_out, 5)}); widen it ({{*}} matches tokens such as -20m) "
+                                 "or name the bands to keep with --bands")
+    if not matched:
+        raise DatasetError(path, f"no column matches --wide-pattern {text!r} (columns: {_some(columns)})")
+    indices = [int(parts["index"]) for _, parts in matched if parts.get("index") is not None]
+    first = min(indices) if indices else 0
+    width = len(bands) if positional and bands else 1
+    result = {}
+    seen: dict[Any, int] = {}
+    for column, parts in matched:
+        if parts.get("date") is not None:
+            key: Any = pd.Timestamp(parts["date"]).to_datetime64()
+        else:
+            k = int(parts.get("index") or 0)
+            k = k // width if positional else k
+            if per_row:
+                key = k - (first // width if positional else first)
+            elif date_list is None or k >= len(date_list):
+                raise DatasetError(path, f"column {column!r} has date index {k} but "
+                                         f"{0 if date_list is None else len(date_list)} dates were given "
+                                         "with --dates (or give each row its calendar with --start-date-col)")
+            else:
+                key = date_list[k]
+        if positional and bands:
+            slot = (int(parts["index"]) % width if parts.get("date") is None else seen.get(key, 0))
+            if slot >= width:
+                raise DatasetError(path, f"more columns than the {width} --bands at {column!r}")
+            seen[key] = slot + 1
+            token = str(bands[slot])
+        else:
+            token = parts["band"]
+        result.setdefault(key, {})[token] = column
     return dict(sorted(result.items()))
 
 
+def _band_like(column: str) -> bool:
+    """True when a column name holds a Sentinel-2 band token (``OPTICAL-B05-ts3-20m``)."""
+    return any(canonical_band(token) is not None for token in re.split(r"[-_ .]", column) if token)
+
+
 def _pattern_regex(pattern: str) -> re.Pattern:
+    for name in ("band", "date", "index"):
+        if pattern.count("{" + name + "}") > 1:
+            raise ConfigurationError(f"--wide-pattern {pattern!r} has {{{name}}} more than once")
     out = re.escape(pattern)
-    for name, rx in (("band", r"(?P<band>.+?)"), ("date", rf"(?P<date>{_DATE_RE})"), ("index", r"(?P<index>\d+)")):
+    for name, rx in (("band", r"(?P<band>.+?)"), ("date", rf"(?P<date>{_DATE_RE})"), ("index", r"(?P<index>\d+)"),
+                     ("*", r"(?:.*?)")):
         out = out.replace(re.escape("{" + name + "}"), rx)
     return re.compile(f"^{out}$")
 
@@ -351,7 +479,7 @@ def _detect_scale(path: Path, values: pd.Series | pd.DataFrame, nodata: np.ndarr
     kinds = {("reflectance" if m < 2 else "dn") for m in medians}
     if len(kinds) > 1:
         raise DatasetError(path, "mixed units: some bands look like reflectance 0-1 and others like "
-                                 "digital numbers; pass scale='dn' or 'reflectance'")
+                                 "digital numbers; pass --scale dn or --scale reflectance")
     return kinds.pop()
 
 
@@ -375,21 +503,27 @@ def _bucket_count(path: Path, chunksize: int) -> int:
 def _long_rows(path: Path, chunk: pd.DataFrame, plan: _Plan, row0: int) -> pd.DataFrame:
     """Long-form rows of one chunk: id, doa, bands (DN), [CLD], extras; plus label/lon/lat."""
     if plan.form == "long":
-        out = pd.DataFrame({"id": chunk[plan.id_col].to_numpy(), "doa": _parse_dates(path, chunk[plan.date_col], row0)})
+        out = pd.DataFrame({"id": _row_ids(chunk, plan, row0), "doa": _parse_dates(path, chunk[plan.date_col], row0)})
         for band in plan.bands:
             out[band] = pd.to_numeric(chunk[plan.source[band]], errors="coerce").to_numpy(np.float64)
         if plan.cloud_col is not None:
             out["CLD"] = pd.to_numeric(chunk[plan.cloud_col], errors="coerce").to_numpy(np.float64)
         for name in plan.extra:
             out[name] = pd.to_numeric(chunk[name], errors="coerce").to_numpy(np.float64)
-        for key, col in (("label", plan.label), ("lon", plan.lon), ("lat", plan.lat)):
+        for key, col in (("label", plan.label), ("lon", plan.lon), ("lat", plan.lat), ("group", plan.group)):
             if col is not None:
                 out[key] = chunk[col].to_numpy()
         return out
     parts = []
-    for date, cols in plan.wide.items():
-        part = pd.DataFrame({"id": chunk[plan.id_col].to_numpy(),
-                             "doa": np.full(len(chunk), np.datetime64(date, "ns").astype(np.int64))})
+    ids = _row_ids(chunk, plan, row0)
+    start = (None if plan.start_col is None else
+             pd.DatetimeIndex(_parse_dates(path, chunk[plan.start_col], row0).view("datetime64[ns]")))
+    for key, cols in plan.wide.items():
+        if start is not None:  # step index on each row's own calendar
+            doa = (start + plan.step * int(key)).to_numpy("datetime64[ns]").astype(np.int64)
+        else:
+            doa = np.full(len(chunk), np.datetime64(key, "ns").astype(np.int64))
+        part = pd.DataFrame({"id": ids, "doa": doa})
         for band in plan.bands:
             part[band] = (pd.to_numeric(chunk[cols[band]], errors="coerce").to_numpy(np.float64)
                           if band in cols else np.nan)
@@ -397,12 +531,20 @@ def _long_rows(path: Path, chunk: pd.DataFrame, plan: _Plan, row0: int) -> pd.Da
             part["CLD"] = (pd.to_numeric(chunk[cols[plan.cloud_col]], errors="coerce").to_numpy(np.float64)
                            if plan.cloud_col in cols else np.nan)
         for name in plan.extra:
-            part[name] = pd.to_numeric(chunk[cols[name]], errors="coerce").to_numpy(np.float64) if name in cols else np.nan
-        for key, col in (("label", plan.label), ("lon", plan.lon), ("lat", plan.lat)):
+            part[name] = (pd.to_numeric(chunk[cols[name]], errors="coerce").to_numpy(np.float64)
+                          if name in cols else np.nan)
+        for key, col in (("label", plan.label), ("lon", plan.lon), ("lat", plan.lat), ("group", plan.group)):
             if col is not None:
                 part[key] = chunk[col].to_numpy()
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def _row_ids(chunk: pd.DataFrame, plan: _Plan, row0: int) -> np.ndarray:
+    """The parcel id of every row: the id column, or the row number (1-based) with ``row_id``."""
+    if plan.id_col is None:
+        return np.arange(row0 + 1, row0 + len(chunk) + 1, dtype=np.int64)
+    return chunk[plan.id_col].to_numpy()
 
 
 def _parse_dates(path: Path, values: pd.Series, row0: int) -> np.ndarray:
@@ -461,8 +603,8 @@ def _pass_one(path: Path, first: pd.DataFrame, chunks: Iterator[pd.DataFrame], p
             now = "reflectance" if np.median(band_values[~missing]) < 2 else "dn"
             if now != plan.scale:
                 raise DatasetError(path, f"mixed units: rows {rows + 1}-{rows + len(chunk)} look like "
-                                         f"{now} but earlier rows are {plan.scale}; pass scale= explicitly")
-        info_cols = [c for c in ("label", "lon", "lat") if c in long.columns]
+                                         f"{now} but earlier rows are {plan.scale}; pass --scale dn or reflectance")
+        info_cols = [c for c in ("label", "lon", "lat", "group") if c in long.columns]
         info_parts.append(long[["id", *info_cols]].drop_duplicates())
         long = long.loc[~missing].drop(columns=info_cols)
         for name in plan.extra:
@@ -552,9 +694,10 @@ def _pass_two(spool: Path, n_buckets: int, plan: _Plan, columns: list[str], writ
             if duplicates == "error":
                 first = frame.loc[dup, ["id", "doa"]].iloc[0]
                 source = id_map.index[id_map.to_numpy() == first["id"]][0] if id_map is not None else int(first["id"])
-                raise DatasetError(path, f"{int(dup.sum())} duplicate (id, date) rows, e.g. id "
-                                         f"{source} date {np.datetime64(int(first['doa']), 'ns').astype('datetime64[D]')}; "
-                                         "pass duplicates='first' or 'mean'")
+                day = pd.Timestamp(int(first["doa"])).date()
+                raise DatasetError(path, f"{int(dup.sum())} duplicate (id, date) rows, e.g. id {source} date {day}; "
+                                         "pass --duplicates first or mean, or for a pixel table "
+                                         "(many rows per id and date) --row-id with --group-col")
             if duplicates == "mean":
                 frame = frame.groupby(["id", "doa"], sort=True, as_index=False).mean()
             else:
@@ -570,7 +713,7 @@ def _pass_two(spool: Path, n_buckets: int, plan: _Plan, columns: list[str], writ
         ids = frame["id"].to_numpy(np.int64)
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
         ends = np.r_[starts[1:], len(ids)]
-        for s, e in zip(starts, ends):
+        for s, e in zip(starts, ends, strict=True):
             writer.add(int(ids[s]), array[s:e])
     bar.close()
     return n_dup

@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -31,9 +32,20 @@ _SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg")
 
 
 def command_text(function: str, args: dict[str, Any]) -> str:
-    """The command that made an import: the cropviz command line, else the Python call."""
+    """The command that made an import, on one short line: the cropviz command line (a run of
+    more than three file arguments, as a shell glob expands them, shortened to the first, the
+    count and the last), else the Python call."""
     if sys.argv and Path(sys.argv[0]).name == "cropviz":
-        return " ".join(["cropviz", *sys.argv[1:]])
+        words: list[str] = []
+        run: list[str] = []
+        for word in [*sys.argv[1:], "--"]:
+            if not word.startswith("-") and (words and words[-1].startswith("--") or run):
+                run.append(word)
+                continue
+            words += run if len(run) <= 3 else [run[0], f"... ({len(run) - 2} more)", run[-1]]
+            run = []
+            words.append(word)
+        return " ".join(["cropviz", *words[:-1]])
     return f"cropviz.data.importers.{function}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
 
@@ -72,7 +84,7 @@ class DatasetWriter:
         old = self.metadata.get("levels", {}).get(level)
         if old is not None and old != self.level_spec:
             raise ConfigurationError(f"{self.root}: level {level!r} already holds other columns "
-                                     f"({', '.join(old['columns'])}); import with another level name")
+                                     f"({', '.join(old['columns'])}); import with another --level name")
         self.tmp = self.root.parent / f".{self.root.name}.import-{os.getpid()}"
         shutil.rmtree(self.tmp, ignore_errors=True)
         (self.tmp / "h5").mkdir(parents=True)
@@ -104,6 +116,7 @@ class DatasetWriter:
 
     @property
     def parcels(self) -> int:
+        """Number of parcels written so far."""
         return len(self._rows)
 
     def abort(self) -> None:
@@ -127,6 +140,8 @@ class DatasetWriter:
                               "CODE_CULTU": [codes.get(i) for i in rows["id"]],
                               "path": rows["path"].to_numpy(), "meanCLD": rows["meanCLD"].to_numpy(),
                               "sequencelength": rows["sequencelength"].to_numpy()})
+        if id_table is not None:  # source_id (ids that were not integers), group (grouped splits)
+            index = index.merge(id_table, on="id", how="left")
         index.to_csv(year_dir / self.level / f"{self.region}.csv", index=False)
         os.replace(self.tmp / "h5" / f"{self.region}.h5", year_dir / self.level / f"{self.region}.h5")
         mapping = _merge_classmapping(self.root / "classmapping.csv", classmapping)
@@ -138,7 +153,9 @@ class DatasetWriter:
         if id_table is not None:  # source ids that were not integers -> the int ids of the layout
             id_table.to_csv(year_dir / f"{self.region}_ids.csv", index=False)
         meta = dict(self.metadata)
-        meta.update({"simulated": False, "source": "imported", "command": region_meta.get("command", "")})
+        meta.update({"simulated": False, "source": "imported"})
+        meta.pop("command", None)  # provenance is per region (regions.<name>.command)
+        meta["default"] = {"year": int(year), "level": self.level, "region": self.region}
         meta.setdefault("levels", {})[self.level] = self.level_spec
         meta.setdefault("regions", {})[self.region] = {"year": int(year), "level": self.level, **region_meta}
         (self.tmp / "cropviz.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
@@ -176,8 +193,14 @@ def build_classmapping(labels: pd.Series, min_class_size: int | None = None) -> 
     return pd.DataFrame(rows, columns=["id", "classname", "code"])
 
 
+#: Column names of a user's code table: the code, and the class name it stands for.
+CODE_COLUMNS = ("code", "code_cultu", "crop_code", "class_code", "classcode")
+CLASSNAME_COLUMNS = ("classname", "class_name", "name", "description", "label", "libelle", "crop", "class")
+
+
 def read_classmapping_file(path: str | Path) -> pd.DataFrame:
-    """A user class mapping (CSV with columns code and classname, optional id; read by name)."""
+    """A user class mapping or code table (CSV with a code column such as code or CODE_CULTU,
+    a name column such as classname or description, optional id; read by name)."""
     path = Path(path)
     try:
         table = pd.read_csv(path, sep=None, engine="python", dtype=str)
@@ -185,11 +208,13 @@ def read_classmapping_file(path: str | Path) -> pd.DataFrame:
         raise DatasetError(path, f"not a readable class mapping ({type(exc).__name__})") from exc
     table.columns = [str(c).strip() for c in table.columns]
     lower = {c.lower(): c for c in table.columns}
-    if "code" not in lower or "classname" not in lower:
-        raise DatasetError(path, f"class mapping needs columns code and classname "
-                                 f"(found {', '.join(table.columns)})")
-    out = pd.DataFrame({"code": table[lower["code"]].astype(str).str.strip(),
-                        "classname": table[lower["classname"]].astype(str).str.strip()})
+    code = next((lower[n] for n in CODE_COLUMNS if n in lower), None)
+    name = next((lower[n] for n in CLASSNAME_COLUMNS if n in lower), None)
+    if code is None or name is None:
+        raise DatasetError(path, f"class mapping (--classmapping) needs a code column and a class name column "
+                                 f"such as classname or description (found {', '.join(table.columns)})")
+    out = pd.DataFrame({"code": table[code].astype(str).str.strip(),
+                        "classname": table[name].astype(str).str.strip()})
     if "id" in lower:
         out["id"] = pd.to_numeric(table[lower["id"]], errors="coerce")
         if out["id"].isna().any():
@@ -205,7 +230,7 @@ def _merge_classmapping(existing_path: Path, new: pd.DataFrame) -> pd.DataFrame:
     if not existing_path.exists():
         return new.reset_index(drop=True)
     old = pd.read_csv(existing_path, dtype={"code": str})[["id", "classname", "code"]]
-    names = dict(zip(old["classname"], old["id"]))
+    names = dict(zip(old["classname"], old["id"], strict=True))
     extra = new.loc[~new["code"].isin(old["code"])]
     rows = []
     for _, row in extra.iterrows():
@@ -233,7 +258,8 @@ def stock_level(spectral: Sequence[str], extra: Sequence[str]) -> str | None:
     return None
 
 
-def level_columns(level: str, spectral: Sequence[str], has_cloud: bool, extra: Sequence[str]) -> tuple[list[str], list[str]]:
+def level_columns(level: str, spectral: Sequence[str], has_cloud: bool,
+                  extra: Sequence[str]) -> tuple[list[str], list[str]]:
     """(h5 columns, flag columns) of an imported level: L2A's own columns (+ extras) for L2A,
     else doa, the present bands in wavelength order, CLD (when a cloud column exists), extras."""
     from cropviz.data.bands import FLAG_COLUMNS, H5_COLUMNS

@@ -132,10 +132,10 @@ def make_region(region: str, n: int, rng: np.random.Generator, id_offset: int) -
     block = FARM_BLOCK * cell
     nbx, nby = int(width // block), int(height // block)
     # Parcels per farm: 1 + geometric, at most a full block; full blocks when space is short.
-    sizes = []
-    while sum(sizes) < n:
-        sizes.extend(np.minimum(1 + rng.geometric(1 / 6.0, size=max(16, n // 4)), FARM_BLOCK**2).tolist())
-    sizes = np.array(sizes)
+    drawn: list[int] = []
+    while sum(drawn) < n:
+        drawn.extend(np.minimum(1 + rng.geometric(1 / 6.0, size=max(16, n // 4)), FARM_BLOCK**2).tolist())
+    sizes = np.array(drawn)
     n_farms = int(np.searchsorted(np.cumsum(sizes), n) + 1)
     sizes = sizes[:n_farms]
     sizes[-1] -= int(sizes.sum() - n)

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.features import geometry_mask
+from affine import Affine
 from rasterio.transform import from_bounds
+from shapely.geometry.base import BaseGeometry
 from scipy.ndimage import zoom
 
 from . import clouds, spectra
@@ -37,8 +39,8 @@ def _smooth(rng: np.random.Generator, coarse: int = 4) -> np.ndarray:
     return zoom(rng.normal(0, 1, (coarse, coarse)), SIZE / coarse, order=1, mode="nearest")
 
 
-def render(poly, params: dict[str, np.ndarray], row: int, ends: np.ndarray,
-           rng: np.random.Generator) -> tuple[np.ndarray, object]:
+def render(poly: BaseGeometry, params: dict[str, np.ndarray], row: int, ends: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, Affine]:
     """Patch DN array (24*10, 32, 32) uint16 for one parcel, and its affine transform.
 
     ``ends``: the parcel's endmember matrix (5 x 13, ``spectra.endmembers``).
@@ -80,7 +82,7 @@ def render(poly, params: dict[str, np.ndarray], row: int, ends: np.ndarray,
     return dn, transform
 
 
-def write(path: Path, dn: np.ndarray, transform) -> None:
+def write(path: Path, dn: np.ndarray, transform: Affine) -> None:
     """Write a patch GeoTIFF (EPSG:2154, DEFLATE + horizontal predictor, pixel interleaved)."""
     with rasterio.open(path, "w", driver="GTiff", height=SIZE, width=SIZE, count=dn.shape[0],
                        dtype="uint16", crs="EPSG:2154", transform=transform, nodata=0,

@@ -14,7 +14,7 @@ _NAMES = ("barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts"
           "permanent meadows", "temporary meadows")
 
 
-def _sig(t: np.ndarray, t0: np.ndarray, k: float | np.ndarray) -> np.ndarray:
+def _sig(t: np.ndarray, t0: np.ndarray | float, k: float | np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip((t - t0) / k, -60, 60)))
 
 
@@ -126,7 +126,7 @@ def draw_params(rng: np.random.Generator, classnames: list[str], classid: np.nda
     return p
 
 
-def _winter_crop(p: dict[str, np.ndarray], i: np.ndarray, t: np.ndarray):
+def _winter_crop(p: dict[str, np.ndarray], i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     g0, gu, pk = p["g0"][i, None], p["greenup"][i, None], p["peak"][i, None]
     sen, hv, pl = p["sen"][i, None], p["harvest"][i, None], p["plough"][i, None]
     v = p["vigour"][i, None]
@@ -138,7 +138,8 @@ def _winter_crop(p: dict[str, np.ndarray], i: np.ndarray, t: np.ndarray):
     return green + regrow, standing * 0.95 + stubble
 
 
-def fractions(p: dict[str, np.ndarray], doy: np.ndarray, rows: np.ndarray | None = None):
+def fractions(p: dict[str, np.ndarray], doy: np.ndarray,
+              rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Green, dry and flower fractions (N x T each) of parcels ``rows`` at days of year ``doy``."""
     rows = np.arange(len(p["kind"])) if rows is None else rows
     t = np.asarray(doy, dtype=float)[None, :]

@@ -1,0 +1,120 @@
+"""Parcel dossier: everything about the selected parcel in one scroll, ending with its verdict."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, require, select_parcel
+from app_support.widgets import show_figure, show_table
+from cropviz.calibration import has_dropout, is_calibrated, temperature_of
+from cropviz.data.series import parcel_series
+from cropviz.diagnose.dossier import neighbour_table
+from cropviz.errors import CropvizError
+from cropviz.viz.diagnosis import VERDICT_COLORS, neighbour_curves_figure
+from cropviz.viz.trajectories import mark_top_observations, probability_bar, trajectory_figure
+
+EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
+            ("self_confidence", "cleanlab self-confidence"),
+            ("knn_agreement", "neighbours sharing its label"), ("margin", "margin top-1 − top-2 (calibrated)"),
+            ("second_class", "second choice"), ("pair_confusion", "region's confusion of that pair"),
+            ("cloud_attribution_share", "share of |IG| on cloud-flagged inputs"),
+            ("flips_without_clouds", "prediction changes without clouds"),
+            ("pred_without_clouds", "prediction without clouds"),
+            ("atypicality", "distance to class centroid (percentile)"), ("clear_observations", "clear observations"),
+            ("length_percentile", "sequence length (percentile)"), ("entropy", "predictive entropy (nats)")]
+
+ctx = context()
+st.title("Parcel dossier")
+banner(ctx)
+if require(ctx):
+    model, ds = ctx.classifier, ctx.dataset
+    try:
+        frame = cache.diagnosis(model, ds)
+    except CropvizError as error:
+        st.error(f"Cannot diagnose this region: {error}")
+        st.stop()
+    rows = frame.set_index("id")
+    ids = rows.index.tolist()
+    if ctx.selected_id not in rows.index:
+        select_parcel(ids[0])
+    st.session_state["dossier_parcel"] = st.session_state["parcel"]
+    st.selectbox("Parcel", ids, key="dossier_parcel",
+                 on_change=lambda: select_parcel(st.session_state["dossier_parcel"]))
+    parcel_id = int(st.session_state["parcel"])
+    row = rows.loc[parcel_id]
+    color = VERDICT_COLORS.get(row["verdict"], "#000000")
+    st.markdown(f"### Verdict: :{'blue' if row['verdict'] == 'correct' else 'red'}[{row['verdict']}]")
+    st.markdown(f"<span style='color:{color}'>■</span> {row['reason']}", unsafe_allow_html=True)
+    st.markdown(f"**Parcel {parcel_id}** · labelled **{row['true_class']}** · predicted **{row['pred_class']}** "
+                f"(p={row['confidence']:.2f})")
+
+    where, probs = st.columns(2)
+    with where:
+        st.subheader("Where it is")
+        try:
+            points = cache.parcel_points(ds)
+            here = points[points["id"] == parcel_id]
+            if len(here):
+                st.map(here, latitude="lat", longitude="lon", zoom=13, size=60)
+                st.caption(f"{here['lat'].iloc[0]:.5f} N, {here['lon'].iloc[0]:.5f} E")
+            else:
+                st.caption("This parcel has no polygon in the dataset's geometry file.")
+        except CropvizError as error:
+            st.caption(f"No map: {error}")
+    with probs:
+        st.subheader("Probabilities")
+        values = [float(row[f"prob_{c}"]) for c in model.classes]
+        label = (f"calibrated (temperature {temperature_of(model):.2f}, fitted on "
+                 f"{model.info.card['calibration']['fitted_on']})" if is_calibrated(model) else "uncalibrated")
+        show_figure(probability_bar(model.classes, values, true=row["true_class"],
+                                    title=f"Class probabilities, {label}"),
+                    f"parcel-{parcel_id}-probabilities", key="dossier_probs")
+        if has_dropout(model):
+            mean, entropy = cache.mc_dropout(model, ds, parcel_id)
+            st.caption(f"MC dropout (30 passes): predictive entropy {entropy:.2f} nats, most likely "
+                       f"{model.classes[int(np.argmax(mean))]} ({mean.max():.2f}).")
+
+    st.subheader("Trajectory, class envelopes, clouds and the decisive observations")
+    try:
+        parcel = ds.parcel(parcel_id)
+    except (CropvizError, KeyError) as error:
+        st.error(f"Cannot read parcel {parcel_id}: {error}")
+        st.stop()
+    series = parcel_series(parcel, ["NDVI"])
+    classes = list(dict.fromkeys([row["true_class"], row["pred_class"]]))
+    envelopes = {f"{c} ({'labelled' if c == row['true_class'] else 'predicted'}) mean ± std":
+                 (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
+                 for c, env in cache.envelopes(ds, "NDVI", classes).items()}
+    fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
+                            title=f"Parcel {parcel_id}: NDVI", yaxis_title="NDVI")
+    decisive = None
+    if model.differentiable and model.spec.input_form != "patch":
+        decisive = cache.decisive(model, ds, parcel_id)
+        at = series["NDVI"].reindex(pd.DatetimeIndex(decisive["date"]), method="nearest")
+        mark_top_observations(fig, decisive["date"], at.to_numpy(),
+                              [f"#{k + 1}{' ☁' if c else ''}" for k, c in enumerate(decisive["cloud_flagged"])],
+                              name="decisive inputs (IG)")
+    show_figure(fig, f"parcel-{parcel_id}-dossier", key="dossier_trajectory")
+    if decisive is not None:
+        st.caption(f"The {len(decisive)} inputs with the largest |integrated gradients| of the predicted class "
+                   f"({row['pred_class']}); ☁ = cloud-flagged.")
+        show_table(decisive, f"parcel-{parcel_id}-decisive", key="dossier_decisive", hide_index=True)
+    change = "changes" if row["flips_without_clouds"] else "does not change"
+    st.markdown(f"**Without clouds:** with its {row['cloudy_inputs']} cloud-flagged inputs interpolated from the "
+                f"clear ones, the prediction {change}: **{row['pred_without_clouds']}** "
+                f"(p={row['confidence_without_clouds']:.2f}).")
+
+    st.subheader("Nearest neighbours in the model's embedding")
+    neighbours = neighbour_table(frame, parcel_id)
+    show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True)
+    curves = cache.curves(ds, neighbours["id"].tolist())
+    own = cache.curves(ds, [parcel_id])[0]
+    show_figure(neighbour_curves_figure(curves, own, title="NDVI of the parcel and its neighbours"),
+                f"parcel-{parcel_id}-neighbour-curves", key="dossier_neighbour_curves")
+
+    st.subheader("Evidence")
+    st.table(pd.DataFrame({"evidence": [text for _, text in EVIDENCE],
+                           "value": [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
+                                     for c, _ in EVIDENCE]}))
+    st.markdown(f"**Verdict: {row['verdict']}** — {row['reason']}")

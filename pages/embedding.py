@@ -1,0 +1,48 @@
+"""Embedding view: every parcel as the model sees it (penultimate layer, UMAP), linked to the selection."""
+
+import streamlit as st
+
+from app_support import cache
+from app_support.state import banner, context, require, select_parcel
+from app_support.widgets import show_figure, show_table
+from cropviz.errors import CropvizError
+from cropviz.viz.diagnosis import embedding_figure
+
+COLOR_BY = {"True class": "true_class", "Predicted class": "pred_class", "Verdict": "verdict"}
+
+ctx = context()
+st.title("Embedding view")
+banner(ctx)
+if require(ctx):
+    model, ds = ctx.classifier, ctx.dataset
+    try:
+        frame = cache.diagnosis(model, ds)
+        coords = cache.embedding_2d(model, ds).merge(frame[["id", "true_class", "pred_class", "verdict"]], on="id")
+    except CropvizError as error:
+        st.error(f"Cannot embed this region: {error}")
+        st.stop()
+    st.caption("Each point is a parcel: the input of the model's classification layer, projected to 2-D with "
+               "UMAP (seed 0). Click a point to select the parcel on every page; lasso a group to list it "
+               "and see it on the map." + ("" if model.differentiable else
+                                            " This model is no neural network: its class probabilities stand "
+                                            "in for an embedding."))
+    choice = st.radio("Colour by", list(COLOR_BY), horizontal=True, key="embedding_color")
+    lassoed = st.session_state.get("embedding_lasso", [])
+    fig = embedding_figure(coords[["x", "y"]].to_numpy(), coords["id"], coords[COLOR_BY[choice]],
+                           "verdict" if choice == "Verdict" else "class",
+                           selected_id=ctx.selected_id, highlighted=lassoed,
+                           title=f"{model.label}: embedding of {len(coords)} parcels")
+    event = show_figure(fig, "embedding", key="embedding_chart", on_select="rerun",
+                        selection_mode=("points", "lasso", "box"))
+    points = [int(p["customdata"]) for p in (event.selection.points if event is not None else [])
+              if p.get("customdata") is not None]
+    if len(points) == 1 and points[0] != ctx.selected_id:
+        select_parcel(points[0])
+        st.rerun()
+    if len(points) > 1:
+        st.session_state["embedding_lasso"] = points
+        group = frame[frame["id"].isin(points)][["id", "true_class", "pred_class", "verdict", "reason"]]
+        st.subheader(f"{len(group)} lassoed parcels")
+        where = cache.parcel_points(ds)
+        st.map(where[where["id"].isin(points)], latitude="lat", longitude="lon", size=40)
+        show_table(group, "embedding-selection", key="embedding_table", hide_index=True)

@@ -1,0 +1,199 @@
+"""Seed 004 tables: the paper's published numbers, our results files read back and compared,
+and the tables the ablation pages show."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cropviz.errors import ConfigurationError, DatasetError
+
+#: The seed 004 patch models, in the paper's table order.
+SEED004_MODELS: tuple[str, ...] = ("cnn", "cnn_gru7", "cnn_gru8", "cnn_gru9", "gru", "convlstm")
+
+
+#: The paper's display names.
+PAPER_NAMES: dict[str, str] = {"cnn": "CNN", "cnn_gru7": "CNN+GRU7", "cnn_gru8": "CNN+GRU8",
+                               "cnn_gru9": "CNN+GRU9", "gru": "GRU", "convlstm": "ConvLSTM",
+                               "random_forest": "RF"}
+
+
+ORDERS = ("ordered", "shuffled")
+
+
+THEIRS = "theirs (real T31TFM data, Garnot et al.)"
+
+
+RESULTS_FORMAT = "cropviz seed004 time-space results 1"
+
+
+def command_line(root: str | Path = "DIR", out: str | Path = "FILE", folds: int = 1, quick: bool = False) -> str:
+    """The CLI command that produces a results file."""
+    extra = (" --quick" if quick else "") + (f" --folds {folds}" if folds > 1 else "")
+    return f"cropviz reproduce time-space --root {root}{extra} --out {out}"
+
+
+def paper_tables() -> pd.DataFrame:
+    """The paper's published Tables 1-4 (real Sentinel-2 T31TFM data) as a long table:
+    ``table, model, column, value`` (value is text for kernel lists, else a number) and ``source``."""
+    with resources.files("cropviz.data.resources").joinpath("seed004_tables.csv").open("r") as handle:
+        frame = pd.read_csv(handle, dtype={"value": str})
+    frame["number"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame
+
+
+def paper_table(number: int) -> pd.DataFrame:
+    """Paper table ``number`` (1-4) in its printed form: one row per model (per class for 3)."""
+    frame = paper_tables()
+    part = frame[frame["table"] == number]
+    if part.empty:
+        raise ConfigurationError(f"the seed 004 paper has tables 1-4, not {number}")
+    values = part["number"].where(part["number"].notna(), part["value"])
+    wide = part.assign(v=values).pivot(index="model", columns="column", values="v")
+    order = list(dict.fromkeys(part["model"]))
+    return wide.loc[order, list(dict.fromkeys(part["column"]))].rename_axis(
+        "class" if number == 3 else "model").rename_axis(None, axis=1)
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a results file written by :func:`reproduce_time_space`."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(path, f"no results file; produce one with `{command_line(out=path)}`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DatasetError(path, f"not a JSON results file ({error})") from None
+    return check_results(results, path)
+
+
+def check_results(results: Any, where: str | Path = "results") -> dict[str, Any]:
+    """Validate the shape of a results dict; DatasetError naming ``where`` otherwise."""
+    if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT or not isinstance(
+            results.get("results"), list):
+        raise DatasetError(where, f"not a cropviz seed 004 results file (expected format {RESULTS_FORMAT!r})")
+    return results
+
+
+def results_frame(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per (model, order): metrics, parameters, temporal share, epochs, family."""
+    columns = ["model", "paper_name", "family", "order", "overall_accuracy", "macro_f1", "precision", "recall",
+               "kappa", "parameters", "temporal_share", "epochs", "seed", "test_parcels"]
+    frame = pd.DataFrame(results["results"])
+    for column in columns:
+        if column not in frame:
+            frame[column] = np.nan
+    frame["macro_f1_std"] = [r.get("spread", {}).get("macro_f1_std", np.nan) for r in results["results"]]
+    return frame[columns + ["macro_f1_std"]]
+
+
+def order_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Table 4 form (percent): per model macro F1 ordered, shuffled and the difference."""
+    frame = results_frame(results)
+    both = frame.pivot_table(index="model", columns="order", values="macro_f1", aggfunc="first")
+    both = both.reindex(columns=list(ORDERS))
+    both = both.dropna(subset=["shuffled"]) * 100
+    both["delta"] = both["shuffled"] - both["ordered"]
+    family = frame.drop_duplicates("model").set_index("model")["family"]
+    both.insert(0, "family", family.reindex(both.index))
+    order = [m for m in frame["model"].drop_duplicates() if m in both.index]
+    return both.loc[order].round(1).rename_axis("model").reset_index().rename_axis(None, axis=1)
+
+
+def space_time_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Tables 1 and 2 form for the seed 004 models, ordered inputs: OA, F1, precision, recall
+    (percent), parameters and temporal share."""
+    frame = results_frame(results)
+    frame = frame[(frame["family"] == "seed 004") & (frame["order"] == "ordered")].copy()
+    rank = {m: k for k, m in enumerate(SEED004_MODELS)}
+    frame = frame.sort_values("model", key=lambda s: s.map(lambda m: rank.get(m, len(rank))), kind="stable")
+    for column in ("overall_accuracy", "macro_f1", "precision", "recall"):
+        frame[column] = (frame[column] * 100).round(1)
+    frame["macro_f1_std"] = (frame["macro_f1_std"] * 100).round(1)
+    keep = ["model", "paper_name", "overall_accuracy", "macro_f1", "precision", "recall", "parameters",
+            "temporal_share", "macro_f1_std"]
+    return frame[keep].reset_index(drop=True)
+
+
+def per_class_table(results: dict[str, Any], models: Sequence[str] = ("cnn", "gru", "cnn_gru9", "convlstm"),
+                    order: str = "ordered") -> pd.DataFrame:
+    """Table 3 form (percent): per-class test F1, one column per model."""
+    rows = {r["model"]: r for r in results["results"] if r["order"] == order and r["family"] == "seed 004"}
+    columns = {PAPER_NAMES.get(m, m): pd.Series(rows[m]["per_class_f1"]) * 100 for m in models if m in rows}
+    return pd.DataFrame(columns).round(1)
+
+
+def per_class_order_differences(results: dict[str, Any], model: str) -> pd.DataFrame:
+    """Per-class F1 (percent) of ``model`` ordered and shuffled, the difference and the test support."""
+    rows = {r["order"]: r for r in results["results"] if r["model"] == model}
+    if set(rows) != set(ORDERS):
+        raise ConfigurationError(f"{model}: the results hold no ordered and shuffled runs")
+    frame = pd.DataFrame({"ordered": pd.Series(rows["ordered"]["per_class_f1"]) * 100,
+                          "shuffled": pd.Series(rows["shuffled"]["per_class_f1"]) * 100})
+    frame["delta"] = frame["shuffled"] - frame["ordered"]
+    frame["support"] = pd.Series(rows["ordered"].get("per_class_support", {}))
+    return frame.round(1).rename_axis("class")
+
+
+def paper_comparison(results: dict[str, Any]) -> pd.DataFrame:
+    """Macro F1 and temporal share per seed 004 model, theirs (Tables 1-2) and ours, long form
+    ``source, model, macro_f1, temporal_share, share_note``."""
+    theirs = paper_table(2)
+    shares = paper_table(1)["temporal_ratio"]
+    ours = space_time_table(results).set_index("paper_name")
+    rows = []
+    for name in [m for m in theirs.index if m != "RF"]:  # the RF baseline has no spatial/temporal parts
+        share, note = shares.get(name), "Table 1"
+        if not isinstance(share, (int, float)) or pd.isna(share):
+            share = float(ours["temporal_share"].get(name, np.nan)) if name in ours.index else np.nan
+            note = "not in the paper: cropviz's count for the same architecture"
+        rows.append({"source": THEIRS, "model": name, "macro_f1": float(theirs.loc[name, "F-score"]),
+                     "temporal_share": float(share), "share_note": note})
+    label = ours_label(results)
+    for name, row in ours.iterrows():
+        rows.append({"source": label, "model": name, "macro_f1": float(row["macro_f1"]),
+                     "temporal_share": float(row["temporal_share"]), "share_note": "cropviz parameter count"})
+    return pd.DataFrame(rows)
+
+
+def ours_label(results: dict[str, Any]) -> str:
+    """'ours (simulated demo)' or 'ours (real data)' from a results file's data description."""
+    return "ours (simulated demo)" if results.get("data", {}).get("simulated") else "ours (real data)"
+
+
+def card_order_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Table 4 form (percent) from model cards: for each ``X`` with a ``X_shuffled`` card, the test
+    macro F1 (``card['test']``) ordered, shuffled and the difference."""
+    rows = []
+    for name, card in cards.items():
+        twin = cards.get(f"{name}_shuffled")
+        if name.endswith("_shuffled") or twin is None:
+            continue
+        ordered, shuffled = (c.get("test", {}).get("macro_f1") for c in (card, twin))
+        if ordered is None or shuffled is None:
+            continue
+        rows.append({"model": name, "family": card.get("family", ""), "ordered": 100 * ordered,
+                     "shuffled": 100 * shuffled, "delta": 100 * (shuffled - ordered),
+                     "epochs": card.get("epochs"), "test region": card.get("test", {}).get("region", "")})
+    return pd.DataFrame(rows, columns=["model", "family", "ordered", "shuffled", "delta", "epochs",
+                                       "test region"]).round(1)
+
+
+def order_disagreements(ordered: pd.DataFrame, shuffled: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """Predictions of an ordered model and its shuffled twin side by side (parcels both predicted):
+    id, class, ordered, confidence_ordered, shuffled, confidence_shuffled and ``disagree``."""
+    parts = [frame[["id", "true", "pred", "confidence"]]
+             .rename(columns={"pred": f"pred_{tag}", "confidence": f"confidence_{tag}"})
+             for frame, tag in ((ordered, "ordered"), (shuffled, "shuffled"))]
+    joined = parts[0].merge(parts[1].drop(columns="true"), on="id")
+    joined.insert(1, "class", [classes[k] for k in joined["true"]])
+    for tag in ("ordered", "shuffled"):
+        joined[tag] = [classes[k] for k in joined[f"pred_{tag}"]]
+    joined["disagree"] = joined["pred_ordered"] != joined["pred_shuffled"]
+    return joined[["id", "class", "ordered", "confidence_ordered", "shuffled", "confidence_shuffled", "disagree"]]

@@ -1,0 +1,153 @@
+"""One dataset region and one model: every derived result, computed lazily and cached.
+
+A :class:`Workspace` is what a page, a CLI command or a Dask task asks for the predictions,
+attributions, attention, early stops, embeddings, diagnoses and region summaries of a region
+under a model. It owns the cache keys (weights hash, dataset fingerprint, seed and settings);
+results come, in this order, from complete ``cropviz precompute`` results of the same model and
+data, from the on-disk :class:`~cropviz.store.Store`, or are computed now and stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from cropviz.store import Store, cache_key, settings_key
+from cropviz.types import IntArray
+
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
+    from cropviz.early.analysis import RegionSteps
+    from cropviz.explain.attribution import Attribution
+    from cropviz.models.classifier import Classifier, ProgressCallback
+    from cropviz.models.inputs import ModelInput
+    from cropviz.scale.results import PrecomputedResults
+
+
+@dataclass
+class Workspace:
+    """Derived results of ``model`` on ``dataset`` (one region), cached in ``store``."""
+
+    dataset: BreizhCropsDataset
+    model: Classifier
+    store: Store = field(default_factory=lambda: Store(None))
+    seed: int = 0
+    _references: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def open(cls, root: str | Path, region: str, model: str | Path, year: int | None = None,
+             level: str | None = None, cache_dir: str | Path | None = None, device: str = "auto") -> Workspace:
+        """Open a region of the dataset at ``root`` and a model (registry name or checkpoint file)."""
+        from cropviz.data import open_breizhcrops
+        from cropviz.models import Classifier
+
+        kwargs: dict[str, Any] = {k: v for k, v in (("year", year), ("level", level)) if v is not None}
+        dataset = open_breizhcrops(root, region, **kwargs)
+        return cls(dataset, Classifier.open(model, device=device), Store(cache_dir), 0)
+
+    @property
+    def key(self) -> str:
+        """Changes when the model weights, the dataset files or the sampling seed change."""
+        return cache_key(self.model, self.dataset, self.seed)
+
+    def _stored(self, kind: str, compute: Any, **settings: Any) -> Any:
+        return self.store.get(kind, f"{self.key}-{self.model.label}-{settings_key(**settings)}", compute)
+
+    # ---------------------------------------------------------------------------------- inputs
+
+    def inputs(self, ids: IntArray) -> ModelInput:
+        """Model inputs of parcels ``ids`` (as the model was trained to see them)."""
+        return self.model.inputs(self.dataset, ids, seed=self.seed)
+
+    def class_ids(self, classname: str, max_parcels: int | None = None) -> np.ndarray:
+        """The first ``max_parcels`` parcel ids of class ``classname`` (index order)."""
+        index = self.dataset.index
+        ids = index.loc[index["classname"] == classname, "id"].to_numpy()
+        return ids if max_parcels is None else ids[:max_parcels]
+
+    def reference_inputs(self, per_class: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, labels) of up to ``per_class`` parcels per class: the class-mean baselines (kept)."""
+        if per_class not in self._references:
+            ids = self.dataset.index.groupby("classid").head(per_class)["id"].to_numpy()
+            prepared = self.inputs(ids)
+            self._references[per_class] = (prepared.x, prepared.labels)
+        return self._references[per_class]
+
+    # ----------------------------------------------------------------------------- predictions
+
+    def precomputed(self) -> PrecomputedResults | None:
+        """Complete ``cropviz precompute`` results of this model on these data files, or None."""
+        from cropviz.scale.results import find_precomputed
+
+        return find_precomputed(self.model, self.dataset, self.seed)
+
+    def predictions(self, batch_size: int = 512, progress: ProgressCallback | None = None) -> pd.DataFrame:
+        """Every parcel's prediction: id, true, pred, confidence, prob_<class>."""
+        from cropviz.scale.results import precomputed_predictions
+
+        precomputed = precomputed_predictions(self.model, self.dataset, self.seed)
+        if precomputed is not None:
+            return precomputed
+        return self._stored("predictions", lambda: self.model.predict(
+            self.dataset, seed=self.seed, batch_size=batch_size, progress=progress))
+
+    # ---------------------------------------------------------------------------- explanations
+
+    def attribution(self, parcel_id: int, method: str, target: int | None = None, baseline: str | None = None,
+                    step: int | None = None, **options: Any) -> Attribution:
+        """One parcel's attribution (``cropviz.explain.attribute``) with class-mean references at hand."""
+        from cropviz.explain import attribute
+
+        prepared = self.inputs([int(parcel_id)])
+        reference, labels = self.reference_inputs()
+        return attribute(self.model.model, prepared.x[0], method, target=target, baseline=baseline, step=step,
+                         reference=reference, reference_labels=labels,
+                         cloudy=None if prepared.cloudy is None else prepared.cloudy[0], **options)
+
+    def class_attributions(self, classname: str, method: str, max_parcels: int = 100,
+                           period: str = "14D") -> pd.DataFrame:
+        """Attributions of up to ``max_parcels`` parcels of a class per period and band (stored)."""
+        from cropviz.explain.region import class_attributions
+
+        ids = self.class_ids(classname, max_parcels)
+        return self._stored("class_attributions", lambda: class_attributions(
+            self.model, self.dataset, ids, method=method, period=period),
+            classname=classname, method=method, max_parcels=max_parcels, period=period)
+
+    def observation_attention(self, max_parcels: int = 2000) -> pd.DataFrame:
+        """Attention received by each observation of the first ``max_parcels`` parcels (stored)."""
+        from cropviz.explain.region import observation_attention
+
+        ids = self.dataset.index["id"].to_numpy()[:max_parcels]
+        return self._stored("observation_attention", lambda: observation_attention(self.model, self.dataset, ids),
+                            max_parcels=max_parcels)
+
+    def observation_summary(self, column: str, period: str = "month", relative: bool = False,
+                            split_cloudy: bool = True) -> pd.DataFrame:
+        """Per class and period, ``column`` of every precomputed parcel (requires precomputed results)."""
+        from cropviz.errors import ConfigurationError
+
+        results = self.precomputed()
+        if results is None:
+            raise ConfigurationError(f"no complete precomputed results of {self.model.label} on "
+                                     f"{self.dataset.region}; run `cropviz precompute` first")
+        return results.observation_summary(column, period=period, relative=relative, split_cloudy=split_cloudy)
+
+    # -------------------------------------------------------------------------- early decisions
+
+    def early_steps(self, batch_size: int = 512, progress: ProgressCallback | None = None) -> RegionSteps:
+        """Per-step ELECTS outputs for every parcel (stored)."""
+        from cropviz.early.analysis import region_steps
+
+        return self._stored("early_steps", lambda: region_steps(
+            self.model, self.dataset, batch_size=batch_size, seed=self.seed, progress=progress))
+
+    def early_frame(self, threshold: float = 0.5) -> pd.DataFrame:
+        """One row per parcel of deterministic early predictions at ``threshold``."""
+        from cropviz.early.analysis import early_frame
+
+        return early_frame(self.early_steps(), threshold)

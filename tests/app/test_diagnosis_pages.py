@@ -1,0 +1,66 @@
+"""AppTests of the Diagnosis, Parcel dossier and Embedding pages on the tiny demo."""
+
+from __future__ import annotations
+
+
+def _no_failures(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _open(app, page: str):
+    app.run()
+    app.switch_page(page)
+    app.run()
+    _no_failures(app)
+    return app
+
+
+def test_diagnosis_page_counts_verdicts_and_offers_label_errors(app):
+    _open(app, "pages/diagnosis.py")
+    frame = app.session_state["context"]
+    wrong = frame.table[~frame.table["correct"]]
+    assert any(f"{len(wrong)} of {len(frame.table)} parcels misclassified" in c.value for c in app.caption)
+    table = app.dataframe(key="diagnosis_table").value
+    assert len(table) == len(wrong)
+    assert list(table["label_quality"]) == sorted(table["label_quality"])
+    assert set(table["verdict"]) <= {"label_error", "cloud_driven", "ambiguous", "atypical", "model_error"}
+
+
+def test_a_verdict_filter_narrows_the_triage_table(app):
+    _open(app, "pages/diagnosis.py")
+    table = app.dataframe(key="diagnosis_table").value
+    verdict = table["verdict"].value_counts().index[0]
+    app.multiselect(key="diagnosis_verdict_filter").set_value([verdict]).run()
+    _no_failures(app)
+    narrowed = app.dataframe(key="diagnosis_table").value
+    assert len(narrowed) == int((table["verdict"] == verdict).sum())
+    assert set(narrowed["verdict"]) == {verdict}
+
+
+def test_dossier_shows_the_selected_parcels_verdict(app):
+    app.query_params["parcel"] = "0"
+    _open(app, "pages/diagnosis.py")
+    wrong = app.dataframe(key="diagnosis_table").value
+    target = int(wrong["id"].iloc[0])
+    app.switch_page("pages/dossier.py")
+    app.session_state["parcel"] = target
+    app.run()
+    _no_failures(app)
+    text = " ".join(m.value for m in app.markdown)
+    assert f"**Parcel {target}**" in text
+    assert f"Verdict: {wrong['verdict'].iloc[0]}" in text
+    assert app.query_params["parcel"] == str(target)
+
+
+def test_embedding_page_draws_every_parcel_and_rings_the_selected_one(app):
+    import json
+
+    _open(app, "pages/embedding.py")
+    ctx = app.session_state["context"]
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    traces = {trace["name"]: trace for trace in figure["data"]}
+    drawn = [i for name, trace in traces.items() if name != "selected parcel" for i in trace["customdata"]]
+    assert sorted(drawn) == sorted(ctx.table["id"].tolist())
+    assert traces["selected parcel"]["customdata"] == [ctx.selected_id]
+    assert app.radio(key="embedding_color").options == ["True class", "Predicted class", "Verdict"]

@@ -56,7 +56,7 @@ def parcel_picker(ctx: Any, key: str) -> None:
     from app_support.state import select_parcel
 
     ids = ctx.table["id"].tolist()
-    top = st.columns([2, 1, 1, 3], vertical_alignment="bottom")
+    top = st.columns([2, 1.6, 1.6, 1.8], vertical_alignment="bottom")
     st.session_state[key] = ctx.selected_id  # follow selections made on other pages
     top[0].selectbox("Parcel", ids, key=key, on_change=lambda: select_parcel(st.session_state[key]))
     if ctx.predictions is not None:

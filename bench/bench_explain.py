@@ -1,32 +1,72 @@
-"""Benchmark of cropviz.explain on CPU (or GPU when available): one-parcel integrated gradients
-on the transformer with published hyper-parameters, against plain Captum on the breizhcrops
-package's TransformerModel, and batched class-aggregated attributions.
+"""Batched explanations against plain Captum parcel by parcel, in the same run, on CPU (or GPU).
 
-Run: ``python bench/bench_explain.py [--parcels 1000] [--repeats 20] [--threads N]``. Timings are medians
-(and minima) of ``repeats`` round-robin runs after warm-up; the machine may be shared, so they are noisy.
+For integrated gradients (50 steps), saliency, input x gradient and DeepLift on the transformer
+(published hyper-parameters, random weights): plain Captum called once per parcel, on the
+breizhcrops package's ``TransformerModel`` and on the cropviz transformer with the same weights,
+against ``cropviz.explain.attribute_batch`` over a batch of parcels. Rows run round-robin
+(repeat by repeat), so load from other processes hits every row alike; medians are reported,
+with the ratio, the largest difference from Captum's values, the FLOPs counted by
+``torch.utils.flop_counter`` and the GFLOP/s reached. Then integrated gradients over a whole
+demo region with its trained transformer (when the demo data are present).
+
+    python bench/bench_explain.py [--parcels 32] [--single 4] [--repeats 3] [--threads 1]
+                                  [--root data/demo --region frh04 --model models/transformer.pt]
+    # on a GPU: add --device cuda (Captum rows then run on the GPU too)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import statistics
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from cropviz.explain import attribute, attribute_batch
+from cropviz.explain import attribute_batch
+from cropviz.explain.methods import TABLE
 
 T, D, C = 45, 13, 9
-HPARAMS = dict(input_dim=D, num_classes=C, d_model=64, n_head=2, n_layers=5, d_inner=128)
+HPARAMS = {"input_dim": D, "num_classes": C, "d_model": 64, "n_head": 2, "n_layers": 5, "d_inner": 128}
+METHODS = {"integrated_gradients": {"n_steps": 50}, "saliency": {}, "input_x_gradient": {}, "deeplift": {}}
 
 
-def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
-    """Median and minimum wall time (ms) of each function, run round-robin after a warm-up,
-    so that load changes on a shared machine hit every row alike."""
+def captum_per_parcel(model: nn.Module, method: str, X: torch.Tensor, targets: torch.Tensor,
+                      options: dict) -> np.ndarray:
+    """Plain Captum, one call per parcel (zero baselines, as cropviz's default)."""
+    explainer = TABLE[method].captum()(model)
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(len(X)):
+            kwargs = {"baselines": torch.zeros_like(X[i:i + 1])} if TABLE[method].needs_baseline else {}
+            values = explainer.attribute(X[i:i + 1].requires_grad_(True), target=targets[i:i + 1],
+                                         **kwargs, **options)
+            out.append(values.detach().cpu().numpy())
+    return np.concatenate(out)
+
+
+def counted_gflop(model: nn.Module, method: str, options: dict, device: torch.device) -> float:
+    """FLOPs of one parcel's attribution (forward and backward passes), counted by PyTorch."""
+    frozen = copy.deepcopy(model)
+    for p in frozen.parameters():  # as autograd.grad: no weight gradients
+        p.requires_grad_(False)
+    rows = TABLE[method].cost(T, **options)
+    x = torch.rand(rows, T, D, device=device, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        frozen(x)[:, 0].sum().backward()
+    return counter.get_total_flops() / 1e9
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run round-robin after one warm-up call each."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -34,67 +74,89 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[s
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parcels", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
+def per_parcel_table(args: argparse.Namespace, device: torch.device) -> None:
     from breizhcrops.models import TransformerModel as ReferenceTransformer
 
     from cropviz.models.zoo.transformer import TransformerModel
 
     torch.manual_seed(0)
-    model = TransformerModel(**HPARAMS).eval()
+    ours = TransformerModel(**HPARAMS).eval().to(device)
     with warnings.catch_warnings():  # the reference warns that it is not batch-first
         warnings.simplefilter("ignore")
-        reference = ReferenceTransformer(**HPARAMS).eval()
-    reference.load_state_dict(model.state_dict())
-    x = torch.rand(1, T, D)
-    target = int(model(x).argmax())
-    n = args.steps
-    ig_ref = IntegratedGradients(reference)
-    ig_ours = IntegratedGradients(model)
-    fns: dict[str, Callable[[], object]] = {
-        f"cropviz attribute IG n_steps={n} (cropviz transformer)":
-            lambda: attribute(model, x, "integrated_gradients", target=target, n_steps=n),
-        f"cropviz attribute IG n_steps={n}, target=None":
-            lambda: attribute(model, x, "integrated_gradients", n_steps=n),
-        f"plain Captum IG n_steps={n} (breizhcrops TransformerModel)":
-            lambda: ig_ref.attribute(x, target=target, n_steps=n),
-        f"plain Captum IG n_steps={n} (cropviz transformer)":
-            lambda: ig_ours.attribute(x, target=target, n_steps=n),
-    }
-    for method in ("saliency", "deeplift", "occlusion", "feature_ablation"):
-        fns[f"cropviz attribute {method}"] = lambda m=method: attribute(model, x, m, target=target)
-    rows = interleaved_ms(fns, args.repeats)
+        reference = ReferenceTransformer(**HPARAMS).eval().to(device)
+    reference.load_state_dict(ours.state_dict())
+    X = torch.as_tensor(np.random.default_rng(0).uniform(0, 0.6, (args.parcels, T, D)).astype(np.float32),
+                        device=device)
+    with torch.no_grad():
+        targets = ours(X).argmax(dim=1)
+    single = X[:args.single]
+    print(f"| method | Captum, breizhcrops model (ms/parcel) | Captum, cropviz model | cropviz batched "
+          f"({args.parcels} parcels) | speed-up vs each | max abs diff | GFLOP/parcel | GFLOP/s batched |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for method, options in METHODS.items():
+        fns: dict[str, Callable[[], object]] = {
+            "reference": lambda m=method, o=options: captum_per_parcel(reference, m, single, targets, o),
+            "captum": lambda m=method, o=options: captum_per_parcel(ours, m, single, targets, o),
+            "batched": lambda m=method, o=options: attribute_batch(ours, X, m, targets=targets.cpu().numpy(),
+                                                                   device=device, **o),
+        }
+        if method == "deeplift":  # the reference reuses one ReLU module, which DeepLift refuses
+            del fns["reference"]
+        seconds = interleaved(fns, args.repeats)
+        ms = {"reference": seconds.get("reference", float("nan")) / args.single * 1e3,
+              "captum": seconds["captum"] / args.single * 1e3, "batched": seconds["batched"] / args.parcels * 1e3}
+        got = attribute_batch(ours, X[:args.single], method, targets=targets[:args.single].cpu().numpy(),
+                              device=device, **options).values
+        diff = float(np.abs(got - captum_per_parcel(ours, method, single, targets, options)).max())
+        gflop = counted_gflop(ours, method, options, device)
+        print(f"| {method} | {ms['reference']:.1f} | {ms['captum']:.1f} | {ms['batched']:.1f} | "
+              f"{ms['reference'] / ms['batched']:.2f}x / {ms['captum'] / ms['batched']:.2f}x | {diff:.1e} | "
+              f"{gflop:.3f} | {gflop / ms['batched'] * 1e3:.1f} |", flush=True)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device for batches: {'cuda' if torch.cuda.is_available() else 'cpu'}; parcel {T} x {D}, "
-          "transformer d_model 64, 5 layers (timings noisy: shared CPU)")
-    print(f"{'one parcel':<66} {'median ms':>10} {'min ms':>8}")
-    for name, (med, low) in rows.items():
-        print(f"{name:<66} {med:>10.1f} {low:>8.1f}", flush=True)
 
-    rng = np.random.default_rng(0)
-    X = rng.uniform(0, 0.6, size=(args.parcels, T, D)).astype(np.float32)
-    print(f"\n{'batch of ' + str(args.parcels) + ' parcels, class-aggregated':<66} {'total s':>10} {'ms/parcel':>10}")
-    for method, opts in (("integrated_gradients", {"n_steps": n}), ("saliency", {})):
-        start = time.perf_counter()
-        batch = attribute_batch(model, X, method, batch_size=args.batch_size, **opts)
-        means, counts = batch.by_class(C)
-        total = time.perf_counter() - start
-        label = f"attribute_batch {method} {opts or ''} batch_size={args.batch_size} + by_class"
-        print(f"{label:<66} {total:>10.2f} {total / args.parcels * 1e3:>10.2f}", flush=True)
+def region_ig(args: argparse.Namespace, device: torch.device) -> None:
+    from cropviz.data import open_breizhcrops
+    from cropviz.models.classifier import Classifier
+
+    classifier = Classifier.open(args.model, device=device)
+    dataset = open_breizhcrops(args.root, args.region)
+    ids = classifier.parcel_ids(dataset)
+    if args.region_parcels:
+        ids = ids[:args.region_parcels]
+    prepared = classifier.inputs(dataset, ids)
+    start = time.perf_counter()
+    result = attribute_batch(classifier.model, prepared.x, "integrated_gradients", device=device, n_steps=50)
+    seconds = time.perf_counter() - start
+    print(f"\nintegrated gradients (50 steps) of {len(ids)} parcels of demo region {args.region} with "
+          f"{classifier.label} ({classifier.info.arch}): {seconds:.1f} s, {seconds / len(ids) * 1e3:.1f} ms/parcel, "
+          f"largest |delta| {np.abs(result.delta).max():.1e}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parcels", type=int, default=32, help="parcels in the batched call")
+    parser.add_argument("--single", type=int, default=4, help="parcels explained one by one with Captum")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--root", default="data/demo")
+    parser.add_argument("--region", default="frh04")
+    parser.add_argument("--model", default="models/transformer.pt")
+    parser.add_argument("--region-parcels", type=int, default=0, help="limit the region run (0: all parcels)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, load average {load} on "
+          f"{os.cpu_count()} cores; transformer d_model 64, 5 layers, parcels {T} x {D}\n")
+    per_parcel_table(args, device)
+    if Path(args.root).is_dir() and Path(args.model).is_file():
+        region_ig(args, device)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ load from other processes affects both alike. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
@@ -83,7 +84,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"batch {args.batch} x {T} x {D}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"batch {args.batch} x {T} x {D}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"load average {load} on {os.cpu_count()} cores\n")
     print("| model | cropviz parcels/s | breizhcrops parcels/s | ratio |")
     print("|---|---:|---:|---:|")
     for name in args.models.split(","):

@@ -28,6 +28,7 @@ if require(ctx):
     model = ctx.classifier
     wrong = frame[frame["verdict"] != "correct"]
     temperature = temperature_of(model)
+    limits = frame.attrs["thresholds"]
     calibration = (f"calibrated probabilities (temperature {temperature:.2f} fitted on "
                    f"{model.info.card['calibration']['fitted_on']})" if is_calibrated(model)
                    else "uncalibrated probabilities (the model card holds no temperature)")
@@ -35,8 +36,10 @@ if require(ctx):
               if frame.attrs.get("in_training_regions") else "the model's out-of-sample probabilities")
     st.caption(f"{len(wrong)} of {len(frame)} parcels misclassified. Margins and confidences are {calibration}; "
                f"label quality combines cleanlab's confident learning on {source} with the agreement of the "
-               f"10 nearest neighbours in the model's embedding. Thresholds were chosen on the validation "
-               f"region, never on this one: {frame.attrs.get('thresholds')}.")
+               f"10 nearest neighbours in the model's embedding. Thresholds (label quality "
+               f"< {limits['label_quality']}, cloud share ≥ {limits['cloud_share']}, margin < {limits['margin']}, "
+               f"atypicality > {limits['atypicality']}, fewer than {limits['min_clear']} clear observations) were "
+               f"chosen on the validation region, never on this one.")
     left, right = st.columns(2)
     with left:
         show_figure(verdict_counts_figure(frame, title="Misclassified parcels per verdict"), "verdicts",

@@ -125,6 +125,8 @@ else:
             if parcel != ctx.selected_id:
                 st.caption(f"The selected parcel ({ctx.selected_id}) is not among these; showing {parcel}. "
                            "Picking a parcel here selects it on every page.")
+                st.button(f"Select parcel {parcel} on every page", key="order_select", on_click=select_parcel,
+                          args=(parcel,))
             explain = st.toggle("Attributions (integrated gradients)", value=True, key="order_explain")
             views = [dict(cache.order_view(ctx.dataset, name, parcel, explain), label=f"{name}")
                      for name in (pair, twin)]

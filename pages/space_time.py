@@ -37,7 +37,8 @@ st.info(
 results = seed004_results("space_results_upload")
 
 st.header("Table 2: performance (and Table 1: parameters)")
-theirs = paper_table(2).join(paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
+theirs = (paper_table(2).join(paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
+          .rename(columns={"temporal_ratio": "temporal share"}))
 left, right = st.columns(2)
 left.markdown(f"**{THEIRS}**: 199,464 parcels, 5-fold CV, 50 epochs")
 with left:
@@ -51,7 +52,7 @@ if results is not None:
     with right:
         show_table(ours.drop(columns="model").rename(columns={
             "paper_name": "model", "overall_accuracy": "OA", "macro_f1": "F-score", "precision": "Precision",
-            "recall": "Recall", "temporal_share": "temporal_ratio", "macro_f1_std": "F-score std (folds)"}),
+            "recall": "Recall", "temporal_share": "temporal share", "macro_f1_std": "F-score std (folds)"}),
             "seed004-table2-ours", key="space_ours", hide_index=True)
 
     st.header("Macro F1 against the temporal share of parameters")

@@ -71,7 +71,10 @@ def journey_server(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
         pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
     yield base
     process.terminate()
-    process.wait(timeout=20)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +158,25 @@ def test_an_upload_over_the_limit_is_refused_with_a_message(warm_journey, loggin
     assert "File must be 1.0MB or smaller." in logging_browser.find_element(By.TAG_NAME, "body").text
 
 
+def _no_dialog(driver, timeout: float = 30) -> None:
+    """Wait for Streamlit's modal dialogs (e.g. a reconnection notice) to go; Escape closes the rest."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    deadline = time.time() + timeout
+    while driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]'):
+        if time.time() > deadline:
+            ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+            time.sleep(1.0)
+            break
+        time.sleep(0.5)
+
+
 def _click_text(driver, text: str, tag: str = "*") -> None:
     from selenium.webdriver.common.by import By
 
+    _no_dialog(driver)
     element = driver.find_element(By.XPATH, f"//{tag}[normalize-space()='{text}']")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
     element.click()
@@ -172,6 +191,7 @@ def _select_first_table_row(driver, table_key: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
+    _no_dialog(driver)
     frame = driver.find_element(By.CSS_SELECTOR, f".st-key-{table_key} [data-testid='stDataFrame']")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
     time.sleep(1.0)

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
+import numpy as np
+
+
+def _values(data) -> list:
+    """A plotly JSON array: a list, or a typed array {'dtype': ..., 'bdata': base64}."""
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
+    return list(data)
+
 
 def _no_failures(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
@@ -54,13 +66,11 @@ def test_dossier_shows_the_selected_parcels_verdict(app):
 
 
 def test_embedding_page_draws_every_parcel_and_rings_the_selected_one(app):
-    import json
-
     _open(app, "pages/embedding.py")
     ctx = app.session_state["context"]
     figure = json.loads(app.get("plotly_chart")[0].proto.spec)
-    traces = {trace["name"]: trace for trace in figure["data"]}
-    drawn = [i for name, trace in traces.items() if name != "selected parcel" for i in trace["customdata"]]
+    traces = {trace["name"]: _values(trace["customdata"]) for trace in figure["data"]}
+    drawn = [i for name, ids in traces.items() if name != "selected parcel" for i in ids]
     assert sorted(drawn) == sorted(ctx.table["id"].tolist())
-    assert traces["selected parcel"]["customdata"] == [ctx.selected_id]
+    assert traces["selected parcel"] == [app.session_state["parcel"]]
     assert app.radio(key="embedding_color").options == ["True class", "Predicted class", "Verdict"]

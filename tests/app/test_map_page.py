@@ -42,9 +42,14 @@ def test_map_draws_the_demo_imagery_under_clickable_parcels_with_no_map_style(ap
     west, south, east, north = layers["basemap"]["bounds"]
     assert -5 < west < east < 0 and 47 < south < north < 49
     assert len(layers["parcels"]["data"]) == len(app.session_state["context"].table)  # all, inline
-    assert spec["initialViewState"]["zoom"] >= 13  # parcels of ~150 m span >= 28 px
     selected = app.session_state["parcel"]
     assert [d["id"] for d in layers["selected"]["data"]] == [selected]
+    # the region is ~100 km wide: the default view is the selected parcel's neighbourhood, where
+    # parcels of ~150 m span >= 28 px (zoom >= 12.5 at 512 px per world at zoom 0), not the region
+    view = spec["initialViewState"]
+    assert view["zoom"] >= 12.5
+    ring = layers["selected"]["data"][0]["polygon"][0]
+    assert min(p[0] for p in ring) - 0.01 < view["longitude"] < max(p[0] for p in ring) + 0.01
     assert any("Selected parcel" in m.value for m in app.markdown)
     assert app.select_slider(key="map_date").value == "2017-07-15"
 

@@ -346,3 +346,22 @@ def test_string_ids_are_kept_in_the_index_as_source_id(tmp_path):
     index = pd.read_csv(tmp_path / "o" / "2017" / "L2A" / "r.csv")
     assert list(index["source_id"]) == ["FR-100", "FR-101", "FR-102", "FR-103"] and list(index["id"]) == [1, 2, 3, 4]
     assert len(open_breizhcrops(tmp_path / "o", "r", level="L2A")) == 4
+
+
+def test_cli_import_table_with_a_per_row_calendar_and_one_line_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from cropviz.cli import app
+
+    wide, _ = monthly_table()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    base = ["import", "table", str(tmp_path / "wide.csv"), "--root", str(tmp_path / "o"), "--region", "r"]
+    result = CliRunner().invoke(app, [*base, "--wide-pattern", "OPTICAL-{band}-ts{index}"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "leaves out 50 band-like columns" in result.output and len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(app, [*base, "--wide-pattern", "OPTICAL-{band}-ts{index}-{*}", "--start-date-col",
+                                      "season_start", "--step", "1MS", "--bands", "B2,B3,B4,B8"])
+    assert result.exit_code == 0, result.output
+    assert '"bands": [\n    "B2",' in result.output and open_breizhcrops(tmp_path / "o", "r").level == "CUSTOM"
+    result = CliRunner().invoke(app, [*base, "--overwrite", "--wide-pattern", "ts{index}"])
+    assert result.exit_code == 2 and "has no {band}: name the band of each position with --bands" in result.output

@@ -345,3 +345,71 @@ def test_top_k_observations_with_dates():
     assert df["date"].iloc[0] == np.datetime64("2017-02-01")
     assert abs(df["share"].iloc[0] - 0.9 / 1.3) < 1e-9
     assert len(top_k_observations(per_obs, 10)) == 4
+
+
+def test_threads_sharing_one_model_get_the_sequential_results():
+    """Sessions of the app explain parcels on one cached model at the same time (issue 15.12)."""
+    import threading
+
+    from cropviz.explain import attention
+    from cropviz.models.zoo import TransformerModel
+
+    torch.manual_seed(0)
+    model = TransformerModel(input_dim=D, num_classes=C, d_model=16, n_head=2, n_layers=2, d_inner=32).eval()
+    X = np.random.default_rng(3).uniform(0, 0.6, size=(4, T, D)).astype(np.float32)
+
+    def predict(i: int) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.as_tensor(X[i:i + 1])).numpy()
+
+    jobs = {
+        "deeplift": lambda i: attribute(model, X[i], "deeplift", target=1).values,
+        "integrated_gradients": lambda i: attribute(model, X[i], "integrated_gradients", target=1, n_steps=16).values,
+        "gradient_shap": lambda i: attribute(model, X[i], "gradient_shap", baseline="random", reference=X,
+                                             n_samples=4).values,
+        "batch_deeplift": lambda i: attribute_batch(model, X[i:i + 2], "deeplift", device="cpu").values,
+        "attention": lambda i: attention(model, X[i]).rollout,
+        "predict": predict,
+    }
+    expected = {name: [job(i) for i in range(len(X) - 1)] for name, job in jobs.items()}
+    results: dict[str, list[np.ndarray]] = {name: [] for name in jobs}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(jobs))
+
+    def worker(name: str) -> None:
+        start.wait()
+        try:
+            for _ in range(2):
+                results[name] = [jobs[name](i) for i in range(len(X) - 1)]
+                for got, want in zip(results[name], expected[name], strict=True):
+                    np.testing.assert_array_equal(got, want)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert all(len(r) == len(X) - 1 for r in results.values())
+    assert not model._forward_hooks and not any(m._forward_hooks for m in model.modules())
+
+
+def test_predictions_do_not_wait_behind_an_attribution():
+    import threading
+    import time
+
+    from cropviz.models.zoo import TransformerModel
+
+    torch.manual_seed(0)
+    model = TransformerModel(input_dim=D, num_classes=C, d_model=16, n_head=2, n_layers=2, d_inner=32).eval()
+    X = np.random.default_rng(4).uniform(0, 0.6, size=(24, T, D)).astype(np.float32)
+    busy = threading.Thread(target=lambda: attribute_batch(model, X, "deeplift", device="cpu", batch_size=1))
+    busy.start()
+    time.sleep(0.05)
+    with torch.inference_mode():
+        model(torch.as_tensor(X[:8]))  # must not block on the attribution running in the other thread
+    finished_while_busy = busy.is_alive()
+    busy.join()
+    assert finished_while_busy

@@ -111,12 +111,12 @@ def test_transformer_attention_weights_leave_forward_unchanged():
 
 def _copy_inception_weights(theirs: nn.Module, ours: InceptionTime) -> None:
     """The reference keeps its layers in plain lists: copy them module by module."""
-    for src, dst in zip(theirs.inception_modules_list, ours.inception_modules_list):
+    for src, dst in zip(theirs.inception_modules_list, ours.inception_modules_list, strict=True):
         for part in ("bottleneck", "pool_conv", "bn_relu"):
             getattr(dst, part).load_state_dict(getattr(src, part).state_dict())
         for src_conv, dst_conv in zip(src.convolutions, dst.convolutions, strict=True):
             dst_conv.load_state_dict(src_conv.state_dict())
-    for src, dst in zip(theirs.shortcut_layer_list, ours.shortcut_layer_list):
+    for src, dst in zip(theirs.shortcut_layer_list, ours.shortcut_layer_list, strict=False):
         dst.load_state_dict(src.state_dict())
     ours.outlinear.load_state_dict(theirs.outlinear.state_dict())
 

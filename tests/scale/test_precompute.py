@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,6 @@ import cropviz
 from cropviz.errors import ConfigurationError
 from cropviz.scale import ClusterError, open_precomputed, precompute
 from cropviz.scale.precompute import part_name
-
-distributed = pytest.importorskip("distributed")
 
 REGION = "frh01"
 PARTS = 4  # of TINY_PARCELS = 40 parcels

@@ -33,3 +33,20 @@ def test_continuous_colours_interpolate_and_mark_nan():
     assert tuple(rgb[0]) == hex_to_rgb("#440154")
     assert tuple(rgb[1]) == tuple(rgb[2]) == hex_to_rgb("#FDE725")  # clipped
     assert tuple(rgb[3]) == hex_to_rgb(MISSING_COLOR)
+
+
+def test_the_words_for_signed_colours_name_those_colours():
+    from cropviz.viz.colors import NEGATIVE_COLOR, NEGATIVE_WORD, POSITIVE_COLOR, POSITIVE_WORD, hex_to_rgb
+
+    channel = {"red": 0, "green": 1, "blue": 2}
+    for color, word in ((POSITIVE_COLOR, POSITIVE_WORD), (NEGATIVE_COLOR, NEGATIVE_WORD)):
+        rgb = hex_to_rgb(color)
+        assert max(range(3), key=rgb.__getitem__) == channel[word], (color, word)
+
+
+def test_darken_and_the_magnitude_scale():
+    from cropviz.viz.colors import darken, plotly_scale
+
+    assert darken("#DDCC77", 0.5) == "#6E663C"
+    scale = plotly_scale("magnitude")
+    assert scale[0][0] == 0.0 and scale[-1][0] == 1.0 and len(scale) == 5

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from cropviz.errors import ConfigurationError
+from cropviz.viz.colors import plotly_scale
 from cropviz.viz.explain import (
     attention_grid,
     attention_heatmap,
@@ -13,7 +14,6 @@ from cropviz.viz.explain import (
     compare_attributions,
     top_observations_table,
 )
-from cropviz.viz.colors import plotly_scale
 
 DATES = pd.date_range("2017-01-05", periods=10, freq="20D")
 RNG = np.random.default_rng(0)

@@ -9,7 +9,20 @@ import shapely
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import CLASS_COLORS, CORRECT_COLOR, WRONG_COLOR, hex_to_rgb
-from cropviz.viz.maps import legend_items, parcel_deck, parcel_layer_data
+from cropviz.viz.maps import (
+    CLICKABLE_PX,
+    NO_MAP_STYLE,
+    basemap_layer,
+    clickable_view,
+    fit_view,
+    image_data_url,
+    legend_items,
+    outline_layer,
+    parcel_deck,
+    parcel_layer_data,
+    publish_layer_data,
+    record_bounds,
+)
 
 CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",
            "permanent meadows", "temporary meadows"]
@@ -70,7 +83,7 @@ def test_projected_input_is_reprojected_and_multipolygons_exploded():
         parcel_layer_data(_gdf(), "colour")
 
 
-def test_deck_has_pickable_parcels_layer_selection_and_no_basemap():
+def test_deck_has_pickable_parcels_layer_selection_and_no_map_style():
     rec = parcel_layer_data(_gdf())
     deck = parcel_deck(rec, selected_id=101)
     assert isinstance(deck, pdk.Deck)
@@ -79,13 +92,63 @@ def test_deck_has_pickable_parcels_layer_selection_and_no_basemap():
     assert layers["parcels"]["@@type"] == "PolygonLayer" and layers["parcels"]["pickable"]
     assert len(layers["parcels"]["data"]) == 4
     assert [d["id"] for d in layers["selected"]["data"]] == [101]
-    assert "mapStyle" not in spec
+    # Streamlit's chart replaces a missing style with a Carto style from the internet
+    assert spec["mapStyle"] == NO_MAP_STYLE and "mapProvider" not in spec
     view = spec["initialViewState"]
-    assert -1.99 < view["longitude"] < -1.98 and view["zoom"] > 14
-    whole = json.loads(parcel_deck(rec).to_json())["initialViewState"]
-    assert whole["zoom"] < view["zoom"]
-    points = json.loads(parcel_deck(rec, points=True).to_json())["layers"][0]
-    assert points["@@type"] == "ScatterplotLayer" and points["id"] == "parcels"
+    assert -2.0 < view["longitude"] < -1.95
+    assert deck._tooltip["html"].startswith("<b>parcel {id}</b>")  # what st.pydeck_chart sends
+
+
+def test_fit_view_uses_deck_gl_512_pixel_world():
+    # 0.01 degree of longitude over 800 px at the equator: 800 = 512 * 2**z * 0.01 / 360
+    view = fit_view(0.0, 0.0, 0.01, 0.0, width_px=800, padding=0.0)
+    assert view.zoom == pytest.approx(np.log2(800 * 360 / (512 * 0.01)), abs=0.01)
+
+
+def test_clickable_view_zooms_to_the_selected_parcel_when_the_region_is_too_wide():
+    # two groups of 0.005-degree parcels 2 degrees apart: fitting both makes parcels ~2 px
+    gdf = _gdf(4)
+    gdf.loc[2:, "geometry"] = gdf.geometry[2:].translate(2.0, 0.0)
+    rec = parcel_layer_data(gdf)
+    view = clickable_view(rec, selected_id=103, width_px=800, height_px=560)
+    # a box of 0.005 x 0.004 degrees at 48 N is taller than wide on a mercator map
+    span_px = 512 * 2 ** view.zoom * max(0.005, 0.004 / np.cos(np.radians(48.002))) / 360
+    assert span_px == pytest.approx(CLICKABLE_PX, rel=0.01)
+    target = rec[rec["id"] == 103].iloc[0]
+    assert (view.longitude, view.latitude) == (target["lon"], target["lat"])
+    near = parcel_layer_data(_gdf(2))  # 0.015 degrees wide: fits at a clickable size
+    whole = clickable_view(near, selected_id=100)
+    assert whole.zoom == fit_view(*record_bounds(near), width_px=800, height_px=560).zoom
+
+
+def test_large_layers_travel_as_a_content_named_file(tmp_path):
+    rec = parcel_layer_data(_gdf(3))
+    name = publish_layer_data(rec, tmp_path / "static")
+    assert name == publish_layer_data(rec, tmp_path / "static")  # same content, same file
+    rows = json.loads((tmp_path / "static" / name).read_text())
+    assert [r["id"] for r in rows] == [100, 101, 102]
+    assert set(rows[0]) == {"id", "true", "predicted", "confidence_text", "polygon", "fill_color"}
+    assert [-2.0, 48.0] in rows[0]["polygon"][0] and [-1.995, 48.004] in rows[0]["polygon"][0]
+    assert (tmp_path / "static" / ".gitignore").read_text() == "*\n"
+    deck = parcel_deck(rec, data_url=f"app/static/{name}")
+    parcels = [layer for layer in json.loads(deck.to_json())["layers"] if layer["id"] == "parcels"][0]
+    assert parcels["data"] == f"app/static/{name}"
+    assert "{code}" not in deck._tooltip["html"]
+
+
+def test_layers_under_the_parcels(tmp_path):
+    png = tmp_path / "a.png"
+    png.write_bytes(b"\x89PNG fake")
+    bitmap = basemap_layer("app/static/cropviz-map/x.png", (-3.0, 47.0, -2.0, 48.0))
+    outline = outline_layer(shapely.MultiPolygon([shapely.box(-3, 47, -2.5, 47.5), shapely.box(-2.4, 47, -2, 47.5)]))
+    rec = parcel_layer_data(_gdf(2))
+    spec = json.loads(parcel_deck(rec, under=[bitmap, outline]).to_json())
+    ids = [layer["id"] for layer in spec["layers"]]
+    assert ids[:3] == ["basemap", "outline", "parcels"]
+    assert spec["layers"][0]["image"] == "app/static/cropviz-map/x.png"  # a URL, not inlined by pydeck
+    assert spec["layers"][0]["bounds"] == [-3.0, 47.0, -2.0, 48.0]
+    assert len(spec["layers"][1]["data"]) == 2 and not spec["layers"][1]["pickable"]
+    assert image_data_url(png).startswith("data:image/png;base64,")
 
 
 def test_legend_one_entry_per_class():

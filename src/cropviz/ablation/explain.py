@@ -3,7 +3,7 @@ attributions of patch models through a flattening wrapper."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,8 +14,11 @@ from cropviz.errors import ConfigurationError
 from cropviz.models import registry
 from cropviz.models.inputs import prepare
 
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
 
-def input_ndvi(classifier: Any, dataset: Any, parcel_id: int) -> tuple[np.ndarray, np.ndarray]:
+
+def input_ndvi(classifier: Any, dataset: BreizhCropsDataset, parcel_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(dates, NDVI) of the model input sequence of one parcel *in input order* (shuffled for a
     shuffled checkpoint); for patches, the mean NDVI over pixels inside the parcel."""
     info = classifier.info
@@ -42,7 +45,7 @@ class _Flat(torch.nn.Module):
         return self.model(x.reshape(x.shape[0], x.shape[1], *self.shape))
 
 
-def explain_input(classifier: Any, dataset: Any, parcel_id: int, method: str = "integrated_gradients",
+def explain_input(classifier: Any, dataset: BreizhCropsDataset, parcel_id: int, method: str = "integrated_gradients",
                   target: int | None = None, **options: Any) -> Any:
     """Attribution (``cropviz.explain.attribute``) of one parcel's model input, in input order.
     Patch inputs are flattened per date, so ``values`` is T x (C*H*W) and ``per_observation`` T."""

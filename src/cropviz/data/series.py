@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from cropviz.data.bands import REFLECTANCE_SCALE
 from cropviz.data.indices import INDICES, class_envelope, compute_index
+
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
 
 ENVELOPE_STEP_DAYS = 7
 
@@ -38,7 +41,7 @@ def season_grid(year: int, step_days: int = ENVELOPE_STEP_DAYS) -> np.ndarray:
                      np.timedelta64(step_days, "D")).astype("datetime64[ns]")
 
 
-def class_envelopes(dataset: Any, name: str, classes: Sequence[str] | None = None,
+def class_envelopes(dataset: BreizhCropsDataset, name: str, classes: Sequence[str] | None = None,
                     max_parcels: int = 200, clear_only: bool = True, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Mean, spread and quantiles of band or index ``name`` per class on a weekly date grid.
 
@@ -76,7 +79,7 @@ def interpolate_to_grid(dates: np.ndarray, values: np.ndarray, cloudy: np.ndarra
     return np.stack([np.interp(g, t, v[:, d]) for d in range(v.shape[1])], axis=1).astype(np.float32)
 
 
-def region_index_grid(dataset: Any, name: str, step_days: int = 14, max_parcels: int = 3000,
+def region_index_grid(dataset: BreizhCropsDataset, name: str, step_days: int = 14, max_parcels: int = 3000,
                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, grid dates, N x G values) of band or index ``name`` for a region's parcels.
 
@@ -94,7 +97,7 @@ def region_index_grid(dataset: Any, name: str, step_days: int = 14, max_parcels:
     return ids, grid, np.stack(rows) if rows else np.zeros((0, len(grid)), np.float32)
 
 
-def region_season(dataset: Any, name: str, step_days: int = 14,
+def region_season(dataset: BreizhCropsDataset, name: str, step_days: int = 14,
                   max_parcels: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ids, grid dates, N x G values, N x 2 projected centroids) of ``name`` over the season
     (:func:`region_index_grid` plus where each parcel lies, for season maps)."""

@@ -88,8 +88,8 @@ def assign(frame: pd.DataFrame, classes: Sequence[str], thresholds: Thresholds |
             continue
         if row.label_quality < t.label_quality:
             verdicts.append("label_error")
-            reasons.append(f"labelled {true}, looks like {pred}: label quality {row.label_quality:.2f} < "
-                           f"{t.label_quality:.2f} (cleanlab {row.self_confidence:.2f}, "
+            reasons.append(f"labelled {true}, looks like {pred}: label quality {row.label_quality:.3f} < "
+                           f"{t.label_quality:g} (cleanlab {row.self_confidence:.2f}, "
                            f"{row.knn_agreement:.0%} of neighbours are {true})")
             continue
         if row.flips_without_clouds and not np.isnan(share) and share >= t.cloud_share:
@@ -98,7 +98,7 @@ def assign(frame: pd.DataFrame, classes: Sequence[str], thresholds: Thresholds |
             continue
         if row.second_class == true and row.margin < t.margin:
             verdicts.append("ambiguous")
-            reasons.append(f"{pred} vs {true}: margin {row.margin:.2f} < {t.margin:.2f}; the region confuses "
+            reasons.append(f"{pred} vs {true}: margin {row.margin:.2f} < {t.margin:g}; the region confuses "
                            f"this pair for {row.pair_confusion:.0%} of their parcels")
             continue
         if row.atypicality > t.atypicality or row.clear_observations < t.min_clear:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from cropviz.data.indices import index_array
 from cropviz.early.elects import early_metrics, stopping_probabilities
 from cropviz.errors import ConfigurationError
 from cropviz.models.inputs import ModelInput
+
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
 
 __all__ = [
     "ParcelEarly",
@@ -79,7 +82,7 @@ def _forward_steps(classifier: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return log_probs.float().cpu().numpy(), delta.float().cpu().numpy()
 
 
-def region_steps(classifier: Any, dataset: Any, batch_size: int = 512, seed: int = 0,
+def region_steps(classifier: Any, dataset: BreizhCropsDataset, batch_size: int = 512, seed: int = 0,
                  progress: ProgressCallback | None = None) -> RegionSteps:
     """Per-step ELECTS outputs for every parcel of ``dataset`` (cached by ``Workspace.early_steps``)."""
     _require_early(classifier)
@@ -155,7 +158,7 @@ class ParcelEarly:
     sampled_stops: np.ndarray | None = None  # n_samples
 
 
-def parcel_early(classifier: Any, dataset: Any, parcel_id: int, threshold: float = 0.5,
+def parcel_early(classifier: Any, dataset: BreizhCropsDataset, parcel_id: int, threshold: float = 0.5,
                  n_samples: int | None = None, seed: int = 0, input_seed: int = 0) -> ParcelEarly:
     """Early classification of one parcel: deterministic at ``threshold`` or, with
     ``n_samples``, sampled stopping (``seed``) whose first draw gives the stop."""
@@ -285,7 +288,7 @@ def tradeoff_row(name: str, early_df: pd.DataFrame, classes: Sequence[str] | Non
             "harmonic_mean": m["harmonic_mean"], "mean_stop_date": mean_date}
 
 
-def tradeoff_table(classifiers: Sequence[Any] | Mapping[str, Any], dataset: Any, threshold: float = 0.5,
+def tradeoff_table(classifiers: Sequence[Any] | Mapping[str, Any], dataset: BreizhCropsDataset, threshold: float = 0.5,
                    seed: int = 0,
                    steps_of: Callable[[Any], RegionSteps] | None = None) -> pd.DataFrame:
     """One row per model (see :func:`tradeoff_row`): ELECTS models stop early at ``threshold``

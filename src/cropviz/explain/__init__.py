@@ -7,13 +7,15 @@ Captum) is imported on first use of a name.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cropviz._lazy import attach
+
+# eager (numpy only): the function ``attention`` must shadow its submodule of the same name
+from cropviz.explain.attention import AttentionResult, attention, rollout
 from cropviz.explain.methods import BASELINE_METHODS, DELTA_METHODS, METHODS, TABLE, Method
 
 if TYPE_CHECKING:
-    from cropviz.explain.attention import AttentionResult, attention, rollout
     from cropviz.explain.attribution import (
         Attribution,
         BatchAttribution,
@@ -28,30 +30,15 @@ if TYPE_CHECKING:
     from cropviz.explain.baselines import make_baseline
     from cropviz.explain.sanity import randomized_copy, sanity_check
 
-_LAZY: dict[str, str] = {
-    "AttentionResult": "attention", "attention": "attention", "rollout": "attention",
-    "Attribution": "attribution", "BatchAttribution": "attribution", "WhatIf": "attribution",
-    "attribute": "attribution", "attribute_batch": "attribution", "class_aggregate": "attribution",
-    "cloud_spectrum": "attribution", "top_k_observations": "attribution", "what_if": "attribution",
-    "make_baseline": "baselines", "randomized_copy": "sanity", "sanity_check": "sanity",
-}
-
 __all__ = [
     "BASELINE_METHODS", "DELTA_METHODS", "METHODS", "TABLE", "AttentionResult", "Attribution",
     "BatchAttribution", "Method", "WhatIf", "attention", "attribute", "attribute_batch", "class_aggregate",
     "cloud_spectrum", "make_baseline", "randomized_copy", "rollout", "sanity_check", "top_k_observations",
     "what_if",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use (PEP 562)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, {
+    "Attribution": "attribution", "BatchAttribution": "attribution", "WhatIf": "attribution",
+    "attribute": "attribution", "attribute_batch": "attribution", "class_aggregate": "attribution",
+    "cloud_spectrum": "attribution", "top_k_observations": "attribution", "what_if": "attribution",
+    "make_baseline": "baselines", "randomized_copy": "sanity", "sanity_check": "sanity",
+})

@@ -14,12 +14,15 @@ per-observation weight is the mean attention each observation receives over all 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from cropviz.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -49,6 +52,8 @@ def rollout(matrices: np.ndarray) -> np.ndarray:
 
 def attention(model: nn.Module, x: np.ndarray | torch.Tensor) -> AttentionResult:
     """Extract per-layer, per-head attention of one parcel ``x`` (T x D or 1 x T x D) and its rollout."""
+    import torch
+
     if not callable(getattr(model, "attention_weights", None)):
         raise ConfigurationError(
             f"{type(model).__name__} has no attention_weights(x); attention maps need a self-attention "

@@ -89,12 +89,12 @@ _ROWS: tuple[Method, ...] = (
            MappingProxyType({}), lambda s, T: 1, True,
            "The gradient at the parcel times the parcel's reflectance."),
     Method("deeplift", "DeepLift", "DeepLift", True, True,
-           MappingProxyType({}), lambda s, T: 2, True,
+           MappingProxyType({}), lambda s, T: 4, True,
            "Differences of each layer's activations from the baseline's, propagated with the "
            "rescale rule; they add up to the change of the class log-probability."),
     Method("gradient_shap", "GradientShap", "GradientShap", True, True,
            MappingProxyType({"n_samples": 20, "stdevs": 0.0, "seed": 0}),
-           lambda s, T: int(s["n_samples"]) + 2, True,
+           lambda s, T: 3 * int(s["n_samples"]), True,
            "Expected gradients: integrated gradients at random points between random baselines "
            "from a reference set and the parcel (seeded).",
            stochastic=True, extra_checks=_positive("n_samples")),

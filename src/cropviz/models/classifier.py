@@ -2,22 +2,27 @@
 
 Pages and commands use :class:`Classifier` and never special-case a model: it knows the input
 form, band order, sequence length, time shuffling and normalisation recorded in the checkpoint.
+Importing this module is cheap: torch and the readers are imported when a model is opened.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from cropviz.data.bands import band_order
 from cropviz.errors import CheckpointError
-from cropviz.models import checkpoint, inputs, registry
-from cropviz.models.checkpoint import ModelInfo
-from cropviz.models.forest import RandomForest
+
+if TYPE_CHECKING:
+    import torch
+
+    from cropviz.models.checkpoint import ModelInfo
+    from cropviz.models.inputs import ModelInput
+    from cropviz.models.registry import ModelSpec
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -32,16 +37,22 @@ class Classifier:
 
     @classmethod
     def open(cls, name_or_path: str | Path, arch: str | None = None,
-             device: str | torch.device = "auto") -> "Classifier":
+             device: str | torch.device = "auto") -> Classifier:
         """Load shipped weights (registry name) or a checkpoint file."""
+        import torch
+
+        from cropviz.models import checkpoint
+
         resolved = checkpoint.resolve_device(device)
         model = checkpoint.load(name_or_path, arch=arch, device=resolved)
-        if isinstance(model, RandomForest):
+        if not isinstance(model, torch.nn.Module):  # the Random Forest
             resolved = torch.device("cpu")
-        return cls(model, model.cropviz_info, resolved)
+        info: ModelInfo = getattr(model, "cropviz_info")  # noqa: B009 - set by checkpoint.load, untyped
+        return cls(model, info, resolved)
 
     @property
     def name(self) -> str:
+        """The architecture's registry name."""
         return self.info.arch
 
     @property
@@ -51,29 +62,39 @@ class Classifier:
 
     @property
     def classes(self) -> list[str]:
+        """Class names, in the order of the model's outputs."""
         return list(self.info.classes)
 
     @property
-    def spec(self) -> registry.ModelSpec:
+    def spec(self) -> ModelSpec:
+        """The registry entry of this model's architecture."""
+        from cropviz.models import registry
+
         return registry.spec(self.info.arch)
 
     @property
     def differentiable(self) -> bool:
         """Whether gradient-based explanations apply (False for the Random Forest)."""
+        import torch
+
         return isinstance(self.model, torch.nn.Module)
 
     @property
     def has_attention(self) -> bool:
+        """Whether the model exposes ``attention_weights`` (the transformer)."""
         return hasattr(self.model, "attention_weights")
 
     @property
     def is_early(self) -> bool:
+        """Whether the model classifies early (exposes ``forward_steps``, ELECTS)."""
         return hasattr(self.model, "forward_steps")
 
     def check_fits(self, dataset: Any) -> None:
         """Raise CheckpointError when the model's bands or classes do not fit ``dataset``."""
         where = self.info.path or self.info.arch
-        if self.spec.input_form != registry.PATCH:
+        from cropviz.models.registry import PATCH
+
+        if self.spec.input_form != PATCH:
             expected = list(band_order(dataset.level, self.info.band_order))
             if expected != list(self.info.bands):
                 raise CheckpointError(where, f"expects bands {self.info.bands} but {dataset.level} "
@@ -84,11 +105,15 @@ class Classifier:
 
     def parcel_ids(self, dataset: Any) -> np.ndarray:
         """The parcels of ``dataset`` this model can read: all, or those with a patch."""
-        return inputs.readable_ids(dataset, self.spec.input_form)
+        from cropviz.models.inputs import readable_ids
 
-    def inputs(self, dataset: Any, ids: Sequence[int], seed: int = 0) -> inputs.ModelInput:
+        return readable_ids(dataset, self.spec.input_form)
+
+    def inputs(self, dataset: Any, ids: Sequence[int], seed: int = 0) -> ModelInput:
         """Model inputs for parcels ``ids`` (band order, sampling, shuffling as in training)."""
-        prepared = inputs.prepare(dataset, ids, self.spec.input_form, order=self.info.band_order,
+        from cropviz.models.inputs import prepare
+
+        prepared = prepare(dataset, ids, self.spec.input_form, order=self.info.band_order,
                                   sequence_length=self.info.sequence_length, seed=seed,
                                   shuffle_time=self.info.shuffle_time,
                                   shuffle_seed=self.info.shuffle_seed)
@@ -97,8 +122,13 @@ class Classifier:
         return prepared
 
     def log_probs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Log-probabilities N x C for prepared inputs, batched, without gradients."""
-        if isinstance(self.model, RandomForest):
+        """Log-probabilities N x C for prepared inputs, batched, without gradients.
+
+        Runs under ``torch.inference_mode`` and never changes the model, so threads may share it.
+        """
+        import torch
+
+        if not self.differentiable:  # the Random Forest
             return np.log(np.clip(self.model.predict_proba(x), 1e-8, None))
         out = []
         with torch.inference_mode():
@@ -111,16 +141,14 @@ class Classifier:
                 seed: int = 0, progress: ProgressCallback | None = None) -> pd.DataFrame:
         """One row per parcel: id, true, pred, confidence, prob_<class> for every class."""
         self.check_fits(dataset)
-        if ids is None:
-            ids = self.parcel_ids(dataset)
-        ids = np.asarray(ids, dtype=np.int64)
+        wanted = np.asarray(self.parcel_ids(dataset) if ids is None else ids, dtype=np.int64)
         chunks = []
-        for start in range(0, len(ids), batch_size):
-            prepared = self.inputs(dataset, ids[start:start + batch_size], seed=seed)
+        for start in range(0, len(wanted), batch_size):
+            prepared = self.inputs(dataset, wanted[start:start + batch_size].tolist(), seed=seed)
             proba = np.exp(self.log_probs(prepared.x, batch_size))
             chunks.append((prepared.ids, prepared.labels, proba))
             if progress is not None:
-                progress(min(start + batch_size, len(ids)), len(ids))
+                progress(min(start + batch_size, len(wanted)), len(wanted))
         return predictions_frame(chunks, self.classes)
 
 

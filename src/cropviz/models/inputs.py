@@ -17,15 +17,20 @@ training and evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cropviz.data.bands import REFLECTANCE_SCALE, band_order
 from cropviz.data.breizhcrops import RawSeries, sample_indices
 from cropviz.data.series import interpolate_to_grid
+from cropviz.errors import DatasetError
 from cropviz.types import IntArray
+
+if TYPE_CHECKING:
+    from cropviz.data.breizhcrops import BreizhCropsDataset
 
 GRID_STEP_DAYS = 10
 
@@ -60,7 +65,7 @@ def grid_dates(year: int) -> np.ndarray:
     return np.arange(start, end, np.timedelta64(GRID_STEP_DAYS, "D")).astype("datetime64[ns]")
 
 
-def readable_ids(dataset: Any, input_form: str) -> np.ndarray:
+def readable_ids(dataset: BreizhCropsDataset, input_form: str) -> np.ndarray:
     """The parcels of ``dataset`` a model of ``input_form`` can read: all, or those with a patch."""
     ids = dataset.index["id"].to_numpy(dtype=np.int64)
     if input_form == "patch":
@@ -70,7 +75,7 @@ def readable_ids(dataset: Any, input_form: str) -> np.ndarray:
     return ids
 
 
-def read_series(dataset: Any, ids: IntArray, order: str = "breizhcrops") -> list[RawSeries]:
+def read_series(dataset: BreizhCropsDataset, ids: IntArray, order: str = "breizhcrops") -> list[RawSeries]:
     """Read parcels ``ids`` once as arrays: reflectance in band ``order``, dates, cloud mask."""
     bands = list(band_order(dataset.level, order))
     return [raw._replace(values=raw.values * (1.0 / REFLECTANCE_SCALE))
@@ -105,7 +110,7 @@ def from_series(series: Sequence[RawSeries], input_form: str, *, year: int,
     return result
 
 
-def prepare(dataset: Any, ids: IntArray, input_form: str, *, order: str = "breizhcrops",
+def prepare(dataset: BreizhCropsDataset, ids: IntArray, input_form: str, *, order: str = "breizhcrops",
             sequence_length: int | None = 45, seed: int = 0, shuffle_time: bool = False,
             shuffle_seed: int = 0) -> ModelInput:
     """Prepare parcels ``ids`` of ``dataset`` for a model taking ``input_form``."""
@@ -119,8 +124,11 @@ def prepare(dataset: Any, ids: IntArray, input_form: str, *, order: str = "breiz
                        shuffle_seed=shuffle_seed)
 
 
-def _prepare_patches(dataset: Any, ids: np.ndarray) -> ModelInput:
+def _prepare_patches(dataset: BreizhCropsDataset, ids: np.ndarray) -> ModelInput:
     patches = dataset.patches()
+    if patches is None:
+        raise DatasetError(dataset.root, f"has no parcel patches for {dataset.region} (the patch models need "
+                           "<root>/<year>/patches/); choose a sequence model")
     x = np.stack([patches.read(int(i)) for i in ids]).astype(np.float32)
     labels = dataset.index.set_index("id").loc[ids, "classid"].to_numpy(dtype=np.int64)
     dates = np.broadcast_to(np.asarray(patches.dates, dtype="datetime64[ns]"), (len(ids), x.shape[1]))

@@ -471,7 +471,9 @@ def _tasks(plans: list[tuple[Path, list[_Layer]]], crs_of: dict[Path, str], by_c
     groups: dict[int, list[int]] = {}
     for f in range(len(plans)):
         groups.setdefault(_root(group_of, f), []).append(f)
-    chunk = max(250, int(np.ceil(len(ids) / max(4 * workers, 1))))
+    # parcels are split only when there are too few file groups to keep the workers busy
+    chunks = max(1, int(np.ceil(2 * max(workers, 1) / max(len(groups), 1))))
+    chunk = max(1, int(np.ceil(len(ids) / chunks)))
     tasks = []
     for members in groups.values():
         files = [(str(plans[f][0]), crs_of[plans[f][0]], plans[f][1]) for f in members if plans[f][1]]
@@ -560,38 +562,38 @@ def _parcel_rows(parcel_id: int, pieces: list[_Piece], cloud: _CloudSpec | None,
     for piece in pieces:
         for date in sorted({layer.date for layer in piece.layers}):
             at = [k for k, layer in enumerate(piece.layers) if layer.date == date]
-            bands = tuple(k for k in at if piece.layers[k].band != CLOUD)
+            bands = tuple(sorted((k for k in at if piece.layers[k].band != CLOUD), key=lambda k: piece.layers[k].band))
             cld = tuple(k for k in at if piece.layers[k].band == CLOUD)[:1]
             if bands:
-                key = (date, tuple(sorted(piece.layers[k].band for k in bands)))
-                groups.setdefault(key, []).append((piece, bands))
+                groups.setdefault((date, tuple(piece.layers[k].band for k in bands)), []).append((piece, bands))
             if cld:
                 clouds.setdefault(date, []).append((piece, cld))
     scl = cloud is not None and cloud.kind == "scl"
     rows: list[tuple] = []
     clear_share: dict[np.datetime64, tuple[int, float]] = {}
-    for (date, _), entries in groups.items():
-        values: dict[str, list[np.ndarray]] = {}
-        clear_parts: list[np.ndarray] = []
-        known_parts: list[np.ndarray] = []
+    for (date, names), entries in groups.items():
+        values, clear_parts, known_parts = [], [], []
         for piece, positions, take in _mosaic(entries, transformers):
-            if not take.any():
+            n = int(take.sum())
+            if not n:
                 continue
-            clear, known = np.ones(int(take.sum()), bool), np.zeros(int(take.sum()), bool)
+            clear, known = np.ones(n, bool), np.zeros(n, bool)
             if cloud is not None and date in clouds:
                 clear, known = _cloud_at(piece, take, clouds[date], cloud, scl, transformers)
             clear_parts.append(clear)
             known_parts.append(known)
-            for k in positions:
-                values.setdefault(piece.layers[k].band, []).append(piece.planes[k][take])
+            values.append(piece.planes[list(positions)][:, take])
         if not values:
             continue
         clear = np.concatenate(clear_parts)
         known = np.concatenate(known_parts)
-        use = clear if clear.any() else np.ones_like(clear)
-        for band, parts in values.items():
-            v = np.concatenate(parts)[use]
-            rows.append((parcel_id, date, band, float(v.mean()), float(v.std()), len(v)))
+        pixels = np.concatenate(values, axis=1)
+        if clear.any() and not clear.all():
+            pixels = pixels[:, clear]
+        means, stds = pixels.mean(axis=1), pixels.std(axis=1)
+        n_used = pixels.shape[1]
+        rows += [(parcel_id, date, band, float(m), float(sd), n_used)
+                 for band, m, sd in zip(names, means, stds, strict=True)]
         if known.any() and known.sum() > clear_share.get(date, (0, 0.0))[0]:
             clear_share[date] = (int(known.sum()), float(clear[known].mean()))
     for date, (n, share) in clear_share.items():

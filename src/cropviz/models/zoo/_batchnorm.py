@@ -11,9 +11,11 @@ import torch
 from torch import Tensor, nn
 
 
-def batchnorm_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor] | None:
-    """``(scale, shift)`` with ``bn(y) == y * scale + shift`` per channel, or None while training."""
-    if bn.training or bn.running_var is None or bn.running_mean is None:
+def batchnorm_affine(bn: nn.Module) -> tuple[Tensor, Tensor] | None:
+    """``(scale, shift)`` with ``bn(y) == y * scale + shift`` per channel; None while training
+    (or for a module that is not a batch norm with running statistics)."""
+    if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or bn.training or bn.running_var is None \
+            or bn.running_mean is None:
         return None
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
@@ -38,9 +40,9 @@ def apply(layer: nn.Conv1d | nn.Linear, x: Tensor, weight: Tensor, bias: Tensor 
     return layer._conv_forward(x, weight, bias)
 
 
-def layer_bn(layer: nn.Conv1d | nn.Linear, bn: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tensor:
-    """``bn(layer(x))``, as one folded layer in eval mode."""
+def layer_bn(layer: nn.Module, bn: nn.Module, x: Tensor) -> Tensor:
+    """``bn(layer(x))``, as one folded layer in eval mode (for a convolution or linear layer)."""
     affine = batchnorm_affine(bn)
-    if affine is None:
+    if affine is None or not isinstance(layer, nn.Conv1d | nn.Linear):
         return bn(layer(x))
     return apply(layer, x, *folded(layer, *affine))

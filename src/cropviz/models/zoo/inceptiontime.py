@@ -33,6 +33,7 @@ class InceptionModule(nn.Module):
         self.bn_relu = nn.Sequential(nn.BatchNorm1d(4 * num_filters), nn.ReLU())
 
     def forward(self, x: Tensor) -> Tensor:
+        """N x C_in x T -> N x 4 filters x T."""
         reduced = self.bottleneck(x)
         pool, pool_conv = self.pool_conv
         bn, relu = self.bn_relu
@@ -40,12 +41,12 @@ class InceptionModule(nn.Module):
         layers = [*self.convolutions, pool_conv]
         affine = batchnorm_affine(bn)
         if affine is None:
-            return relu(bn(torch.cat([layer(h) for layer, h in zip(layers, inputs)], dim=1)))
+            return relu(bn(torch.cat([layer(h) for layer, h in zip(layers, inputs, strict=True)], dim=1)))
         # eval: batch norm folded into the four branches, slice by slice
         scales, shifts = (t.split(pool_conv.out_channels) for t in affine)
         branches = [
             apply(layer, h, *folded(layer, scale, shift))
-            for layer, h, scale, shift in zip(layers, inputs, scales, shifts)
+            for layer, h, scale, shift in zip(layers, inputs, scales, shifts, strict=True)
         ]
         return relu(torch.cat(branches, dim=1))
 
@@ -59,7 +60,8 @@ class ShortcutLayer(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, block_input: Tensor, block_output: Tensor) -> Tensor:
-        return self.relu(block_output + layer_bn(*self.sc, block_input))
+        """ReLU of the block output plus the projected block input."""
+        return self.relu(block_output + layer_bn(self.sc[0], self.sc[1], block_input))
 
 
 class InceptionTime(nn.Module):

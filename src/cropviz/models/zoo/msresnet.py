@@ -31,7 +31,7 @@ class _ResidualBlock(nn.Module):
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv1d(planes, planes, kernel_size, padding=padding, bias=False)
         self.bn2 = nn.BatchNorm1d(planes)
-        self.downsample: nn.Module | None = None
+        self.downsample: nn.Sequential | None = None
         if stride != 1 or in_planes != planes:
             self.downsample = nn.Sequential(
                 nn.Conv1d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
@@ -41,7 +41,7 @@ class _ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = layer_bn(self.conv2, self.bn2, self.relu1(layer_bn(self.conv1, self.bn1, x)))
-        residual = x if self.downsample is None else layer_bn(*self.downsample, x)
+        residual = x if self.downsample is None else layer_bn(self.downsample[0], self.downsample[1], x)
         return self.relu2(residual[:, :, : out.shape[2]] + out)
 
 
@@ -65,7 +65,8 @@ class MSResNet(nn.Module):
             for stage in range(3):
                 planes = hidden_dims * 2**stage
                 blocks = [_ResidualBlock(planes_in, planes, kernel_size, padding, stride=2)]
-                blocks += [_ResidualBlock(planes, planes, kernel_size, padding, stride=1) for _ in range(1, layers[stage])]
+                blocks += [_ResidualBlock(planes, planes, kernel_size, padding, stride=1)
+                           for _ in range(1, layers[stage])]
                 setattr(self, f"layer{kernel_size}x{kernel_size}_{stage + 1}", nn.Sequential(*blocks))
                 planes_in = planes
             setattr(self, f"maxpool{kernel_size}", nn.AvgPool1d(kernel_size=pool, stride=1))

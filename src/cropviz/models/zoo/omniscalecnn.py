@@ -16,6 +16,7 @@ is folded into the weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,7 @@ class SampaddingConv1D_BN(nn.Module):  # noqa: N801 (name fixed by the checkpoin
 
     @property
     def left(self) -> int:
+        """Zero padding on the left of the sequence ("same" convolution)."""
         return (self.kernel_size - 1) // 2
 
 
@@ -79,17 +81,24 @@ class OmniScaleLayer(nn.Module):
         # multiply by every tap at once when that product is not much wider than the output
         self.per_tap = sum(p[1] * p[2] for p in parameters) <= 2 * out_total
 
+    @property
+    def convs(self) -> list[SampaddingConv1D_BN]:
+        """The branches (typed view of ``conv_list``)."""
+        return cast(list[SampaddingConv1D_BN], list(self.conv_list))
+
     def _weights(self) -> tuple[list[Tensor], list[Tensor]]:
-        if self.training:
-            return [c.conv1d.weight for c in self.conv_list], [c.conv1d.bias for c in self.conv_list]
-        pairs = [folded(c.conv1d, *batchnorm_affine(c.bn)) for c in self.conv_list]
+        pairs = []
+        for c in self.convs:
+            affine = None if self.training else batchnorm_affine(c.bn)
+            bias = c.conv1d.bias if c.conv1d.bias is not None else torch.zeros_like(c.conv1d.weight[:, 0, 0])
+            pairs.append((c.conv1d.weight, bias) if affine is None else folded(c.conv1d, *affine))
         return [w for w, _ in pairs], [b for _, b in pairs]
 
     def _embedded(self, x: Tensor, weights: list[Tensor]) -> Tensor:
         """All kernels centred in one K-tap kernel; one product over an unfolded input."""
         k_max, centre = self.kernel, (self.kernel - 1) // 2
         parts = []
-        for conv, w in zip(self.conv_list, weights):
+        for conv, w in zip(self.convs, weights, strict=True):
             offset = centre - conv.left
             parts.append(F.pad(w, (offset, k_max - offset - conv.kernel_size)))
         weight = torch.cat(parts).flatten(1)  # out x (in * K), in-major like unfold below
@@ -103,9 +112,9 @@ class OmniScaleLayer(nn.Module):
         products = x @ taps.t()
         length = x.shape[1]
         outputs, start = [], 0
-        for conv in self.conv_list:
+        for conv in self.convs:
             width = conv.conv1d.out_channels
-            total = None
+            total: Tensor | None = None
             for tap in range(conv.kernel_size):
                 y = products[..., start : start + width]
                 start += width
@@ -115,7 +124,8 @@ class OmniScaleLayer(nn.Module):
                 elif shift < 0:
                     y = F.pad(y[:, : length + shift], (0, 0, -shift, 0))
                 total = y if total is None else total + y
-            outputs.append(total)
+            if total is not None:
+                outputs.append(total)
         return torch.cat(outputs, dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,7 +134,7 @@ class OmniScaleLayer(nn.Module):
         y = (self._tapwise if self.per_tap else self._embedded)(x, weights) + torch.cat(biases)
         if self.training:
             flat, parts, start = y.flatten(0, 1), [], 0
-            for conv in self.conv_list:
+            for conv in self.convs:
                 width = conv.conv1d.out_channels
                 parts.append(conv.bn(flat[:, start : start + width]))
                 start += width

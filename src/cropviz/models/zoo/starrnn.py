@@ -90,7 +90,8 @@ class StarRNN(nn.Module):
             self.inlayernorm = nn.LayerNorm(input_dim)
             self.clayernorm = nn.LayerNorm(hidden_dims)
         self.block = nn.Sequential(
-            *[StarLayer(input_dim if i == 0 else hidden_dims, hidden_dims, droput_factor=dropout) for i in range(num_layers)]
+            *[StarLayer(input_dim if i == 0 else hidden_dims, hidden_dims, droput_factor=dropout)
+              for i in range(num_layers)]
         )
         self.linear_class = nn.Linear(hidden_dims, num_classes)
         if use_batchnorm:

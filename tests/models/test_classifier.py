@@ -1,0 +1,54 @@
+"""Classifier: one interface over registry models (predict, log-probabilities, threads)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from cropviz.data import open_breizhcrops
+from cropviz.models import Classifier
+
+
+@pytest.fixture(scope="module")
+def dataset(demo_root):
+    return open_breizhcrops(demo_root, "frh04")
+
+
+def test_predict_is_a_probability_table_that_agrees_with_log_probs(dataset):
+    model = Classifier.open("transformer", device="cpu")
+    assert model.differentiable and model.has_attention and not model.is_early
+    ids = model.parcel_ids(dataset)[:12]
+    table = model.predict(dataset, ids, batch_size=5)
+    probs = table[[f"prob_{c}" for c in model.classes]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    log_probs = model.log_probs(model.inputs(dataset, ids).x)
+    np.testing.assert_array_equal(table["pred"].to_numpy(), log_probs.argmax(axis=1))
+    np.testing.assert_allclose(table["confidence"].to_numpy(), np.exp(log_probs.max(axis=1)), rtol=1e-5)
+
+
+def test_random_forest_log_probs_without_torch_module(dataset):
+    forest = Classifier.open("random_forest", device="cpu")
+    assert not forest.differentiable and str(forest.device) == "cpu"
+    x = forest.inputs(dataset, forest.parcel_ids(dataset)[:6]).x
+    np.testing.assert_allclose(np.exp(forest.log_probs(x)).sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_threads_sharing_a_classifier_get_the_sequential_predictions(dataset):
+    model = Classifier.open("transformer", device="cpu")
+    x = model.inputs(dataset, model.parcel_ids(dataset)[:16]).x
+    expected = [model.log_probs(x[i:i + 4]) for i in range(0, 16, 4)]
+    results: dict[int, list[np.ndarray]] = {}
+
+    def run(worker: int) -> None:
+        results[worker] = [model.log_probs(x[i:i + 4]) for i in range(0, 16, 4)]
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got in results.values():
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -1,4 +1,4 @@
-"""Inference throughput of the cropviz zoo against the breizhcrops package, on CPU.
+"""Inference throughput of the cropviz zoo against the breizhcrops package, on CPU (or ``--device cuda``).
 
 For each model (published hyper-parameters, random weights), a batch of random N x 45 x 13
 inputs runs in eval mode under ``torch.inference_mode``; after a warm-up the median of several
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cropviz.models.zoo import SEQUENCE_MODELS
+from cropviz.models import registry
 
 T, D, C = 45, 13, 9
 
@@ -55,16 +55,17 @@ def _time(model: nn.Module, x: torch.Tensor) -> float:
     with torch.inference_mode():
         start = time.perf_counter()
         model(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
         return time.perf_counter() - start
 
 
-def measure(name: str, batch: int, repeats: int) -> tuple[float, float]:
+def measure(name: str, batch: int, repeats: int, device: torch.device) -> tuple[float, float]:
     """Median parcels/s of (ours, reference)."""
     torch.manual_seed(0)
-    entry = SEQUENCE_MODELS[name]
-    ours = _eval(entry.cls(input_dim=D, num_classes=C, **entry.hparams))
-    theirs = _eval(reference_model(name))
-    x = torch.rand(batch, T, D)
+    ours = _eval(registry.build(name, num_classes=C, input_dim=D)).to(device)
+    theirs = _eval(reference_model(name)).to(device)
+    x = torch.rand(batch, T, D, device=device)
     runs: dict[str, list[float]] = {"ours": [], "theirs": []}
     models: dict[str, Callable] = {"ours": ours, "theirs": theirs}
     for key in models:  # warm-up
@@ -80,17 +81,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", default=",".join(SEQUENCE_MODELS))
+    parser.add_argument("--models", default=",".join(registry.names(registry.ZOO)))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"batch {args.batch} x {T} x {D}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+    print(f"batch {args.batch} x {T} x {D}, {args.device}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, "
           f"load average {load} on {os.cpu_count()} cores\n")
     print("| model | cropviz parcels/s | breizhcrops parcels/s | ratio |")
     print("|---|---:|---:|---:|")
     for name in args.models.split(","):
-        ours, theirs = measure(name, args.batch, args.repeats)
+        ours, theirs = measure(name, args.batch, args.repeats, torch.device(args.device))
         print(f"| {name} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}x |", flush=True)
 
 

@@ -30,6 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions", "early", "order", "space_time",
          "diagnosis", "dossier", "embedding"]
 PICKER_PAGES = {"inspector": "inspector_parcel", "attributions": "attr_parcel", "attention": "attention_parcel"}
+#: URL path of each page: the default page (the map) is served at the root; "/map" would show
+#: Streamlit's "Page not found" dialog and run the default page anyway.
+PATHS = {"map": ""}
 IMPORTS = "import streamlit, app_support.state, app_support.cache, app_support.widgets"
 HEAVY = ("torch", "captum", "geopandas", "rasterio", "sklearn")
 
@@ -115,12 +118,24 @@ def first_render(driver: Any, url: str) -> float:
     return wait_done(driver, started)
 
 
+def close_dialogs(driver: Any) -> None:
+    """Print and close (Escape) any modal dialog Streamlit shows, so the bench can go on."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    for dialog in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]'):
+        print(f"  dialog on {driver.current_url}: {dialog.text[:300]!r}", flush=True)
+        ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+        time.sleep(0.5)
+
+
 def cached_rerun(driver: Any) -> float:
     """Press "r" (rerun) and time until the page is quiet again."""
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
 
-    driver.find_element(By.TAG_NAME, "h1").click()
+    close_dialogs(driver)
+    driver.execute_script("document.activeElement && document.activeElement.blur();")
     started = time.perf_counter()
     ActionChains(driver).send_keys("r").perform()
     appear = started + 2.0
@@ -133,10 +148,11 @@ def next_parcel(driver: Any, key: str) -> float:
     """Click "next misclassified" and time until the page shows the new parcel."""
     from selenium.webdriver.common.by import By
 
+    close_dialogs(driver)
     before = driver.current_url
     button = driver.find_element(By.CSS_SELECTOR, f".st-key-{key}_step1 button")
     started = time.perf_counter()
-    button.click()
+    driver.execute_script("arguments[0].click();", button)
     while driver.current_url == before and time.perf_counter() - started < 60:
         time.sleep(0.02)
     parcel = driver.current_url.split("parcel=")[1].split("&")[0]
@@ -160,11 +176,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     try:
         for page in pages:  # warm the server: every page once
-            driver.get(f"{base}/{page}")
+            driver.get(f"{base}/{PATHS.get(page, page)}")
             wait_done(driver, time.perf_counter(), timeout=900)
         rows = []
         for page in pages:
-            first = [first_render(driver, f"{base}/{page}") for _ in range(args.repeats)]
+            first = [first_render(driver, f"{base}/{PATHS.get(page, page)}") for _ in range(args.repeats)]
             cached = [cached_rerun(driver) for _ in range(args.repeats)]
             picks = ([next_parcel(driver, PICKER_PAGES[page]) for _ in range(args.repeats)]
                      if page in PICKER_PAGES else [])

@@ -188,7 +188,8 @@ def plan(measured: dict, target: int, utilisation: float) -> dict:
     prepare_s = stages["prepare_s_per_parcel"]
     print(f"one process, one thread: prepare {prepare_s * 1e3:.2f} ms/parcel, predict "
           f"{stages['predict_s_per_parcel'] * 1e3:.2f} ms/parcel, IG {stages['ig_s_per_parcel'] * 1e3:.1f} ms/parcel")
-    print(f"model work per parcel: predict {flops['predict_flops'] / 1e6:.1f} MFLOP, IG {flops['ig_flops'] / 1e9:.2f} GFLOP"
+    print(f"model work per parcel: predict {flops['predict_flops'] / 1e6:.1f} MFLOP, "
+          f"IG {flops['ig_flops'] / 1e9:.2f} GFLOP"
           f" (one CPU core reaches {flops['predict_flops'] / stages['predict_s_per_parcel'] / 1e9:.1f} and "
           f"{flops['ig_flops'] / stages['ig_s_per_parcel'] / 1e9:.1f} GFLOP/s)")
     # Reading and preparing parcels stays on CPU whatever runs the model: its core-hours for France.
@@ -213,7 +214,8 @@ def plan(measured: dict, target: int, utilisation: float) -> dict:
             readers = max(1, math.ceil(reading_h))
             entry["gpu"][gpu] = {"model_parcels_per_s": model_rate, "gpu_hours": gpu_h, "gpus_1h": gpu_n,
                                  "reading_processes_1h": readers}
-            print(f"  {gpu} (peak {tflops} TFLOP/s FP32 from NVIDIA's datasheet, {utilisation:.0%} of it ASSUMED): model "
+            print(f"  {gpu} (peak {tflops} TFLOP/s FP32 from NVIDIA's datasheet, {utilisation:.0%} of it ASSUMED): "
+                  "model "
                   f"{model_rate:,.0f} parcels/s -> {gpu_h:.2f} GPU-hours; France < 1 h on {gpu_n} GPU(s) with "
                   f"{readers} worker processes reading ({reading_h:.1f} core-hours at {prepare_s * 1e3:.2f} ms/parcel)")
         result[label] = entry

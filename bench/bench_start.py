@@ -25,11 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def import_once(module: str, src: Path) -> tuple[float, list[str]]:
-    """Seconds to import ``module`` in a fresh interpreter, and the heavy packages it loaded."""
+    """Seconds to import ``module`` in a fresh interpreter, and the heavy packages it loaded
+    (NaN when the module does not import from that tree)."""
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{REPO}"}
     code = f"import sys, {module}; print(','.join(p for p in {HEAVY!r} if p in sys.modules))"
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
-                          env=env, cwd=REPO, check=True)
+                          env=env, cwd=REPO, check=False)
+    if done.returncode != 0:
+        return float("nan"), ["(does not import)"]
     micros = 0
     for line in done.stderr.splitlines():
         parts = [p.strip() for p in line.removeprefix("import time:").split("|")]

@@ -29,7 +29,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_pages import PICKER_PAGES, chromium, wait_done  # noqa: E402
+from bench_pages import PATHS, PICKER_PAGES, chromium, wait_done  # noqa: E402
 
 PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions", "early", "order", "space_time",
          "diagnosis", "dossier", "embedding"]
@@ -49,7 +49,7 @@ def session(number: int, base: str, ids: list[int], pages: list[str], stop_at: f
     from selenium.webdriver.common.by import By
 
     rng = random.Random(number)
-    record: dict[str, Any] = {"actions": 0, "errors": [], "seconds": []}
+    record: dict[str, Any] = {"actions": 0, "errors": [], "seconds": [], "dialogs": []}
     log[number] = record
     driver = chromium()
     try:
@@ -58,12 +58,15 @@ def session(number: int, base: str, ids: list[int], pages: list[str], stop_at: f
             started = time.perf_counter()
             try:
                 if page in PICKER_PAGES and f"/{page}" in driver.current_url and rng.random() < 0.5:
-                    driver.find_element(By.CSS_SELECTOR, f".st-key-{PICKER_PAGES[page]}_step1 button").click()
+                    button = driver.find_element(By.CSS_SELECTOR, f".st-key-{PICKER_PAGES[page]}_step1 button")
+                    driver.execute_script("arguments[0].click();", button)
                     time.sleep(0.3)
                 else:
-                    driver.get(f"{base}/{page}?parcel={rng.choice(ids)}")
+                    driver.get(f"{base}/{PATHS.get(page, page)}?parcel={rng.choice(ids)}")
                 record["seconds"].append(wait_done(driver, started, timeout=600, confirm=0.5))
                 record["errors"] += [f"{page}: {p}" for p in problems(driver)]
+                record["dialogs"] += [d.text[:200] for d in driver.find_elements(By.CSS_SELECTOR,
+                                                                                 '[data-testid="stDialog"]')]
             except Exception as error:  # a timeout or a lost page is a finding, not the end of the soak
                 record["errors"].append(f"{page}: {type(error).__name__}: {str(error)[:200]}")
             record["actions"] += 1
@@ -137,7 +140,9 @@ def main() -> None:
     for number, record in sorted(log.items()):
         waits = record["seconds"] or [float("nan")]
         print(f"session {number}: {record['actions']} actions, median wait {statistics.median(waits):.2f} s, "
-              f"max {max(waits):.2f} s, {len(record['errors'])} errors")
+              f"max {max(waits):.2f} s, {len(record['errors'])} errors, {len(record['dialogs'])} dialogs")
+        for dialog in sorted(set(record["dialogs"]))[:5]:
+            print(f"    dialog: {dialog!r}")
         for error in record["errors"][:10]:
             print(f"    {error}")
         errors += len(record["errors"])

@@ -67,9 +67,9 @@ if require(ctx):
         values = [float(row[f"prob_{c}"]) for c in model.classes]
         label = (f"calibrated (temperature {temperature_of(model):.2f}, fitted on "
                  f"{model.info.card['calibration']['fitted_on']})" if is_calibrated(model) else "uncalibrated")
-        show_figure(probability_bar(model.classes, values, true=row["true_class"],
-                                    title=f"Class probabilities, {label}"),
+        show_figure(probability_bar(model.classes, values, true=row["true_class"], title="Class probabilities"),
                     f"parcel-{parcel_id}-probabilities", key="dossier_probs")
+        st.caption(f"Probabilities are {label}.")
         if has_dropout(model):
             mean, entropy = cache.mc_dropout(model, ds, parcel_id)
             st.caption(f"MC dropout (30 passes): predictive entropy {entropy:.2f} nats, most likely "

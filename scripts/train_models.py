@@ -69,7 +69,8 @@ def run(name: str, root: Path, threads: int, retrain: bool) -> dict:
     metrics = json.loads(result.stdout)
     card_path = out.with_suffix(".json")
     card = json.loads(card_path.read_text())
-    card["test"] = {"region": "frh04 (simulated demo)", **{k: metrics[k] for k in ("overall_accuracy", "kappa", "macro_f1")},
+    card["test"] = {"region": "frh04 (simulated demo)",
+                    **{k: metrics[k] for k in ("overall_accuracy", "kappa", "macro_f1")},
                     "per_class_f1": {row["classname"]: row["f1"] for row in metrics["per_class"]}}
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     return card
@@ -97,7 +98,8 @@ def write_table(rows: list[dict]) -> None:
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| `{row['name']}` | {row['model']} | {row['overall_accuracy']:.3f} | {row['kappa']:.3f} | "
-                     f"{row['macro_f1']:.3f} | {row['val_epoch']} | {row['size_kb']} | {row.get('train_minutes', '-')} |")
+                     f"{row['macro_f1']:.3f} | {row['val_epoch']} | {row['size_kb']} | "
+                     f"{row.get('train_minutes', '-')} |")
     readme = MODELS / "README.md"
     text = readme.read_text()
     start, end = "<!-- RESULTS START -->", "<!-- RESULTS END -->"

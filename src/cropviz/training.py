@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cropviz.data.bands import band_order
+from cropviz.early.elects import ElectsModel, early_metrics, elects_loss
 from cropviz.errors import ConfigurationError
 from cropviz.metrics import classification_metrics
 from cropviz.models import checkpoint, registry
@@ -199,9 +200,9 @@ def train(config: TrainConfig, out: str | Path, progress: bool = True,
                        shuffle_time=config.shuffle_time,
                        shuffle_seed=config.seed)
 
-    if spec.input_form == registry.PATCH:
-        raw_train, raw_val = None, None
-    else:  # read every parcel once; each epoch only draws new observations from memory
+    raw_train: list[Any] = []
+    raw_val: list[Any] | None = None
+    if spec.input_form != registry.PATCH:  # read every parcel once; each epoch only draws new observations
         raw_train = [s for ds in train_sets for s in read_series(ds, train_ids[ds.region].tolist(), order)]
         raw_val = [s for ds, ids in val_parts for s in read_series(ds, ids.tolist(), order)]
 
@@ -339,9 +340,7 @@ def _validate(model: torch.nn.Module, info: ModelInfo, device: torch.device, val
     log_probs = Classifier(model, info, device).log_probs(val.x)
     metrics = classification_metrics(val.labels, log_probs.argmax(axis=1), classes)
     metrics["score"] = (metrics["macro_f1"],)
-    if hasattr(model, "predict_early") and not config.full_season:
-        from cropviz.early import early_metrics
-
+    if isinstance(model, ElectsModel) and not config.full_season:
         early = model.predict_early(torch.from_numpy(val.x).to(device))
         summary = early_metrics(early.stop_step, early.prediction, val.labels, val.x.shape[1])
         for key in ("accuracy", "macro_f1", "earliness", "harmonic_mean"):
@@ -352,9 +351,7 @@ def _validate(model: torch.nn.Module, info: ModelInfo, device: torch.device, val
 
 
 def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    if hasattr(model, "forward_steps") and not config.full_season:
-        from cropviz.early import elects_loss
-
+    if isinstance(model, ElectsModel) and not config.full_season:
         log_probs, delta = model.forward_steps(x)
         return elects_loss(log_probs, delta, y, alpha=config.alpha, epsilon=config.epsilon)
     return F.nll_loss(model(x), y)

@@ -134,7 +134,7 @@ def test_foreign_requests_are_recognised():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if (REPO / "pages" / f"{p}.py").exists()])
 def test_no_page_asks_any_host_but_the_app(warm_journey, logging_browser, page):
-    logging_browser.get(f"{warm_journey}/{page}")
+    logging_browser.get(f"{warm_journey}/{'' if page == 'map' else page}")  # the default page is at the root
     _wait_rendered(logging_browser, timeout=240)
     time.sleep(2.0)  # late requests: map styles, icons set after the run
     urls = _requested_urls(logging_browser)
@@ -213,8 +213,9 @@ def test_the_journey_from_the_map_to_a_shared_link(warm_journey, logging_browser
     assert wrong, "the demo model gets every parcel right: no journey to walk"
 
     # 1. the map, only the misclassified parcels, pick the first one in the table
-    driver.get(f"{warm_journey}/map")
+    driver.get(f"{warm_journey}/")  # the map, the default page, lives at the root URL
     _wait_rendered(driver)
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDialog"]')
     _click_text(driver, "Filters", "p")
     _click_text(driver, "Only misclassified", "p")
     _wait_rendered(driver)

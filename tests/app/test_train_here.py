@@ -10,7 +10,7 @@ import pytest
 from app_support.train_here import model_path, training_plan
 from cropviz.data import open_breizhcrops
 from cropviz.data.importers import import_table
-from tests.data.test_import_table import make_long
+from tests.data.importers.test_table import make_long
 
 BANDS = ("B2", "B3", "B4", "B8", "B11")
 

@@ -16,7 +16,7 @@ from cropviz.data.importers import import_table
 from cropviz.errors import ConfigurationError
 from cropviz.models import registry
 from cropviz.training import TrainConfig, preset_hparams, train, validation_split
-from tests.data.test_import_table import make_long, to_wide
+from tests.data.importers.test_table import make_long, to_wide
 
 BANDS = ("B2", "B3", "B4", "B8", "B11")
 

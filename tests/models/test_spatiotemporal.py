@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cropviz.errors import ConfigurationError
+from cropviz.models import registry
 from cropviz.models.spatiotemporal import (
-    PATCH_MODELS,
     PatchGRU,
     parameter_counts,
     parcel_mean_std,
@@ -26,9 +26,8 @@ PAPER = {
 
 
 def _build(name: str, num_classes: int = 5) -> torch.nn.Module:
-    cls, hparams = PATCH_MODELS[name]
     torch.manual_seed(0)
-    return cls(input_dim=10, num_classes=num_classes, **hparams)
+    return registry.build(name, num_classes=num_classes, input_dim=10)
 
 
 def _patches(n: int = 3, t: int = 4, seed: int = 0) -> torch.Tensor:
@@ -39,7 +38,7 @@ def _patches(n: int = 3, t: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 def test_registry_names() -> None:
-    assert set(PATCH_MODELS) == set(PAPER)
+    assert set(registry.names(registry.SEED004)) == set(PAPER)
 
 
 @pytest.mark.parametrize("name", list(PAPER))
@@ -105,7 +104,7 @@ def test_mean_std_excludes_outside_pixels() -> None:
     x[0, :, :, 10, 10] = 0.5  # every band non-zero so all three pixels are inside
     x[0, :, :, 10, 11] = 0.5
     x[0, :, :, 20, 5] = 0.5
-    for (r, c), v in zip(pixels, [1.0, 2.0, 6.0]):
+    for (r, c), v in zip(pixels, [1.0, 2.0, 6.0], strict=False):
         x[0, 0, 0, r, c] = v
     for r, c in pixels:
         x[0, 1, 3, r, c] = 4.0

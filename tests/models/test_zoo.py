@@ -12,7 +12,10 @@ from captum.attr import DeepLift, IntegratedGradients
 from torch import nn
 
 from cropviz.errors import ConfigurationError
-from cropviz.models.zoo import SEQUENCE_MODELS, InceptionTime, OmniScaleCNN, StarRNN, TransformerModel
+from cropviz.models import registry
+from cropviz.models.zoo import InceptionTime, OmniScaleCNN, StarRNN, TransformerModel
+
+ZOO = registry.names(registry.ZOO)
 
 T = 45
 D = 13
@@ -51,8 +54,7 @@ def _randomise_batchnorm(model: nn.Module) -> None:
 
 
 def _ours(name: str, **overrides) -> nn.Module:
-    entry = SEQUENCE_MODELS[name]
-    return entry.cls(input_dim=D, num_classes=C, **{**entry.hparams, **overrides})
+    return registry.build(name, num_classes=C, input_dim=D, **overrides)
 
 
 def _load_reference_checkpoint(name: str, tmp_path) -> tuple[nn.Module, nn.Module]:
@@ -174,7 +176,7 @@ def test_starrnn_layers_are_distinct_modules():
         StarRNN(bidirectional=True)
 
 
-@pytest.mark.parametrize("name", sorted(SEQUENCE_MODELS))
+@pytest.mark.parametrize("name", sorted(ZOO))
 @pytest.mark.parametrize("method", [DeepLift, IntegratedGradients], ids=["deeplift", "ig"])
 def test_captum_attributions(name, method):
     """DeepLift needs every module used once and no in-place op; all models qualify.
@@ -183,7 +185,7 @@ def test_captum_attributions(name, method):
     non-linearities: Captum does not fail, it propagates plain gradients through them.
     """
     torch.manual_seed(0)
-    model = SEQUENCE_MODELS[name].cls(input_dim=D, num_classes=C, **TINY[name]).eval()
+    model = registry.spec(name).cls(input_dim=D, num_classes=C, **TINY[name]).eval()
     x = torch.rand(2, T, D)
     kwargs = {"n_steps": 8} if method is IntegratedGradients else {}
     with warnings.catch_warnings():
@@ -195,7 +197,8 @@ def test_captum_attributions(name, method):
 
 
 def test_published_hparams_are_the_reference_defaults():
-    for name, entry in SEQUENCE_MODELS.items():
+    for name in ZOO:
+        entry = registry.spec(name)
         reference_cls = getattr(reference, entry.cls.__name__)
         defaults = {
             key: p.default
@@ -203,7 +206,9 @@ def test_published_hparams_are_the_reference_defaults():
             if p.default is not inspect.Parameter.empty
         }
         ours = inspect.signature(entry.cls).parameters
-        for key, value in entry.hparams.items():
+        published = {**entry.defaults, **({entry.fixed_length_arg: entry.sequence_length}
+                                         if entry.fixed_length_arg else {})}
+        for key, value in published.items():
             assert key in ours, (name, key)
             if key in defaults:
                 expected = tuple(defaults[key]) if isinstance(defaults[key], list) else defaults[key]
@@ -211,15 +216,15 @@ def test_published_hparams_are_the_reference_defaults():
             assert ours[key].default == value, (name, key)
 
 
-@pytest.mark.parametrize("name", sorted(SEQUENCE_MODELS))
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_demo_configuration_is_small_and_runs(name):
-    entry = SEQUENCE_MODELS[name]
-    model = entry.cls(input_dim=D, num_classes=C, **entry.demo_hparams).eval()
+    entry = registry.spec(name)
+    model = registry.build(name, num_classes=C, input_dim=D, **entry.demo_hparams).eval()
     published = _ours(name)
     assert set(model.state_dict()) <= set(published.state_dict())  # same architecture and names
     megabytes = sum(p.numel() for p in model.parameters()) * 4 / 2**20
     assert megabytes < 4
-    assert entry.requires_fixed_length == ("sequencelength" in entry.hparams)
+    assert (entry.fixed_length_arg is not None) == ("sequencelength" in inspect.signature(entry.cls).parameters)
     with torch.no_grad():
         out = model(torch.rand(3, T, D))
     assert out.shape == (3, C)

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from cropviz.data.bands import (BREIZHCROPS_SEQUENCE_LENGTH, FLAG_COLUMNS, H5_COLUMNS, LEVELS,
-                                PATCH_BANDS, QA60_CIRRUS_BIT, QA60_OPAQUE_BIT, REFLECTANCE_SCALE,
-                                SPECTRAL_BANDS, band_order, register_level)
+from cropviz.data.bands import (
+    BREIZHCROPS_SEQUENCE_LENGTH,
+    FLAG_COLUMNS,
+    H5_COLUMNS,
+    LEVELS,
+    PATCH_BANDS,
+    QA60_CIRRUS_BIT,
+    QA60_OPAQUE_BIT,
+    REFLECTANCE_SCALE,
+    SPECTRAL_BANDS,
+    band_order,
+    register_level,
+)
 from cropviz.data.geometry import GEOMETRY_SUFFIXES, read_parcel_geometries
 from cropviz.errors import ConfigurationError, DatasetError
 
@@ -141,7 +152,7 @@ class BreizhCropsDataset:
     def __init__(self, root: str | PathLike[str], region: str, year: int | str = 2017,
                  level: str = "L1C", preload: bool = False) -> None:
         self.root = Path(root)
-        self.metadata = _read_metadata(self.root) if self.root.is_dir() else {"simulated": False}
+        self.metadata: dict[str, Any] = _read_metadata(self.root) if self.root.is_dir() else {"simulated": False}
         spec = _level_spec(self.root, self.metadata, level)
         if level not in LEVELS and spec is None:
             defined = [*LEVELS, *self.metadata.get("levels", {})]
@@ -200,7 +211,7 @@ class BreizhCropsDataset:
         raw["code"] = raw["CODE_CULTU"].astype(str).str.strip().where(~unlabelled, "")
         known = raw["code"].isin(self._mapping.index) | unlabelled
         skipped += [(i, f"code {c} not in classmapping")
-                    for i, c in zip(raw.loc[~known, "id"], raw.loc[~known, "code"])]
+                    for i, c in zip(raw.loc[~known, "id"], raw.loc[~known, "code"], strict=False)]
         raw = raw.loc[known]
         labelled = raw["code"].isin(self._mapping.index).to_numpy()
         classid = np.full(len(raw), -1, dtype=np.int64)
@@ -309,7 +320,7 @@ class BreizhCropsDataset:
 
     def _row(self, parcel_id: int) -> pd.Series:
         if self._positions is None or self._positions[0] is not self.index:
-            self._positions = (self.index, dict(zip(self.index["id"].tolist(), range(len(self.index)))))
+            self._positions = (self.index, dict(zip(self.index["id"].tolist(), range(len(self.index)), strict=False)))
         pos = self._positions[1].get(int(parcel_id))
         if pos is None:
             why = self.skipped.loc[self.skipped["id"] == parcel_id, "reason"]
@@ -417,7 +428,7 @@ class BreizhCropsDataset:
         rows = paths.loc[ids]
         out: list[np.ndarray] = []
         rng = np.random.RandomState(0)  # reseeded per parcel
-        for parcel_id, key in zip(ids, rows.to_numpy()):
+        for parcel_id, key in zip(ids, rows.to_numpy(), strict=False):
             x = self._read_array(int(parcel_id), key)[:, columns] * _SCALE
             if sequence_length is not None:
                 x = x[sample_indices(len(x), sequence_length, seed, int(parcel_id), rng)]
@@ -442,7 +453,7 @@ class BreizhCropsDataset:
         lengths = self.index["sequencelength"].to_numpy().copy()
         shares = self.index["cloud_share"].to_numpy(dtype=np.float64).copy()
         for pos, (parcel_id, key) in enumerate(zip(self.index["id"].to_numpy(),
-                                                   self.index["path"].to_numpy())):
+                                                   self.index["path"].to_numpy(), strict=False)):
             try:
                 data = self._read_array(int(parcel_id), key)
             except DatasetError as exc:

@@ -23,9 +23,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cropviz.data.bands import H5_COLUMNS, REFLECTANCE_SCALE, SPECTRAL_BANDS
-from cropviz.errors import ConfigurationError, DatasetError
-from cropviz.data.simulate import clouds, patches as patchsim, phenology, spectra
+from cropviz.data.simulate import clouds, phenology, spectra
+from cropviz.data.simulate import patches as patchsim
 from cropviz.data.simulate.parcels import REGION_BOXES, REGIONS, SPLITS, class_names, make_region
+from cropviz.errors import ConfigurationError, DatasetError
 
 __all__ = ["DEFAULT_PARCELS", "DEFAULT_PATCHES", "generate_demo"]
 

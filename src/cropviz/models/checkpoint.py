@@ -47,9 +47,11 @@ class ModelInfo:
 
     @property
     def input_form(self) -> str:
+        """Input form of the architecture (sequence, patch or grid)."""
         return registry.spec(self.arch).input_form
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (JSON-serialisable)."""
         return asdict(self)
 
 

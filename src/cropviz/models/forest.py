@@ -32,7 +32,7 @@ class RandomForest:
         self.trees: list[dict[str, np.ndarray]] = []
         self.cropviz_info: Any = None  # the ModelInfo, set by cropviz.models.checkpoint.load
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "RandomForest":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> RandomForest:
         """Train on N x G x D inputs and labels; keeps the trees as arrays."""
         forest = RandomForestClassifier(**self.hparams, random_state=self.seed, n_jobs=-1,
                                         class_weight="balanced_subsample")
@@ -68,14 +68,15 @@ class RandomForest:
         return (proba / max(len(self.trees), 1)).astype(np.float32)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities N x C of a tensor input (the nn.Module calling convention)."""
         proba = self.predict_proba(x.detach().cpu().numpy())
         return torch.log(torch.from_numpy(proba).clamp_min(1e-8))
 
-    def eval(self) -> "RandomForest":
+    def eval(self) -> RandomForest:
         """No-op, for the same interface as torch modules."""
         return self
 
-    def to(self, device: object) -> "RandomForest":
+    def to(self, device: object) -> RandomForest:
         """No-op: the forest runs on the CPU."""
         return self
 
@@ -90,11 +91,11 @@ class RandomForest:
         np.savez_compressed(path, allow_pickle=False, **arrays)
 
     @classmethod
-    def load_arrays(cls, path: str | Path) -> tuple["RandomForest", dict[str, str]]:
+    def load_arrays(cls, path: str | Path) -> tuple[RandomForest, dict[str, str]]:
         """Read a forest saved by :meth:`save` (no pickle) and its metadata."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = dict(zip(data["meta_keys"].tolist(), data["meta_values"].tolist()))
+                meta = dict(zip(data["meta_keys"].tolist(), data["meta_values"].tolist(), strict=False))
                 count = sum(1 for key in data.files if key.endswith("_left"))
                 trees = [{name: data[f"tree{i}_{name}"] for name in _TREE_FIELDS}
                          for i in range(count)]

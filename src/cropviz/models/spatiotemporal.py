@@ -13,7 +13,7 @@ Design decisions (checked against Table 1 of the paper, 10 bands):
   paper's totals add up exactly only when the CNN's head is ``E -> 128 -> 64 -> K`` and the
   recurrent heads are ``H -> 64 -> K`` (the recurrent hidden state taking the place of the
   128-wide layer), with K = 19 outputs (18 classes plus one; with 18 outputs every total is
-  65 lower). These are the defaults in :data:`PATCH_MODELS`; ``head_hidden`` changes them.
+  65 lower). These are the defaults in :mod:`cropviz.models.registry`; ``head_hidden`` changes them.
 - ConvLSTM: the "30:64" kernels are a two-block per-date conv stem (30 and 64 kernels,
   15 x 15 then 6 x 6 maps); the ConvLSTM cell has 64 hidden channels and 1 x 1 gate kernels
   without bias (a 3 x 3 cell with 64 channels alone would hold ~295k parameters, three times
@@ -28,7 +28,6 @@ with functional convolutions on its own parameters.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +43,6 @@ __all__ = [
     "CNNGRU",
     "ConvLSTMClassifier",
     "ConvLSTMCell",
-    "PATCH_MODELS",
     "parcel_mean_std",
     "parameter_counts",
 ]
@@ -75,6 +73,7 @@ class MLPHead(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
+        """Log-probabilities N x num_classes of features N x in_dim."""
         return self.net(z)
 
 
@@ -130,6 +129,7 @@ class PatchCNN(nn.Module):
         self.head = MLPHead(self.spatial.out_dim, num_classes, head_hidden)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Log-probabilities N x C: per-date CNN features, max over dates."""
         _check_patches(x, self.input_dim, self.patch_size, type(self).__name__)
         return self.head(self.spatial(x).amax(dim=1))
 
@@ -176,6 +176,7 @@ class PatchGRU(nn.Module):
         self.head = MLPHead(hidden_dims, num_classes, head_hidden)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Log-probabilities N x C: a GRU over per-date band statistics."""
         _check_patches(x, self.input_dim, self.patch_size, type(self).__name__)
         _, h_n = self.temporal(self.features(x))
         return self.head(h_n[-1])
@@ -201,6 +202,7 @@ class CNNGRU(nn.Module):
         self.head = MLPHead(hidden_dims, num_classes, head_hidden)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Log-probabilities N x C: per-date CNN features, then a GRU over dates."""
         _check_patches(x, self.input_dim, self.patch_size, type(self).__name__)
         _, h_n = self.temporal(self.spatial(x))
         return self.head(h_n[-1])
@@ -226,6 +228,7 @@ class ConvLSTMCell(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The last hidden and cell states (N x H x h x w each) after running over the T dates."""
         n, t, _, hgt, wid = x.shape
         h = x.new_zeros(n, self.hidden, hgt, wid)
         c = x.new_zeros(n, self.hidden, hgt, wid)
@@ -264,26 +267,12 @@ class ConvLSTMClassifier(nn.Module):
         self.head = MLPHead(hidden_dims * pooled * pooled, num_classes, head_hidden)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Log-probabilities N x C: a ConvLSTM over dates, then pooling."""
         _check_patches(x, self.input_dim, self.patch_size, type(self).__name__)
         n, t = x.shape[:2]
         z = self.spatial(x.reshape(n * t, *x.shape[2:]))
         h, _ = self.temporal(z.reshape(n, t, *z.shape[1:]))
         return self.head(self.pool(h).flatten(1))
-
-
-PATCH_MODELS: dict[str, tuple[type[nn.Module], dict]] = {
-    "cnn": (PatchCNN, {"kernels": (16, 32, 96), "head_hidden": (128, 64)}),
-    "gru": (PatchGRU, {"hidden_dims": 156, "head_hidden": (64,)}),
-    "cnn_gru7": (CNNGRU, {"kernels": (16, 32, 64), "hidden_dims": 64, "head_hidden": (64,)}),
-    "cnn_gru8": (CNNGRU, {"kernels": (16, 32, 36), "hidden_dims": 96, "head_hidden": (64,)}),
-    "cnn_gru9": (CNNGRU, {"kernels": (16, 16, 16), "hidden_dims": 128, "head_hidden": (64,)}),
-    "convlstm": (
-        ConvLSTMClassifier,
-        {"kernels": (30, 64), "hidden_dims": 64, "cell_kernel": 1, "cell_bias": False, "head_hidden": (128, 64)},
-    ),
-}
-"""Seed 004 patch models: name -> (class, default hyper-parameters of Table 1). Build with
-``cls(input_dim=10, num_classes=K, **hparams)``."""
 
 
 def _count(module: nn.Module | torch.Tensor | None) -> int:

@@ -117,7 +117,7 @@ def embedding_figure(coords: np.ndarray, ids: Sequence[int], groups: Sequence[st
                                  marker={"symbol": "circle-open", "size": 18, "color": "#000000",
                                          "line": {"width": 3}},
                                  hovertemplate="selected parcel %{customdata}<extra></extra>"))
-    fig.update_layout(title=title, xaxis={"title": "UMAP 1", "showticklabels": False},
+    fig.update_layout(title=title, height=620, xaxis={"title": "UMAP 1", "showticklabels": False},
                       yaxis={"title": "UMAP 2", "showticklabels": False}, dragmode="lasso",
                       legend={"orientation": "h", "y": -0.15},
                       margin={"l": 30, "r": 20, "t": 50 if title else 20, "b": 40})

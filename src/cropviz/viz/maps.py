@@ -322,7 +322,8 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
     records). ``under``: layers drawn beneath the parcels (:func:`basemap_layer`,
     :func:`outline_layer`). ``data_url``: where the browser fetches the layer's rows (written
     by :func:`publish_layer_data`) instead of carrying them in the deck: every parcel of a large
-    region is drawn without bloating the page's messages. The selected parcel is outlined by a
+    region is drawn without bloating the page's messages, filled but not outlined (outlines
+    would more than double what a software-WebGL browser draws per frame). The selected parcel is outlined by a
     non-pickable layer ``'selected'``. ``opacity``: of the parcel layer (below 1 the imagery
     shows through). Without ``view`` the view is :func:`clickable_view`.
     """
@@ -332,7 +333,7 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
     layer = pdk.Layer("PolygonLayer", data=data_url if data_url is not None else records[columns],
                       id="parcels", get_polygon="polygon", get_fill_color="fill_color",
                       get_line_color=list(line_color), line_width_min_pixels=1,
-                      stroked=True, filled=True, pickable=True, auto_highlight=True,
+                      stroked=data_url is None, filled=True, pickable=True, auto_highlight=True,
                       highlight_color=[255, 255, 255, 110], opacity=float(opacity))
     layers = [*under, layer]
     selected = records[records["id"] == selected_id] if selected_id is not None else records[:0]

@@ -114,7 +114,7 @@ def _draw_codes(rng: np.random.Generator, cls: np.ndarray, names: list[str]) -> 
     counts = np.bincount(cls, minlength=len(names))
     cand = np.flatnonzero((counts[cls] > 10 * MIN_PER_CLASS) & (rng.random(len(cls)) < UNMAPPED_SHARE))
     unm = list(UNMAPPED_CODES)
-    for i, k in zip(cand, rng.integers(0, len(unm), size=len(cand))):
+    for i, k in zip(cand, rng.integers(0, len(unm), size=len(cand)), strict=False):
         codes[i] = unm[k]
         cls[i] = names.index(UNMAPPED_CODES[unm[k]])
     return codes

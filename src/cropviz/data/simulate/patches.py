@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.features import geometry_mask
 from affine import Affine
+from rasterio.features import geometry_mask
 from rasterio.transform import from_bounds
-from shapely.geometry.base import BaseGeometry
 from scipy.ndimage import zoom
+from shapely.geometry.base import BaseGeometry
 
 from . import clouds, spectra
 from .phenology import fractions

@@ -13,7 +13,6 @@ from shapely.geometry import box
 from cropviz.data import open_breizhcrops
 from cropviz.data.bands import band_order
 from cropviz.data.importers import import_table
-from cropviz.data.importers.bandnames import canonical_band
 from cropviz.errors import ConfigurationError, DatasetError
 
 L2A = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
@@ -59,14 +58,6 @@ def same_dataset(a, b, level="L2A"):
     assert arr_a.keys() == arr_b.keys()
     for k in arr_a:
         np.testing.assert_allclose(arr_a[k], arr_b[k], rtol=1e-9, equal_nan=True)
-
-
-@pytest.mark.parametrize("name,band", [("B2", "B2"), ("B02", "B2"), ("b2", "B2"), ("S2-L2A-B02", "B2"),
-                                       ("sentinel2_B8A", "B8A"), ("B8A", "B8A"), ("B08", "B8"), ("B8", "B8"),
-                                       ("b8a", "B8A"), ("B11_mean", "B11"), ("s2_b12_20m", "B12"),
-                                       ("red", "B4"), ("VV", None), ("B13", None)])
-def test_band_aliases(name, band):
-    assert canonical_band(name) == band
 
 
 def test_long_and_wide_forms_and_csv_parquet_give_identical_datasets(tmp_path):

@@ -520,9 +520,7 @@ def map_layer_url(ctx: Any, color_by: str, records: pd.DataFrame) -> str | None:
 
 @st.cache_data(show_spinner="Diagnosing every misclassified parcel (first time only)...", max_entries=16)
 def _diagnosis(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
-    from cropviz.diagnose import diagnose
-
-    return diagnose(_ws.model, _ws.dataset, predictions=_ws.predictions(), cache_dir=cache_dir())
+    return _ws.diagnosis()
 
 
 def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
@@ -532,9 +530,7 @@ def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
 def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
-    from cropviz.diagnose.region import embedding_2d as project
-
-    return project(_ws.model, _ws.dataset, cache_dir=cache_dir())
+    return _ws.embedding_2d()
 
 
 def embedding_2d(model: Classifier, ds: Any) -> pd.DataFrame:

@@ -245,7 +245,7 @@ def _sidebar_status(ctx: AppContext) -> None:
 
 
 def _gpu_name() -> str:
-    from cropviz.models.checkpoint import device_name
+    from cropviz.devices import device_name
 
     return device_name()
 

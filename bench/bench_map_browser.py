@@ -219,6 +219,8 @@ def main() -> None:
     parser.add_argument("--parcels", type=int, default=200_000)
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--screenshots", type=Path, default=Path("/tmp"))
+    parser.add_argument("--moves", type=int, default=30, help="pointer moves of each pan (one per frame)")
+    parser.add_argument("--no-whole", action="store_true", help="skip the whole-region view")
     args = parser.parse_args()
 
     from selenium import webdriver
@@ -255,7 +257,7 @@ def main() -> None:
         results["chromium_rss_mib"] = chromium_rss(driver)
         print(f"interactive: {json.dumps(results)}", flush=True)
         driver.save_screenshot(str(args.screenshots / "map_200k_default.png"))
-        results["pan_default"] = pan_frames(driver)
+        results["pan_default"] = pan_frames(driver, args.moves)
         print(f"panned: {results['pan_default']}", flush=True)
         driver.save_screenshot(str(args.screenshots / "map_200k_panned.png"))
         selected = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).query).get("parcel", [""])[0]
@@ -264,6 +266,8 @@ def main() -> None:
         print(f"selected: {results['selected']} in {results['select_s']:.1f} s", flush=True)
         wait_settled(driver)
         driver.save_screenshot(str(args.screenshots / "map_200k_selected.png"))
+        if args.no_whole:
+            return
         toggle = driver.find_element(By.XPATH, "//label[.//p[text()='Whole region']]")
         started = time.perf_counter()
         toggle.click()
@@ -272,7 +276,7 @@ def main() -> None:
         canvas = driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")
         results["whole_interactive_s"] = time.perf_counter() - started + wait_interactive(driver, canvas)
         driver.save_screenshot(str(args.screenshots / "map_200k_whole.png"))
-        results["pan_whole"] = pan_frames(driver)
+        results["pan_whole"] = pan_frames(driver, args.moves)
         results["chromium_rss_whole_mib"] = chromium_rss(driver)
     finally:
         driver.quit()

@@ -41,7 +41,8 @@ if require(ctx, predictions=False):
         envelopes, envelope_colors = {}, {}
         if len(chosen) == 1:
             classes = [parcel.classname] + ([predicted] if predicted and predicted != parcel.classname else [])
-            found = cache.envelopes(ds, chosen[0], classes)
+            # one cached entry per class, so stepping through parcels reuses every class seen before
+            found = {c: env for c in classes for env in [cache.envelopes(ds, chosen[0], [c]).get(c)] if env is not None}
             envelopes = {f"{c} ({'true' if c == parcel.classname else 'predicted'}) mean ± std":
                          (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
                          for c, env in found.items()}

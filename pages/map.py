@@ -71,11 +71,14 @@ if require(ctx, predictions=False):
             else:
                 st.error(f"Cannot draw the map: {error}")
         if records is not None and len(records):
-            view_key = (str(ctx.dataset.root), ctx.dataset.region, whole, st.session_state.get("map_centre"))
-            if st.session_state.get("map_view", (None,))[0] != view_key:  # keep the view while clicking
-                centre = st.session_state.get("map_centre") or ctx.selected_id
+            # centred on the selected parcel, except when it was picked on the map (the view stays put)
+            if ctx.selected_id != st.session_state.get("map_clicked"):
+                st.session_state["map_anchor"] = ctx.selected_id
+            anchor = st.session_state.get("map_anchor")
+            view_key = (str(ctx.dataset.root), ctx.dataset.region, whole, anchor)
+            if st.session_state.get("map_view", (None,))[0] != view_key:
                 view = (clickable_view(all_records, None, height_px=MAP_HEIGHT, min_px=0.0) if whole
-                        else clickable_view(all_records, centre, height_px=MAP_HEIGHT))
+                        else clickable_view(all_records, anchor, height_px=MAP_HEIGHT))
                 st.session_state["map_view"] = (view_key, view)
             if basemap is not None and imagery != "none":
                 under = basemap_layer(cache.basemap_image(basemap, imagery, date), basemap.bounds)
@@ -86,8 +89,9 @@ if require(ctx, predictions=False):
                                height=MAP_HEIGHT, opacity=opacity if imagery != "none" else 1.0)
             event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object",
                                     key="parcel_map", height=MAP_HEIGHT)
-            picked = (event.selection.get("objects", {}) or {}).get("parcels", []) if event else []
+            picked = ((event or {}).get("selection", {}).get("objects", {}) or {}).get("parcels", [])
             if picked and int(picked[0]["id"]) != ctx.selected_id:
+                st.session_state["map_clicked"] = int(picked[0]["id"])
                 select_parcel(int(picked[0]["id"]))
                 st.rerun()
             st.caption(f"{shown['id'].nunique():,} of {len(table):,} parcels shown, every one drawn. "
@@ -132,5 +136,6 @@ if require(ctx, predictions=False):
             chosen = int(shown.iloc[rows[0]]["id"])
             if chosen != st.session_state.get("map_centre"):
                 st.session_state["map_centre"] = chosen
+                st.session_state.pop("map_clicked", None)
                 select_parcel(chosen)
                 st.rerun()

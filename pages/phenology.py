@@ -24,7 +24,7 @@ if require(ctx, predictions=False):
     st.caption("Mean ± standard deviation over up to 150 parcels per class, cloud-flagged observations "
                "left out; the bars below give the Brittany crop calendar (sowing, flowering, harvest...).")
     if chosen:
-        curves = cache.envelopes(ds, name, chosen)
+        curves = {c: env for c in chosen for env in [cache.envelopes(ds, name, [c]).get(c)] if env is not None}
         envelopes = {c: (env.index, env["mean"].to_numpy(), env["std"].to_numpy()) for c, env in curves.items()}
         show_figure(phenology_figure(envelopes, classes=[c for c in chosen if c in envelopes], index_name=name,
                                      year=int(ds.year)), f"phenology-{name}", key="phenology_curves")

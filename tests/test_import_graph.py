@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Layers from the bottom up; a module may import its own layer and those below it only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("cropviz", "cropviz.errors", "cropviz.types"),
+    ("cropviz", "cropviz.errors", "cropviz.types", "cropviz.devices"),
     ("cropviz.data",),
     ("cropviz.models", "cropviz.early.elects", "cropviz.early", "cropviz.metrics", "cropviz.explore"),
     ("cropviz.explain", "cropviz.early.analysis", "cropviz.training", "cropviz.calibration", "cropviz.store"),

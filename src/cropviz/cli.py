@@ -364,7 +364,8 @@ def reproduce_time_space(
 def diagnose(model: str = typer.Option(..., help="Registry model name or checkpoint path."),
              root: Path = ROOT, region: str = typer.Option(..., help="Region to diagnose, e.g. frh04."),
              out: Path = typer.Option(Path("diagnosis.parquet"), help="Output table (.parquet, or .csv)."),
-             level: str = "L1C", year: int = 2017, seed: int = 0,
+             level: str | None = typer.Option(None, help="Level (default: the dataset's, else L1C)."),
+             year: int | None = typer.Option(None, help="Year (default: the dataset's, else 2017)."), seed: int = 0,
              explain: str = typer.Option("wrong", help="Parcels attributed with integrated gradients: "
                                                        "wrong, all or none."),
              dask: bool = typer.Option(False, "--dask", help="Compute the evidence on Dask (whole regions)."),

@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cropviz.data.bands import band_order
+from cropviz.devices import resolve_device
 from cropviz.early.elects import ElectsModel, early_metrics, elects_loss
 from cropviz.errors import ConfigurationError
 from cropviz.metrics import classification_metrics
@@ -229,7 +230,7 @@ def train(config: TrainConfig, out: str | Path, progress: bool = True,
             info.normalization = patch_normalization(fixed_train.x)
             fixed_train.x = normalize_patches(fixed_train.x, info.normalization)
             val.x = normalize_patches(val.x, info.normalization)
-        device = checkpoint.resolve_device(config.device)
+        device = resolve_device(config.device)
         model = registry.build(spec.name, num_classes=len(classes), input_dim=len(bands),
                                sequence_length=spec.sequence_length, **hparams).to(device)
         fixed = None if fixed_train is None else (fixed_train.x, fixed_train.labels)

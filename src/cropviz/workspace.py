@@ -21,6 +21,7 @@ from cropviz.types import IntArray
 
 if TYPE_CHECKING:
     from cropviz.data.breizhcrops import BreizhCropsDataset
+    from cropviz.diagnose.evidence import Evidence
     from cropviz.early.analysis import RegionSteps
     from cropviz.explain.attribution import Attribution
     from cropviz.models.classifier import Classifier, ProgressCallback
@@ -151,3 +152,32 @@ class Workspace:
         from cropviz.early.analysis import early_frame
 
         return early_frame(self.early_steps(), threshold)
+
+    # ----------------------------------------------------------------------------- diagnosis
+
+    def evidence(self, explain: str = "wrong", progress: ProgressCallback | None = None) -> Evidence:
+        """Per-parcel evidence for the diagnosis: probabilities with and without clouds, the
+        penultimate embedding, integrated gradients on cloudy inputs (stored)."""
+        from cropviz.diagnose import region_evidence
+
+        return self._stored("evidence", lambda: region_evidence(
+            self.model, self.dataset, seed=self.seed, explain=explain, progress=progress), explain=explain)
+
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, N x E) the model's penultimate embedding of every parcel it reads."""
+        evidence = self.evidence()
+        return evidence.ids, evidence.embedding
+
+    def embedding_2d(self) -> pd.DataFrame:
+        """The embedding projected to 2-D with UMAP (seeded): id, x, y (stored)."""
+        from cropviz.diagnose.region import embedding_2d
+
+        return self._stored("embedding_2d", lambda: embedding_2d(self.evidence(), seed=self.seed))
+
+    def diagnosis(self, explain: str = "wrong") -> pd.DataFrame:
+        """One row per parcel with its evidence and a verdict (``cropviz.diagnose.diagnose``, stored)."""
+        from cropviz.diagnose import diagnose
+
+        return self._stored("diagnosis", lambda: diagnose(
+            self.model, self.dataset, predictions=self.predictions(), seed=self.seed,
+            evidence=self.evidence(explain)), explain=explain)

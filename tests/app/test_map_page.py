@@ -89,6 +89,23 @@ def test_a_row_of_the_table_selects_and_centres_the_parcel_and_links_keep_it(app
     assert all(f"parcel={wanted}" in query for query in targets.values())
 
 
+def test_a_click_on_the_map_selects_the_parcel_and_keeps_the_view(app):
+    app.run()
+    before = _deck(app)["initialViewState"]
+    rows = [d for d in _deck(app)["layers"] if d["id"] == "parcels"][0]["data"]
+    other = next(int(r["id"]) for r in rows if int(r["id"]) != app.session_state["parcel"])
+    # AppTest cannot click a canvas: set the selection state the chart would send
+    app.session_state["parcel_map"] = {"selection": {"indices": {"parcels": [0]},
+                                                     "objects": {"parcels": [{"id": other}]}}}
+    app.run()
+    _no_failures(app)
+    assert app.session_state["parcel"] == other and app.query_params["parcel"] == str(other)
+    spec = _deck(app)
+    assert spec["initialViewState"] == before  # the map does not jump under the pointer
+    assert [d["id"] for d in spec["layers"] if d["id"] == "selected"] == ["selected"]
+    assert [d["id"] for d in [x for x in spec["layers"] if x["id"] == "selected"][0]["data"]] == [other]
+
+
 def test_without_imagery_the_region_outline_is_drawn(app, monkeypatch):
     monkeypatch.setattr(cache, "basemap_of", lambda ds: None)
     app.run()

@@ -58,13 +58,18 @@ def test_a_planted_label_error_is_diagnosed(planted, model):
     assert set(frame["verdict"][frame["true"] == frame["pred"]]) == {"correct"}
 
 
-def test_evidence_is_cached_and_reused(planted, model, tmp_path):
+def test_the_workspace_stores_evidence_and_diagnosis(planted, model, tmp_path, monkeypatch):
+    from cropviz.store import Store
+    from cropviz.workspace import Workspace
+
     ds = open_breizhcrops(planted[0], "frh04")
-    first = diagnose(model, ds, cache_dir=tmp_path)
-    stored = list((tmp_path / "diagnosis").glob("evidence-*.npz"))
-    assert len(stored) == 1
-    again = diagnose(model, ds, cache_dir=tmp_path)
-    pd.testing.assert_frame_equal(first.drop(columns="neighbours"), again.drop(columns="neighbours"))
+    first = Workspace(ds, model, Store(tmp_path)).diagnosis()
+    pd.testing.assert_frame_equal(first.drop(columns="neighbours"),
+                                  diagnose(model, ds).drop(columns="neighbours"))
+    monkeypatch.setattr("cropviz.diagnose.region_evidence", lambda *a, **k: pytest.fail("evidence computed again"))
+    again = Workspace(ds, model, Store(tmp_path))
+    pd.testing.assert_frame_equal(first.drop(columns="neighbours"), again.diagnosis().drop(columns="neighbours"))
+    assert list(again.embedding_2d().columns) == ["id", "x", "y"] and len(again.embedding_2d()) == len(first)
 
 
 def test_cli_writes_the_diagnosis(planted, tmp_path):

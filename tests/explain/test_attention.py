@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -90,8 +88,6 @@ def test_attention_model_works_with_gradient_attributions(model):
     assert att.values.shape == (10, 4) and abs(att.delta) < 1e-2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cropviz.models.zoo.transformer") is None,
-                    reason="cropviz transformer not written yet")
 def test_real_transformer_attention():
     from cropviz.models.zoo.transformer import TransformerModel
 
@@ -107,8 +103,6 @@ def test_real_transformer_attention():
     assert abs(res.rollout.sum() - 1.0) < 1e-5
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cropviz.models.zoo.transformer") is None,
-                    reason="cropviz transformer not written yet")
 def test_real_transformer_randomization_and_attributions():
     from cropviz.explain import randomized_copy, sanity_check
     from cropviz.models.zoo.transformer import TransformerModel

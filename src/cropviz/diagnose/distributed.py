@@ -11,7 +11,6 @@ confusions), computes the verdicts and writes one Parquet file.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,14 @@ import pandas as pd
 
 from cropviz.diagnose.evidence import Evidence, parcel_evidence
 from cropviz.errors import ConfigurationError
+from cropviz.types import IntArray
 
 #: Parcels per Dask task (integrated gradients of the misclassified ones dominate the cost).
 PARTITION_SIZE = 500
 _WORKER_CACHE: dict[tuple, Any] = {}
 
 
-def evidence_task(spec: dict[str, Any], ids: Sequence[int]) -> Evidence:
+def evidence_task(spec: dict[str, Any], ids: IntArray) -> Evidence:
     """One Dask task: the evidence of parcels ``ids`` (model and dataset opened once per worker)."""
     import torch
 
@@ -45,8 +45,8 @@ def evidence_task(spec: dict[str, Any], ids: Sequence[int]) -> Evidence:
                            explain=spec["explain"])
 
 
-def diagnose_region(root: str | Path, region: str, model: str, out: str | Path, *, year: int = 2017,
-                    level: str = "L1C", seed: int = 0, explain: str = "wrong",
+def diagnose_region(root: str | Path, region: str, model: str, out: str | Path, *, year: int | None = None,
+                    level: str | None = None, seed: int = 0, explain: str = "wrong",
                     scheduler: str | None = None, workers: int | None = None, memory_limit: str = "2GiB",
                     partition_size: int = PARTITION_SIZE, device: str = "auto",
                     progress: bool = False) -> pd.DataFrame:
@@ -71,7 +71,7 @@ def diagnose_region(root: str | Path, region: str, model: str, out: str | Path, 
     clf.check_fits(ds)
     ids = clf.parcel_ids(ds)
     spec = {"model": str(Path(clf.info.path).resolve()) if clf.info.path else str(model), "device": device,
-            "root": str(Path(root).resolve()), "region": region, "year": year, "level": level, "seed": seed,
+            "root": str(Path(root).resolve()), "region": region, "year": int(ds.year), "level": ds.level, "seed": seed,
             "explain": explain}
     parts = [ids[start:start + partition_size] for start in range(0, len(ids), partition_size)]
     with ExitStack() as stack:

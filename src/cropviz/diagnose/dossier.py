@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cropviz.data.series import parcel_series
+from cropviz.types import IntArray
 
 #: A parcel's curve: (id, class name, dates, values, cloudy mask).
 Curve = tuple[int, str, np.ndarray, np.ndarray, np.ndarray]
 
 
-def parcel_curves(ds: Any, ids: Sequence[int], name: str = "NDVI") -> list[Curve]:
+def parcel_curves(ds: Any, ids: IntArray, name: str = "NDVI") -> list[Curve]:
     """Band or index ``name`` of parcels ``ids`` over their whole series, with cloud flags."""
     curves = []
     for parcel_id in ids:

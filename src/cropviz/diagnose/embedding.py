@@ -10,7 +10,6 @@ model from seeing each other's activations.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.types import IntArray
 
 _HOOK_LOCK = threading.Lock()
 
@@ -60,7 +60,7 @@ def forward_with_embedding(model: nn.Module, x: np.ndarray, num_classes: int, de
     return np.concatenate(log_probs), np.concatenate(embeddings).astype(np.float32)
 
 
-def embed(model: Any, ds: Any, ids: Sequence[int] | None = None, batch_size: int = 256,
+def embed(model: Any, ds: Any, ids: IntArray | None = None, batch_size: int = 256,
           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate embeddings of parcels ``ids`` (default: all the model reads) of ``ds``.
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cropviz.diagnose.embedding import forward_with_embedding
+from cropviz.types import IntArray
 
 #: Integrated-gradients steps of the cloud attribution share (Gauss-Legendre; 32 keeps |delta| small).
 IG_STEPS = 32
@@ -77,7 +78,7 @@ def interpolate_clouds(x: np.ndarray, dates: np.ndarray, cloudy: np.ndarray) -> 
     return out
 
 
-def parcel_evidence(classifier: Any, dataset: Any, ids: Sequence[int], *, seed: int = 0,
+def parcel_evidence(classifier: Any, dataset: Any, ids: IntArray, *, seed: int = 0,
                     explain: str = "wrong", batch_size: int = 256, explain_batch_size: int = 16,
                     ig_steps: int = IG_STEPS) -> Evidence:
     """Evidence of parcels ``ids`` of ``dataset`` under ``classifier`` (see the module docstring).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cropviz.calibration import apply_temperature, is_calibrated, temperature_of
-from cropviz.diagnose.evidence import EXPLAIN_CHOICES, IG_STEPS, Evidence, parcel_evidence
+from cropviz.diagnose.evidence import EXPLAIN_CHOICES, Evidence, parcel_evidence
 from cropviz.diagnose.label_quality import (
     FOLDS,
     K_NEIGHBOURS,
@@ -39,50 +37,26 @@ def in_training_regions(model: Any, ds: Any) -> bool:
     return Path(str(card["root"])).resolve() == Path(ds.root).resolve()
 
 
-def _evidence_path(model: Any, ds: Any, seed: int, explain: str, cache_dir: str | Path) -> Path:
-    from cropviz.store import cache_key
-
-    extra = hashlib.sha256(json.dumps([explain, IG_STEPS, 1]).encode()).hexdigest()[:8]
-    name = f"evidence-{model.label}-{ds.region}-{cache_key(model, ds, seed)}-{extra}.npz"
-    return Path(cache_dir) / "diagnosis" / name
-
-
 def region_evidence(model: Any, ds: Any, *, seed: int = 0, explain: str = "wrong",
-                    cache_dir: str | Path | None = None, progress: ProgressCallback | None = None) -> Evidence:
-    """Evidence of every parcel the model reads in ``ds`` (cached in ``cache_dir`` when given)."""
+                    progress: ProgressCallback | None = None) -> Evidence:
+    """Evidence of every parcel the model reads in ``ds`` (stored by ``Workspace.evidence``)."""
     if explain not in EXPLAIN_CHOICES:
         raise ConfigurationError(f"explain must be one of {', '.join(EXPLAIN_CHOICES)}, got {explain!r}")
     model.check_fits(ds)
-    path = _evidence_path(model, ds, seed, explain, cache_dir) if cache_dir is not None else None
-    if path is not None and path.exists():
-        with np.load(path) as stored:
-            return Evidence(**{name: stored[name] for name in stored.files})
     ids = model.parcel_ids(ds)
     parts = []
     for start in range(0, len(ids), CHUNK):
         parts.append(parcel_evidence(model, ds, ids[start:start + CHUNK], seed=seed, explain=explain))
         if progress is not None:
             progress(min(start + CHUNK, len(ids)), len(ids))
-    evidence = Evidence.concat(parts) if parts else parcel_evidence(model, ds, ids, seed=seed, explain=explain)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez_compressed(tmp, **evidence.to_arrays())  # type: ignore[arg-type]
-        tmp.replace(path)
-    return evidence
+    return Evidence.concat(parts) if parts else parcel_evidence(model, ds, ids, seed=seed, explain=explain)
 
 
-def _out_of_sample(evidence: Evidence, calibrated: np.ndarray, in_training: bool, folds: int, seed: int,
-                   cache: Path | None) -> np.ndarray:
+def _out_of_sample(evidence: Evidence, calibrated: np.ndarray, in_training: bool, folds: int,
+                   seed: int) -> np.ndarray:
     if not in_training:
         return calibrated
-    if cache is not None and cache.exists():
-        return np.load(cache)
-    probs = cross_validated_probs(evidence.embedding, evidence.labels, calibrated.shape[1], folds=folds, seed=seed)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, probs)
-    return probs
+    return cross_validated_probs(evidence.embedding, evidence.labels, calibrated.shape[1], folds=folds, seed=seed)
 
 
 def _percentile_within(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -110,7 +84,7 @@ def _pair_confusion(true: np.ndarray, pred: np.ndarray, first: np.ndarray, secon
 def diagnosis_frame(model: Any, ds: Any, evidence: Evidence, *, predictions: pd.DataFrame | None = None,
                     temperature: float | None = None, in_training: bool | None = None,
                     thresholds: Thresholds | None = None, k: int = K_NEIGHBOURS, folds: int = FOLDS,
-                    seed: int = 0, cache_dir: str | Path | None = None) -> pd.DataFrame:
+                    seed: int = 0) -> pd.DataFrame:
     """The diagnosis table from a region's ``evidence`` (see :func:`diagnose`)."""
     classes = list(model.classes)
     log_probs = evidence.log_probs
@@ -129,13 +103,7 @@ def diagnosis_frame(model: Any, ds: Any, evidence: Evidence, *, predictions: pd.
     pred, second = order[:, 0], order[:, 1]
     rows = np.arange(len(labels))
     margin = calibrated[rows, pred] - calibrated[rows, second]
-    cv_cache = None
-    if cache_dir is not None and in_regions:
-        from cropviz.store import cache_key
-
-        name = f"cv-{model.label}-{ds.region}-{cache_key(model, ds, seed)}-{folds}.npy"
-        cv_cache = Path(cache_dir) / "diagnosis" / name
-    out_of_sample = _out_of_sample(evidence, calibrated, in_training, folds, seed, cv_cache)
+    out_of_sample = _out_of_sample(evidence, calibrated, in_training, folds, seed)
     self_confidence, issues = confident_learning(out_of_sample, labels)
     neighbours = nearest_neighbours(evidence.embedding, k)
     agreement = knn_agreement(neighbours, labels)
@@ -180,8 +148,7 @@ def diagnosis_frame(model: Any, ds: Any, evidence: Evidence, *, predictions: pd.
 def diagnose(model: Any, ds: Any, predictions: pd.DataFrame | None = None, *, seed: int = 0,
              explain: str = "wrong", temperature: float | None = None, in_training: bool | None = None,
              thresholds: Thresholds | None = None, k: int = K_NEIGHBOURS, folds: int = FOLDS,
-             cache_dir: str | Path | None = None, evidence: Evidence | None = None,
-             progress: ProgressCallback | None = None) -> pd.DataFrame:
+             evidence: Evidence | None = None, progress: ProgressCallback | None = None) -> pd.DataFrame:
     """One row per parcel of ``ds`` with the evidence and a verdict about ``model``'s prediction.
 
     Columns: id, true, pred (class ids), true_class, pred_class, confidence, margin (calibrated
@@ -196,37 +163,22 @@ def diagnose(model: Any, ds: Any, predictions: pd.DataFrame | None = None, *, se
     default: the model's forward pass. ``temperature`` defaults to the model card's (1.0 if
     none). ``in_training`` defaults to :func:`in_training_regions`; then label probabilities are
     k-fold cross-validated. ``explain``: which parcels get integrated gradients ('wrong', 'all',
-    'none'). ``evidence``: precomputed evidence (e.g. from the Dask step). ``cache_dir``: where
-    evidence and cross-validated probabilities are cached.
+    'none'). ``evidence``: precomputed evidence (e.g. from the Dask step, or stored by the
+    workspace, which caches the whole table: ``Workspace.diagnosis``).
     """
     if evidence is None:
-        evidence = region_evidence(model, ds, seed=seed, explain=explain, cache_dir=cache_dir, progress=progress)
+        evidence = region_evidence(model, ds, seed=seed, explain=explain, progress=progress)
     return diagnosis_frame(model, ds, evidence, predictions=predictions, temperature=temperature,
-                           in_training=in_training, thresholds=thresholds, k=k, folds=folds, seed=seed,
-                           cache_dir=cache_dir)
+                           in_training=in_training, thresholds=thresholds, k=k, folds=folds, seed=seed)
 
 
-def embedding_2d(model: Any, ds: Any, *, seed: int = 0, explain: str = "wrong",
-                 cache_dir: str | Path | None = None) -> pd.DataFrame:
-    """Every parcel's penultimate embedding projected to 2-D with UMAP: id, x, y (cached in
-    ``cache_dir`` beside the evidence it is computed from)."""
+def embedding_2d(evidence: Evidence, seed: int = 0) -> pd.DataFrame:
+    """Every parcel's penultimate embedding (from its ``evidence``) projected to 2-D with UMAP:
+    id, x, y (stored by ``Workspace.embedding_2d``)."""
     from cropviz.diagnose.embedding import project_2d
 
-    path = None
-    if cache_dir is not None:
-        path = _evidence_path(model, ds, seed, explain, cache_dir).with_name(
-            f"umap-{_evidence_path(model, ds, seed, explain, cache_dir).stem}.parquet")
-        if path.exists():
-            return pd.read_parquet(path)
-    evidence = region_evidence(model, ds, seed=seed, explain=explain, cache_dir=cache_dir)
     coords = project_2d(evidence.embedding, seed=seed)
-    frame = pd.DataFrame({"id": evidence.ids, "x": coords[:, 0], "y": coords[:, 1]})
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    return frame
+    return pd.DataFrame({"id": evidence.ids, "x": coords[:, 0], "y": coords[:, 1]})
 
 
 def suspected_label_errors(frame: pd.DataFrame, ds: Any) -> pd.DataFrame:

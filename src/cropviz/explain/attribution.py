@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +31,7 @@ import torch
 from torch import nn
 
 from cropviz.data.bands import BREIZHCROPS_ORDER, PATCH_BANDS, SPECTRAL_BANDS
+from cropviz.devices import resolve_device
 from cropviz.errors import ConfigurationError
 from cropviz.explain import methods as method_table
 from cropviz.explain.baselines import make_baseline
@@ -41,7 +39,7 @@ from cropviz.explain.methods import BASELINE_METHODS, DELTA_METHODS, METHODS
 
 __all__ = [
     "BASELINE_METHODS", "DELTA_METHODS", "METHODS", "ROWS_PER_PASS", "Attribution", "BatchAttribution",
-    "WhatIf", "attribute", "attribute_batch", "class_aggregate", "cloud_spectrum", "resolve_device",
+    "WhatIf", "attribute", "attribute_batch", "class_aggregate", "cloud_spectrum",
     "top_k_observations", "what_if",
 ]
 
@@ -391,30 +389,6 @@ def attribute(
     )
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _hash(model: nn.Module, X: np.ndarray, targets: np.ndarray | None, parts: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    h.update(np.ascontiguousarray(X).tobytes())
-    h.update(str(X.shape).encode())
-    if targets is not None:
-        h.update(np.asarray(targets, dtype=np.int64).tobytes())
-    h.update(json.dumps(parts, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:24]
-
-
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.asarray(array).tobytes()).hexdigest()
-
-
 def attribute_batch(
     model: nn.Module,
     X: np.ndarray | torch.Tensor,
@@ -424,8 +398,6 @@ def attribute_batch(
     *,
     batch_size: int | None = None,
     device: str | torch.device = "auto",
-    cache_dir: str | Path | None = None,
-    cache_key: str | None = None,
     step: int | None = None,
     class_mean: np.ndarray | None = None,
     reference: np.ndarray | None = None,
@@ -441,9 +413,7 @@ def attribute_batch(
     :func:`attribute`, or an array N x T x D of per-parcel baselines; 'class_mean' without
     ``class_mean`` uses each parcel's target class; 'cloud_free_median' needs ``cloudy`` masks
     N x T. On another device the model runs on a copy, so the caller's model stays put.
-    With ``cache_dir``, results are stored in ``<cache_dir>/attr-<method>-<hash>.npz``, the hash
-    covering the model state, the inputs, targets, method settings and ``cache_key`` (any string
-    the caller wants to add, e.g. a dataset name); a hit is returned without computing.
+    Results are not cached here: ``cropviz.workspace.Workspace`` stores what it asks for.
     """
     Xt = _as_batch(X, "X")
     N, T, D = Xt.shape
@@ -467,19 +437,6 @@ def attribute_batch(
     if method in BASELINE_METHODS:
         shared, per_parcel = _batch_baselines(method, baseline, Xn, settings, class_mean, reference,
                                               reference_labels, cloudy)
-    cache_path = None
-    if cache_dir is not None:
-        parts = {"method": method, "settings": settings, "cache_key": cache_key,
-                 "class_mean": None if class_mean is None else _digest(class_mean),
-                 "reference": None if reference is None else _digest(reference),
-                 "reference_labels": None if reference_labels is None else np.asarray(reference_labels).tolist(),
-                 "baselines": [None if b is None else hashlib.sha256(b.tobytes()).hexdigest()
-                               for b in (shared, per_parcel)]}
-        cache_path = Path(cache_dir) / f"attr-{method}-{_hash(model, Xn, tg, parts)}.npz"
-        if cache_path.is_file():
-            with np.load(cache_path) as z:
-                delta = z["delta"] if "delta" in z.files else None
-                return BatchAttribution(z["values"], z["targets"], delta, method, settings)
 
     dev = resolve_device(device)
     run_model = model if _device_of(model) == dev else copy.deepcopy(model).to(dev)
@@ -516,14 +473,6 @@ def attribute_batch(
                 deltas[start:start + n] = delta.detach().cpu().numpy().reshape(n)
     finally:
         run_model.train(was_training)
-    if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(".tmp.npz")
-        if deltas is None:
-            np.savez_compressed(tmp, values=values, targets=all_targets)
-        else:
-            np.savez_compressed(tmp, values=values, targets=all_targets, delta=deltas)
-        tmp.replace(cache_path)
     return BatchAttribution(values, all_targets, deltas, method, settings)
 
 

@@ -3,7 +3,6 @@ class-aggregated attributions by date and band."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,9 +11,10 @@ import torch
 
 from cropviz.explain.attention import rollout
 from cropviz.explain.attribution import attribute_batch
+from cropviz.types import IntArray
 
 
-def observation_attention(classifier: Any, dataset: Any, ids: Sequence[int], batch_size: int = 128) -> pd.DataFrame:
+def observation_attention(classifier: Any, dataset: Any, ids: IntArray, batch_size: int = 128) -> pd.DataFrame:
     """One row per observation of each parcel's model input: id, classname, date, month, cloudy,
     and ``attention`` = rollout weight x T (1.0 means the observation gets an equal share)."""
     prepared = classifier.inputs(dataset, ids)
@@ -76,9 +76,8 @@ def cloud_attention_by_month(frame: pd.DataFrame) -> pd.DataFrame:
     return result.sort_index()
 
 
-def class_attributions(classifier: Any, dataset: Any, ids: Sequence[int], method: str = "saliency",
-                       target: str = "predicted", period: str = "14D", cache_dir: str | None = None,
-                       **options: Any) -> pd.DataFrame:
+def class_attributions(classifier: Any, dataset: Any, ids: IntArray, method: str = "saliency",
+                       target: str = "predicted", period: str = "14D", **options: Any) -> pd.DataFrame:
     """Attributions of many parcels aggregated per class, date period and band.
 
     Targets are each parcel's predicted (or true) class. Every parcel's observations are binned
@@ -92,7 +91,7 @@ def class_attributions(classifier: Any, dataset: Any, ids: Sequence[int], method
     else:
         targets = classifier.log_probs(prepared.x).argmax(axis=1)
     result = attribute_batch(classifier.model, prepared.x, method, targets=targets, device=classifier.device,
-                             cache_dir=cache_dir, **options)
+                             **options)
     values = np.asarray(result.values)  # N x T x D
     n, t, d = values.shape
     names = dict(zip(dataset.index["id"], dataset.index["classname"], strict=False))

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cropviz.devices import resolve_device
 from cropviz.errors import CheckpointError, ConfigurationError
 from cropviz.models import registry
 from cropviz.models.forest import RandomForest
@@ -68,19 +69,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; otherwise the named device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def device_name(device: str | torch.device = "auto") -> str:
-    """A readable name of the device 'auto' resolves to (the GPU model, or 'CPU')."""
-    resolved = resolve_device(device)
-    return torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else "CPU"
 
 
 def save(path: str | Path, model: nn.Module | RandomForest, info: ModelInfo) -> Path:

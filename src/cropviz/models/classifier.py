@@ -16,6 +16,7 @@ import pandas as pd
 
 from cropviz.data.bands import band_order
 from cropviz.errors import CheckpointError
+from cropviz.types import IntArray
 
 if TYPE_CHECKING:
     import torch
@@ -41,9 +42,10 @@ class Classifier:
         """Load shipped weights (registry name) or a checkpoint file."""
         import torch
 
+        from cropviz.devices import resolve_device
         from cropviz.models import checkpoint
 
-        resolved = checkpoint.resolve_device(device)
+        resolved = resolve_device(device)
         model = checkpoint.load(name_or_path, arch=arch, device=resolved)
         if not isinstance(model, torch.nn.Module):  # the Random Forest
             resolved = torch.device("cpu")
@@ -109,7 +111,7 @@ class Classifier:
 
         return readable_ids(dataset, self.spec.input_form)
 
-    def inputs(self, dataset: Any, ids: Sequence[int], seed: int = 0) -> ModelInput:
+    def inputs(self, dataset: Any, ids: IntArray, seed: int = 0) -> ModelInput:
         """Model inputs for parcels ``ids`` (band order, sampling, shuffling as in training)."""
         from cropviz.models.inputs import prepare
 
@@ -137,7 +139,7 @@ class Classifier:
                 out.append(self.model(batch).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
-    def predict(self, dataset: Any, ids: Sequence[int] | None = None, batch_size: int = 512,
+    def predict(self, dataset: Any, ids: IntArray | None = None, batch_size: int = 512,
                 seed: int = 0, progress: ProgressCallback | None = None) -> pd.DataFrame:
         """One row per parcel: id, true, pred, confidence, prob_<class> for every class."""
         self.check_fits(dataset)

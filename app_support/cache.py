@@ -420,6 +420,25 @@ BASEMAP_MAX_PARCELS = 20_000
 MAP_TABLE_ROWS = 20_000
 
 
+@st.cache_resource(show_spinner="Preparing the map...", max_entries=8)
+def _map_layer_records(dataset_key: DatasetKey, model_key: str, color_by: str, _table: pd.DataFrame) -> pd.DataFrame:
+    from cropviz.viz.maps import parcel_layer_data
+
+    gdf = _geometries(*dataset_key)
+    columns = [c for c in ("id", "pred", "predicted", "confidence", "correct") if c in _table.columns]
+    gdf = gdf.merge(_table[columns], on="id", how="left")
+    return parcel_layer_data(gdf, color_by=color_by, classes=list(dataset(*dataset_key).classes),
+                             simplify_m=5.0 if len(gdf) > POINTS_ABOVE else None)
+
+
+def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:
+    """Polygon records of every parcel coloured by ``color_by``, shared by all reruns and sessions
+    (a resource: never copied, where cached data would copy 200k parcels' polygons on every rerun,
+    20 s on a busy 2-core machine). Callers must not modify it."""
+    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    return _map_layer_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table)
+
+
 def static_serving() -> bool:
     """Whether the server serves the app's static folder (else the map inlines what it needs)."""
     return bool(st.get_option("server.enableStaticServing"))

@@ -12,6 +12,7 @@ from cropviz.data.series import parcel_series
 from cropviz.diagnose.dossier import neighbour_table
 from cropviz.errors import CropvizError
 from cropviz.viz.diagnosis import VERDICT_COLORS, neighbour_curves_figure
+from cropviz.viz.maps import parcel_deck
 from cropviz.viz.trajectories import mark_top_observations, probability_bar, trajectory_figure
 
 EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
@@ -56,8 +57,14 @@ if require(ctx):
             points = cache.parcel_points(ds)
             here = points[points["id"] == parcel_id]
             if len(here):
-                st.map(here, latitude="lat", longitude="lon", zoom=13, size=60)
-                st.caption(f"{here['lat'].iloc[0]:.5f} N, {here['lon'].iloc[0]:.5f} E")
+                records = cache.map_records(ctx, "true")
+                # drawn offline (no map style is fetched), the parcel outlined among its neighbours
+                st.pydeck_chart(parcel_deck(records, selected_id=parcel_id, height=300,
+                                            view={"latitude": float(here["lat"].iloc[0]),
+                                                  "longitude": float(here["lon"].iloc[0]), "zoom": 14}),
+                                key="dossier_map")
+                st.caption(f"{here['lat'].iloc[0]:.5f} N, {here['lon'].iloc[0]:.5f} E; parcels coloured by "
+                           "their label")
             else:
                 st.caption("This parcel has no polygon in the dataset's geometry file.")
         except CropvizError as error:

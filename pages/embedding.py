@@ -7,6 +7,7 @@ from app_support.state import banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
 from cropviz.errors import CropvizError
 from cropviz.viz.diagnosis import embedding_figure
+from cropviz.viz.maps import parcel_deck
 
 COLOR_BY = {"True class": "true_class", "Predicted class": "pred_class", "Verdict": "verdict"}
 
@@ -43,6 +44,8 @@ if require(ctx):
         st.session_state["embedding_lasso"] = points
         group = frame[frame["id"].isin(points)][["id", "true_class", "pred_class", "verdict", "reason"]]
         st.subheader(f"{len(group)} lassoed parcels")
-        where = cache.parcel_points(ds)
-        st.map(where[where["id"].isin(points)], latitude="lat", longitude="lon", size=40)
+        records = cache.map_records(ctx, "true")
+        chosen = records[records["id"].isin(points)]
+        if len(chosen):  # offline: no map style is fetched
+            st.pydeck_chart(parcel_deck(chosen, height=320), key="embedding_map")
         show_table(group, "embedding-selection", key="embedding_table", hide_index=True)

@@ -62,7 +62,7 @@ if require(ctx, predictions=False):
     records = None
     with left:
         try:
-            all_records = cache.map_records(ctx, color_by)
+            all_records = cache.map_layer_records(ctx, color_by)
             records = all_records[all_records["id"].isin(shown["id"])]
         except Exception as error:  # geometry problems must not take the app down
             if ctx.dataset.geometry_path is None:  # imported without polygons or points: a fact, not an error

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import h5py
 import numpy as np
 import pandas as pd
 
@@ -35,6 +34,9 @@ from cropviz.data.bands import (
 )
 from cropviz.data.geometry import GEOMETRY_SUFFIXES, read_parcel_geometries
 from cropviz.errors import ConfigurationError, DatasetError
+
+if TYPE_CHECKING:
+    import h5py
 
 #: Index columns a region's CSV must have (pristine and rewritten forms alike).
 REQUIRED_INDEX_COLUMNS: tuple[str, ...] = ("id", "CODE_CULTU", "path", "sequencelength")
@@ -268,6 +270,8 @@ class BreizhCropsDataset:
     def _file(self) -> h5py.File:
         if self._handle is None or self._handle_pid != os.getpid() or not self._handle.id.valid:
             try:
+                import h5py  # imported on first read: opening a dataset stays cheap
+
                 self._handle = h5py.File(self.h5_path, "r")
             except OSError as exc:
                 raise DatasetError(self.h5_path,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
 
 from cropviz.errors import DatasetError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 #: Geometry file suffixes looked for beside a region, in order of preference.
 GEOMETRY_SUFFIXES: tuple[str, ...] = (".shp", ".gpkg", ".parquet", ".geojson")
@@ -26,6 +29,8 @@ def read_geometry_file(path: str | PathLike[str]) -> gpd.GeoDataFrame:
     if not path.exists():
         raise DatasetError(path, "geometry file does not exist")
     try:
+        import geopandas as gpd  # imported on use: the app starts without it
+
         return gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
     except Exception as exc:  # pyogrio / pyarrow raise many types on unreadable files
         raise DatasetError(path, f"not a readable geometry file ({type(exc).__name__}: "

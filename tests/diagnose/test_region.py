@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 import pytest
 
 from cropviz.data import open_breizhcrops
 from cropviz.diagnose import diagnose, in_training_regions, suspected_label_errors
-from cropviz.models import Classifier
 
 REQUIRED = ["id", "true", "pred", "confidence", "margin", "second_class", "label_quality", "knn_agreement",
             "cloud_attribution_share", "flips_without_clouds", "atypicality", "verdict", "reason"]
 
 
-@pytest.fixture(scope="module")
-def model() -> Classifier:
-    return Classifier.open("transformer", device="cpu")
 
 
-@pytest.fixture(scope="module")
-def planted(demo_root: Path, model: Classifier, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """A copy of the tiny demo whose frh04 index gives one confidently right parcel another code."""
-    root = tmp_path_factory.mktemp("planted") / "demo"
-    shutil.copytree(demo_root, root)
-    ds = open_breizhcrops(root, "frh04")
-    predictions = model.predict(ds)
-    right = predictions[(predictions["true"] == predictions["pred"]) & (predictions["confidence"] > 0.95)]
-    row = right.iloc[0]
-    probs = row[[f"prob_{c}" for c in model.classes]].to_numpy(float)
-    present = set(ds.index["classid"])
-    wrong_class = next(k for k in np.argsort(probs) if k in present and k != row["true"])
-    mapping = pd.read_csv(root / "classmapping.csv", index_col=0)
-    code = mapping.loc[mapping["id"] == wrong_class, "code"].iloc[0]
-    index_path = root / "2017" / "L1C" / "frh04.csv"
-    index = pd.read_csv(index_path)
-    index.loc[index["id"] == row["id"], "CODE_CULTU"] = code
-    index.to_csv(index_path, index=False)
-    return root, int(row["id"])
 
 
 def test_a_planted_label_error_is_diagnosed(planted, model):
@@ -95,15 +68,3 @@ def test_cli_names_a_missing_region(planted, tmp_path):
     result = CliRunner().invoke(app, ["diagnose", "--model", "transformer", "--root", str(planted[0]),
                                       "--region", "nowhere", "--out", str(tmp_path / "d.parquet")])
     assert result.exit_code == 2 and "nowhere" in result.output
-
-
-def test_dask_step_gives_the_local_diagnosis(planted, model, cluster, tmp_path):
-    from cropviz.diagnose.distributed import diagnose_region
-
-    out = tmp_path / "dask.parquet"
-    frame = diagnose_region(planted[0], "frh04", "transformer", out, scheduler=cluster.scheduler_address,
-                            partition_size=15, device="cpu")
-    local = diagnose(model, open_breizhcrops(planted[0], "frh04"))
-    assert pd.read_parquet(out)["id"].tolist() == local["id"].tolist()
-    assert frame["verdict"].tolist() == local["verdict"].tolist()
-    np.testing.assert_allclose(frame["label_quality"], local["label_quality"], atol=1e-5)

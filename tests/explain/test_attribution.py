@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from cropviz.errors import ConfigurationError
 from cropviz.explain import (
@@ -13,86 +12,10 @@ from cropviz.explain import (
     attribute,
     attribute_batch,
     cloud_spectrum,
-    make_baseline,
-    sanity_check,
     top_k_observations,
     what_if,
 )
-
-T, D, C = 12, 5, 3
-T_STAR = 7
-
-
-class Planted(nn.Module):
-    """Looks only at observation T_STAR: log_softmax(W x[:, T_STAR, :] + b)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(D, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(self.linear(x[:, T_STAR, :]), dim=-1)
-
-
-class SmallNet(nn.Module):
-    """Nonlinear sequence classifier: per-step MLP, max-pool over time, linear."""
-
-    def __init__(self, hidden: int = 16) -> None:
-        super().__init__()
-        self.inlinear = nn.Linear(D, hidden)
-        self.act = nn.Tanh()
-        self.hidden = nn.Linear(hidden, hidden)
-        self.relu = nn.ReLU()
-        self.outlinear = nn.Linear(hidden, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.relu(self.hidden(self.act(self.inlinear(x))))
-        return torch.log_softmax(self.outlinear(h.max(dim=1).values), dim=-1)
-
-
-class FlatNet(nn.Module):
-    """MLP on the flattened sequence (learns date-specific weights)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = nn.Linear(T * D, 32)
-        self.relu = nn.ReLU()
-        self.l2 = nn.Linear(32, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(self.l2(self.relu(self.l1(x.flatten(1)))), dim=-1)
-
-
-class CausalSteps(nn.Module):
-    """ELECTS stand-in: class log-probs at every step from the running mean up to that step."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(D, C)
-        self.stop = nn.Linear(D, 1)
-
-    def forward_steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = torch.arange(1, x.shape[1] + 1, device=x.device).view(1, -1, 1)
-        running = x.cumsum(dim=1) / steps
-        return torch.log_softmax(self.linear(running), dim=-1), torch.sigmoid(self.stop(running)).squeeze(-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_steps(x)[0][:, -1]
-
-
-def seeded(cls: type[nn.Module], seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return cls().eval()
-
-
-@pytest.fixture
-def x() -> np.ndarray:
-    return np.random.default_rng(0).uniform(0.0, 0.6, size=(T, D)).astype(np.float32)
-
-
-def logp(model: nn.Module, inp: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.as_tensor(inp, dtype=torch.float32)[None])[0].numpy()
+from tests.explain.toys import T_STAR, C, CausalSteps, D, Planted, SmallNet, T, logp, seeded
 
 
 def test_integrated_gradients_completeness_and_delta(x):
@@ -160,65 +83,8 @@ def test_target_defaults_to_predicted_class(x):
     assert batch.targets[0] == predicted
 
 
-def test_sanity_check_low_rank_correlation_on_trained_toy():
-    rng = np.random.default_rng(0)
-    X = rng.normal(0, 1, size=(200, T, D)).astype(np.float32)
-    y = (X[:, 3:5].mean(axis=(1, 2)) > 0).astype(np.int64) + (X[:, 9].mean(axis=1) > 0.3).astype(np.int64)
-    model = seeded(FlatNet)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2)
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    model.train()
-    for _ in range(100):
-        opt.zero_grad()
-        nn.functional.nll_loss(model(Xt), yt).backward()
-        opt.step()
-    model.eval()
-    for method in ("saliency", "integrated_gradients"):
-        rhos = [sanity_check(model, X[i], method, seed=0, n_steps=32) if method != "saliency"
-                else sanity_check(model, X[i], method, seed=0) for i in range(4)]
-        assert np.mean([r["spearman"] for r in rhos]) < 0.4, method
-    trained = sanity_check(model, X[0], "saliency")["original"]
-    assert len(set(np.argsort(-trained)[:3]) & {3, 4, 9}) >= 2
-    cascade = sanity_check(model, X[0], "integrated_gradients", seed=0, mode="cascading", n_steps=32)
-    assert [name for name, _ in cascade["cascade"]] == ["l2", "l1"]
-    assert cascade["spearman"] == cascade["cascade"][-1][1]
-    # the trained model's parameters are untouched
-    assert torch.equal(model(Xt[:1]), model(Xt[:1]))
 
 
-def test_baselines(x):
-    cloudy = np.zeros(T, bool)
-    cloudy[[2, 5]] = True
-    med, kind = make_baseline("cloud_free_median", x, cloudy=cloudy)
-    assert kind == "cloud_free_median" and med.shape == (T, D)
-    np.testing.assert_allclose(med[0], np.median(x[~cloudy], axis=0))
-    ref = np.random.default_rng(2).uniform(size=(10, T, D)).astype(np.float32)
-    labels = np.array([0, 1] * 5)
-    mean, _ = make_baseline("class_mean", x, target=1, reference=ref, reference_labels=labels)
-    np.testing.assert_allclose(mean, ref[labels == 1].mean(axis=0), rtol=1e-6)
-    draws, kind = make_baseline("random", x, reference=ref, n=4, seed=3)
-    assert draws.shape == (4, T, D) and kind == "random"
-    np.testing.assert_array_equal(draws, make_baseline("random", x, reference=ref, n=4, seed=3)[0])
-    model = seeded(SmallNet)
-    gs = attribute(model, x, "gradient_shap", baseline="random", reference=ref, n_samples=8)
-    assert gs.settings["baseline"] == "random" and gs.delta is not None
-    np.testing.assert_array_equal(
-        gs.values, attribute(model, x, "gradient_shap", baseline="random", reference=ref, n_samples=8).values)
-    ig = attribute(model, x, "integrated_gradients", baseline="class_mean", reference=ref,
-                   reference_labels=labels, target=0, n_steps=100)
-    assert abs(ig.values.sum() - (logp(model, x)[0] - logp(model, ref[labels == 0].mean(axis=0))[0])) < 1e-3
-    with pytest.raises(ConfigurationError, match="distribution"):
-        attribute(model, x, "integrated_gradients", baseline="random", reference=ref)
-    with pytest.raises(ConfigurationError, match="cloudy"):
-        attribute(model, x, "deeplift", baseline="cloud_free_median")
-    with pytest.raises(ConfigurationError, match="unknown baseline"):
-        attribute(model, x, "deeplift", baseline="ones")
-    with pytest.raises(ConfigurationError, match="unknown attribution method"):
-        attribute(model, x, "lime")
-    with pytest.raises(ConfigurationError, match="n_step"):
-        attribute(model, x, "integrated_gradients", n_step=10)
-    with pytest.raises(ConfigurationError, match="takes no baseline"):
-        attribute(model, x, "saliency", baseline="zeros")
 
 
 def test_attribute_batch_matches_single(x):

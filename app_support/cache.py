@@ -121,44 +121,6 @@ def geometries(ds: Any) -> Any:
     return _geometries(*_dataset_key(ds))
 
 
-#: Above this many parcels the map draws centroids instead of polygons (browser stays fluid).
-POINTS_ABOVE = 10_000
-#: At most this many parcels are sent to the browser (a seeded sample, the selection kept).
-MAX_DRAWN = 25_000
-
-
-@st.cache_data(show_spinner="Preparing the map...", max_entries=32)
-def _map_records(dataset_key: DatasetKey, model_key: str, color_by: str, _table: pd.DataFrame) -> pd.DataFrame:
-    from cropviz.viz.maps import parcel_layer_data
-
-    ds = dataset(*dataset_key)
-    gdf = _geometries(*dataset_key)
-    columns = [c for c in ("id", "pred", "predicted", "confidence", "correct") if c in _table.columns]
-    gdf = gdf.merge(_table[columns], on="id", how="left")
-    simplify = 5.0 if len(gdf) > POINTS_ABOVE else None
-    return parcel_layer_data(gdf, color_by=color_by, classes=list(ds.classes), simplify_m=simplify)
-
-
-def map_records(ctx: Any, color_by: str) -> pd.DataFrame:
-    """Polygon records of the region coloured by ``color_by`` (cached per dataset, model, colour)."""
-    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
-    return _map_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _region_view(dataset_key: DatasetKey) -> dict[str, float]:
-    from cropviz.viz.maps import fit_view
-
-    bounds = _geometries(*dataset_key).total_bounds
-    view = fit_view(*bounds)
-    return {"longitude": view.longitude, "latitude": view.latitude, "zoom": view.zoom}
-
-
-def region_view(ctx: Any) -> dict[str, float]:
-    """A view showing the whole region."""
-    return _region_view(_dataset_key(ctx.dataset))
-
-
 @st.cache_data(show_spinner="Computing class envelopes...", max_entries=64)
 def _envelopes(dataset_key: DatasetKey, name: str, classes: tuple[str, ...]) -> dict:
     from cropviz.data.series import class_envelopes
@@ -418,6 +380,8 @@ INLINE_PARCELS = 5_000
 BASEMAP_MAX_PARCELS = 20_000
 #: Rows of the map's parcel table (filter to see others).
 MAP_TABLE_ROWS = 20_000
+#: Above this many parcels, polygons are simplified to 5 m before they are sent.
+SIMPLIFY_ABOVE = 10_000
 
 
 @st.cache_resource(show_spinner="Preparing the map...", max_entries=8)
@@ -428,7 +392,7 @@ def _map_layer_records(dataset_key: DatasetKey, model_key: str, color_by: str, _
     columns = [c for c in ("id", "pred", "predicted", "confidence", "correct") if c in _table.columns]
     gdf = gdf.merge(_table[columns], on="id", how="left")
     return parcel_layer_data(gdf, color_by=color_by, classes=list(dataset(*dataset_key).classes),
-                             simplify_m=5.0 if len(gdf) > POINTS_ABOVE else None)
+                             simplify_m=5.0 if len(gdf) > SIMPLIFY_ABOVE else None)
 
 
 def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:

@@ -57,7 +57,7 @@ if require(ctx):
             points = cache.parcel_points(ds)
             here = points[points["id"] == parcel_id]
             if len(here):
-                records = cache.map_records(ctx, "true")
+                records = cache.map_layer_records(ctx, "true")
                 # drawn offline (no map style is fetched), the parcel outlined among its neighbours
                 st.pydeck_chart(parcel_deck(records, selected_id=parcel_id, height=300,
                                             view={"latitude": float(here["lat"].iloc[0]),

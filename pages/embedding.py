@@ -44,7 +44,7 @@ if require(ctx):
         st.session_state["embedding_lasso"] = points
         group = frame[frame["id"].isin(points)][["id", "true_class", "pred_class", "verdict", "reason"]]
         st.subheader(f"{len(group)} lassoed parcels")
-        records = cache.map_records(ctx, "true")
+        records = cache.map_layer_records(ctx, "true")
         chosen = records[records["id"].isin(points)]
         if len(chosen):  # offline: no map style is fetched
             st.pydeck_chart(parcel_deck(chosen, height=320), key="embedding_map")

@@ -385,12 +385,15 @@ SIMPLIFY_ABOVE = 10_000
 
 
 @st.cache_resource(show_spinner="Preparing the map...", max_entries=8)
-def _map_layer_records(dataset_key: DatasetKey, model_key: str, color_by: str, _table: pd.DataFrame) -> pd.DataFrame:
+def _map_layer_records(dataset_key: DatasetKey, model_key: str, color_by: str, _table: pd.DataFrame,
+                       _uncertainty: pd.DataFrame | None) -> pd.DataFrame:
     from cropviz.viz.maps import parcel_layer_data
 
     gdf = _geometries(*dataset_key)
     columns = [c for c in ("id", "pred", "predicted", "confidence", "correct") if c in _table.columns]
     gdf = gdf.merge(_table[columns], on="id", how="left")
+    if _uncertainty is not None:
+        gdf = gdf.merge(_uncertainty, on="id", how="left")
     return parcel_layer_data(gdf, color_by=color_by, classes=list(dataset(*dataset_key).classes),
                              simplify_m=5.0 if len(gdf) > SIMPLIFY_ABOVE else None)
 
@@ -399,8 +402,16 @@ def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:
     """Polygon records of every parcel coloured by ``color_by``, shared by all reruns and sessions
     (a resource: never copied, where cached data would copy 200k parcels' polygons on every rerun,
     20 s on a busy 2-core machine). Callers must not modify it."""
-    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
-    return _map_layer_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table)
+    from cropviz.calibration import predictive_uncertainty, temperature_of
+
+    uncertainty = None
+    model_key = "none"
+    if ctx.predictions is not None:
+        model_key = _model_key(ctx.classifier, ctx.dataset)
+        if color_by == "uncertainty":
+            values = predictive_uncertainty(ctx.predictions, ctx.classifier.classes, temperature_of(ctx.classifier))
+            uncertainty = pd.DataFrame({"id": ctx.predictions["id"].to_numpy(), "uncertainty": values})
+    return _map_layer_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table, uncertainty)
 
 
 def static_serving() -> bool:

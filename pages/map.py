@@ -8,7 +8,7 @@ from cropviz.explore import filter_parcels
 from cropviz.viz.maps import TOOLTIP_CSS, basemap_layer, clickable_view, legend_items, outline_layer, parcel_deck
 
 COLOR_LABELS = {"true": "True class", "pred": "Predicted class", "correct": "Correct or wrong",
-                "confidence": "Confidence"}
+                "confidence": "Confidence", "uncertainty": "Uncertainty (calibrated entropy)"}
 IMAGERY = {"rgb": "True colour", "ndvi": "NDVI", "none": "No imagery"}
 MAP_HEIGHT = 540
 

@@ -110,3 +110,17 @@ def test_mc_dropout_is_seeded_and_leaves_eval_mode(demo_root):
     forest = Classifier.open("random_forest", device="cpu")
     with pytest.raises(ConfigurationError, match="MC dropout does not apply"):
         mc_dropout(forest, x)
+
+
+def test_predictive_uncertainty_is_normalised_calibrated_entropy():
+    from cropviz.calibration import predictive_uncertainty
+
+    classes = ["a", "b", "c", "d"]
+    table = pd.DataFrame({"prob_a": [0.25, 1.0, 0.7], "prob_b": [0.25, 0.0, 0.1], "prob_c": [0.25, 0.0, 0.1],
+                          "prob_d": [0.25, 0.0, 0.1]})
+    values = predictive_uncertainty(table, classes, temperature=1.0)
+    assert values[0] == pytest.approx(1.0) and values[1] == pytest.approx(0.0, abs=1e-6)
+    p = np.array([0.7, 0.1, 0.1, 0.1])
+    assert values[2] == pytest.approx(-(p * np.log(p)).sum() / np.log(4))
+    hotter = predictive_uncertainty(table, classes, temperature=2.0)  # a temperature above 1 flattens
+    assert hotter[2] > values[2] and hotter[0] == pytest.approx(1.0)

@@ -101,6 +101,15 @@ def temperature_of(classifier: Any) -> float:
     return float(calibration.get("temperature", 1.0))
 
 
+def predictive_uncertainty(predictions: pd.DataFrame, classes: Sequence[str], temperature: float) -> np.ndarray:
+    """Normalised entropy (0 = certain, 1 = uniform over the classes) of each parcel's calibrated
+    class probabilities, from a predictions table's ``prob_<class>`` columns."""
+    probs = predictions[[f"prob_{c}" for c in classes]].to_numpy(np.float64)
+    calibrated = apply_temperature(np.log(np.clip(probs, 1e-12, None)), temperature)
+    entropy = -(calibrated * np.log(np.clip(calibrated, 1e-12, None))).sum(axis=1)
+    return entropy / np.log(len(classes)) if len(classes) > 1 else np.zeros(len(probs))
+
+
 def is_calibrated(classifier: Any) -> bool:
     """Whether the model's card holds a fitted temperature."""
     return "temperature" in ((classifier.info.card or {}).get("calibration") or {})

@@ -175,3 +175,17 @@ def test_5000_parcels_build_fast():
     rec = parcel_layer_data(gdf, "true", simplify_m=10)
     assert time.perf_counter() - start < 2.0  # well under 1 s on an idle machine
     assert len(rec) == n
+
+
+def test_uncertainty_colours_run_from_certain_to_uniform():
+    from cropviz.viz.colors import continuous_colors
+    from cropviz.viz.maps import legend_items, parcel_colors
+
+    names = np.array(["wheat", "corn", "wheat"])
+    uncertainty = np.array([0.0, 1.0, np.nan])
+    rgb = parcel_colors(names, names, np.array([0.9, 0.3, 0.5]), np.full(3, np.nan), "uncertainty",
+                        uncertainty=uncertainty)
+    np.testing.assert_array_equal(rgb[:2], continuous_colors([1.0, 0.0], "confidence"))
+    assert rgb[2].tolist() == continuous_colors([np.nan], "confidence")[0].tolist()  # unknown: grey
+    legend = legend_items("uncertainty", steps=3)
+    assert [label for label, _ in legend] == ["0.00", "0.50", "1.00"]

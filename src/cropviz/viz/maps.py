@@ -37,7 +37,7 @@ from cropviz.viz.colors import (
 )
 
 #: What the parcels can be coloured by.
-COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence", "ndvi")
+COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence", "uncertainty", "ndvi")
 
 #: Metres per degree of latitude (for the simplification tolerance).
 _M_PER_DEG = 111_320.0
@@ -89,8 +89,11 @@ def _class_rgb(names: np.ndarray) -> np.ndarray:
 
 def parcel_colors(true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
                   ndvi: np.ndarray, color_by: str,
-                  ndvi_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """N x 3 uint8 fill colours of parcels for a ``color_by`` mode (see :data:`COLOR_BY`)."""
+                  ndvi_range: tuple[float, float] = (0.0, 1.0), uncertainty: np.ndarray | None = None) -> np.ndarray:
+    """N x 3 uint8 fill colours of parcels for a ``color_by`` mode (see :data:`COLOR_BY`);
+    ``uncertainty``: normalised predictive entropy in [0, 1] (NaN: unknown)."""
+    if uncertainty is None:
+        uncertainty = np.full(len(true), np.nan)
     if color_by == "true":
         return _class_rgb(true)
     if color_by == "pred":
@@ -103,6 +106,8 @@ def parcel_colors(true: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
         return out
     if color_by == "confidence":
         return continuous_colors(confidence, "confidence", 0.0, 1.0)
+    if color_by == "uncertainty":  # normalised entropy: certain (0) looks like full confidence
+        return continuous_colors(1.0 - uncertainty, "confidence", 0.0, 1.0)
     if color_by == "ndvi":
         return continuous_colors(ndvi, "ndvi", *ndvi_range)
     raise _unknown_mode(color_by)
@@ -120,6 +125,7 @@ def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
                       true_col: str = "classname", pred_col: str = "predicted",
                       confidence_col: str = "confidence", ndvi_col: str = "ndvi",
+                      uncertainty_col: str = "uncertainty",
                       crop_col: str | None = None, classes: Sequence[str] | None = None,
                       simplify_m: float | None = None,
                       decimals: int = 6, alpha: int = 200,
@@ -144,7 +150,8 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
     predicted = _class_column(gdf, pred_col, n, classes)
     confidence = _float_column(gdf, confidence_col, n)
     ndvi = _float_column(gdf, ndvi_col, n)
-    rgb = parcel_colors(true, predicted, confidence, ndvi, color_by, ndvi_range)
+    uncertainty = _float_column(gdf, uncertainty_col, n)
+    rgb = parcel_colors(true, predicted, confidence, ndvi, color_by, ndvi_range, uncertainty)
     geoms = gdf.geometry.to_numpy()
     if simplify_m:
         geoms = shapely.simplify(geoms, simplify_m / _M_PER_DEG, preserve_topology=True)
@@ -367,6 +374,10 @@ def legend_items(color_by: str, classes: Sequence[str] | None = None, steps: int
     if color_by == "correct":
         return [("correct", CORRECT_COLOR), ("wrong", WRONG_COLOR),
                 ("no prediction", MISSING_COLOR)]
+    if color_by == "uncertainty":
+        values = np.linspace(0.0, 1.0, steps)
+        rgb = continuous_colors(1.0 - values, "confidence", 0.0, 1.0)
+        return [(f"{v:.2f}", rgb_to_hex(c)) for v, c in zip(values, rgb, strict=False)]
     if color_by in ("confidence", "ndvi"):
         lo, hi = (0.0, 1.0) if color_by == "confidence" else ndvi_range
         values = np.linspace(lo, hi, steps)

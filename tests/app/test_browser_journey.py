@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.app.test_browser import CHROMEDRIVER, CHROMIUM, _problems, _wait_rendered
+from tests.app.browser import NEEDS_CHROMIUM, chromium, streamlit_server
+from tests.app.test_browser import _problems, _wait_rendered
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions", "early", "order",
@@ -27,21 +24,7 @@ PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions
 #: Streamlit's own harmless internal schemes; every other request must go to the app's host.
 LOCAL_SCHEMES = ("data", "blob", "about", "chrome", "chrome-extension", "devtools")
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                                 reason="Debian chromium and chromium-driver are not installed")]
-
-
-def _port() -> int:
-    """A free loopback port, 8631-8639 first (this project's range for browser checks)."""
-    for port in [*range(8631, 8640), 0]:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free port")
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
@@ -50,47 +33,14 @@ def journey_server(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
     folder = tmp_path_factory.mktemp("journey")
     config = folder / "cropviz.toml"
     config.write_text("[data]\nroots = []\n[uploads]\ncheckpoint_mb = 5\nresults_mb = 1\n")
-    log = folder / "server.log"
-    port = _port()
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env={**os.environ, **app_env, "CROPVIZ_APP_CONFIG": str(config)},
-            stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with streamlit_server({**app_env, "CROPVIZ_APP_CONFIG": str(config)}, folder / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def logging_browser():
     """Headless Chromium that records every network request (performance log)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
+    driver = chromium(performance_log=True)
     yield driver
     driver.quit()
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -16,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from app_support import cache
+from tests.app.browser import NEEDS_CHROMIUM, streamlit_server
+from tests.app.browser import chromium as start_chromium
 
 
 def _no_failures(at) -> None:
@@ -135,50 +133,19 @@ def test_large_regions_travel_as_a_static_file(app, monkeypatch, tmp_path, stati
 
 # --- In a real browser -------------------------------------------------------------------------
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SHOTS = Path(os.environ.get("CROPVIZ_MAP_SHOTS", "/tmp"))
 
 
 @pytest.fixture(scope="module")
 def served_app(app_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """`streamlit run app.py` on a free loopback port (the checkout's config: static serving on)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = tmp_path_factory.mktemp("map-server") / "server.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-                                   cwd=cache.REPO, env={**os.environ, **app_env}, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
+    with streamlit_server(app_env, tmp_path_factory.mktemp("map-server") / "server.log") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--enable-unsafe-swiftshader", "--window-size=1500,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER or "/usr/bin/chromedriver"), options=options)
+    driver = start_chromium(height=1000, performance_log=True)
     yield driver
     driver.quit()
 
@@ -230,7 +197,7 @@ def _hover_for_other_parcel(driver, canvas, selected: str) -> tuple[int, int, st
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium and chromium-driver are not installed")
+@NEEDS_CHROMIUM
 def test_in_a_browser_the_map_is_offline_a_click_selects_and_the_link_opens_the_inspector(served_app, chromium):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

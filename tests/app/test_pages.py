@@ -22,7 +22,11 @@ def test_app_opens_on_the_map_of_the_demo_test_region(app):
     assert any("SIMULATED demo data" in w.value for w in app.warning)
     assert any("Simulated demo region" in w.value for w in app.sidebar.warning)
     assert any(c.value.startswith("Model trained on: cropviz simulated demo") for c in app.sidebar.caption)
-    assert app.radio(key="map_color").options == ["True class", "Predicted class", "Correct or wrong", "Confidence"]
+    assert app.radio(key="map_color").options == ["True class", "Predicted class", "Correct or wrong", "Confidence",
+                                                  "Uncertainty (calibrated entropy)"]
+    app.radio(key="map_color").set_value("uncertainty").run()
+    _no_failures(app)
+    assert [label for label in app.markdown if "1.00" in label.value]  # the uncertainty legend
     assert app.query_params["region"] == "frh04"
 
 

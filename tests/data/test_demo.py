@@ -173,6 +173,9 @@ def test_polygons(demo):
         assert 100_000 < x0 and x1 < 400_000 and 6_700_000 < y0 and y1 < 6_880_000
         area = gdf.area / 1e4
         assert area.min() >= 0.3 and area.max() <= 15 and gdf.is_valid.all()
+        # A contiguous patchwork of fields: no overlaps, at least 40 % of the convex hull covered.
+        union = gdf.geometry.union_all()
+        assert abs(gdf.area.sum() - union.area) < 1.0 and gdf.area.sum() > 0.4 * union.convex_hull.area
         assert (gdf.geometry.apply(lambda g: len(g.exterior.coords)) > 5).any()   # not all quads
         assert not gdf.geometry.apply(lambda g: abs(g.area - g.minimum_rotated_rectangle.area) < 1).all()
 

@@ -25,18 +25,20 @@ from tqdm.auto import tqdm
 from cropviz.data.bands import H5_COLUMNS, REFLECTANCE_SCALE, SPECTRAL_BANDS
 from cropviz.data.simulate import clouds, phenology, spectra
 from cropviz.data.simulate import patches as patchsim
-from cropviz.data.simulate.parcels import REGION_BOXES, REGIONS, SPLITS, class_names, make_region
+from cropviz.data.simulate.parcels import REGIONS, SPLITS, class_names, make_region
 from cropviz.errors import ConfigurationError, DatasetError
 
 __all__ = ["DEFAULT_PARCELS", "DEFAULT_PATCHES", "generate_demo"]
 
 GENERATOR = "cropviz demo 0.1.0"
 YEAR = 2017
-#: Default parcels per region (whole default demo: < 60 s on 2 cores, < 100 MB).
-DEFAULT_PARCELS: dict[str, int] = {"frh01": 1000, "frh02": 1000, "frh03": 500, "frh04": 800}
+#: Default parcels per region.
+DEFAULT_PARCELS: dict[str, int] = {"frh01": 1000, "frh02": 1000, "frh03": 600, "frh04": 800}
 #: Default number of parcels per region that also get a 32x32 patch GeoTIFF.
-DEFAULT_PATCHES = 80
+DEFAULT_PATCHES = 500
 CHUNK = 256
+#: Longest side of the demo basemaps in pixels (about 8 m per pixel over a region's patchwork).
+BASEMAP_SIDE = 1024
 #: Mild shift of the season per department (days): a small domain shift between splits.
 REGION_SHIFT = {"frh01": -3.0, "frh02": 1.0, "frh03": 3.0, "frh04": 0.0}
 _L2A_BANDS = np.array([spectra.BANDS.index(b) for b in SPECTRAL_BANDS["L2A"]])
@@ -98,8 +100,8 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
     chl = rng_par.normal(0, 1, n)
     lai = rng_par.normal(0, 1, n)
     ends = spectra.endmembers(soil_bright, chl, lai)
-    xmin, _, xmax, _ = REGION_BOXES[region]
-    xnorm = (par.centroid[:, 0] - xmin) / (xmax - xmin)
+    x = par.centroid[:, 0]  # orbit footprint edges cross the region's patchwork
+    xnorm = (x - x.min()) / max(float(x.max() - x.min()), 1.0)
     class_of_code = pd.read_csv(root / "classmapping.csv").set_index("code")["id"]
     mapped = np.isin(par.codes, class_of_code.index)
     patch_rows = set(_patch_rows(rng_pat, par.classid, mapped, n_patches).tolist()) if n_patches else set()
@@ -213,8 +215,8 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     """Write a simulated BreizhCrops-layout dataset (year 2017, L1C + L2A) under ``root``.
 
     ``parcels``: parcels per region (int), or a {region: n} dict; default DEFAULT_PARCELS
-    (1000/1000/500/800). ``regions``: subset of frh01..frh04 (default all four). ``patches``:
-    True for DEFAULT_PATCHES (80) patch GeoTIFFs per region, an int for that many, False for
+    (1000/1000/600/800). ``regions``: subset of frh01..frh04 (default all four). ``patches``:
+    True for DEFAULT_PATCHES (500) patch GeoTIFFs per region, an int for that many, False for
     none. ``overwrite``: replace an earlier simulated demo in ``root`` (never real data).
     Deterministic for ``seed``. Returns a summary dict (also stored in ``<root>/cropviz.json``).
     """
@@ -255,7 +257,8 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     from cropviz.data.breizhcrops import open_breizhcrops
 
     for region in regions:  # the map's offline imagery: parcels at their clear L2A observations, monthly
-        write_dataset_basemap(open_breizhcrops(root, region, year=YEAR, level="L2A"), source="simulated demo")
+        write_dataset_basemap(open_breizhcrops(root, region, year=YEAR, level="L2A"), source="simulated demo",
+                              max_side=BASEMAP_SIDE)
     summary["root"] = str(root)
     summary["bytes"] = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return summary

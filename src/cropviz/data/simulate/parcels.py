@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cropviz.errors import ConfigurationError
+from cropviz.data.simulate.landscape import make_landscape
 
 #: Region -> (xmin, ymin, xmax, ymax) in Lambert-93 metres, roughly the four Brittany departments.
 REGION_BOXES: dict[str, tuple[float, float, float, float]] = {
@@ -45,7 +45,6 @@ UNMAPPED_CODES: dict[str, str] = {
 }
 UNMAPPED_SHARE = 0.02
 MIN_PER_CLASS = 5
-FARM_BLOCK = 4  # a farm owns a FARM_BLOCK x FARM_BLOCK block of parcel cells
 
 
 def classmapping() -> pd.DataFrame:
@@ -81,7 +80,7 @@ def _draw_labels(rng: np.random.Generator, farm: np.ndarray, n_farms: int,
     shares = shares / shares.sum()
     # Farm types: each farm prefers a few classes (rotation), strength ~ lognormal.
     pref = rng.normal(0.0, 1.0, size=(n_farms, len(names)))
-    logits = np.log(shares)[None, :] + 1.2 * pref - 0.72  # -sigma^2/2 keeps marginals near shares
+    logits = np.log(shares)[None, :] + 1.5 * pref - 1.125  # -sigma^2/2 keeps marginals near shares
     p = np.exp(logits[farm])
     p /= p.sum(axis=1, keepdims=True)
     u = rng.random(len(farm))[:, None]
@@ -121,65 +120,15 @@ def _draw_codes(rng: np.random.Generator, cls: np.ndarray, names: list[str]) -> 
 
 
 def make_region(region: str, n: int, rng: np.random.Generator, id_offset: int) -> RegionParcels:
-    """Farms, labels and polygons for ``n`` parcels of ``region`` (deterministic for ``rng``)."""
-    names = class_names()
-    xmin, ymin, xmax, ymax = REGION_BOXES[region]
-    margin = 2_000.0
-    width, height = xmax - xmin - 2 * margin, ymax - ymin - 2 * margin
-    # Cell size of one parcel slot: 450 m, shrunk when the region must hold many parcels
-    # (BreizhCrops-sized regions: ~170 m cells, parcels up to ~3 ha).
-    cell = min(450.0, float(np.sqrt(width * height / (1.25 * max(n, 1)))))
-    block = FARM_BLOCK * cell
-    nbx, nby = int(width // block), int(height // block)
-    # Parcels per farm: 1 + geometric, at most a full block; full blocks when space is short.
-    drawn: list[int] = []
-    while sum(drawn) < n:
-        drawn.extend(np.minimum(1 + rng.geometric(1 / 6.0, size=max(16, n // 4)), FARM_BLOCK**2).tolist())
-    sizes = np.array(drawn)
-    n_farms = int(np.searchsorted(np.cumsum(sizes), n) + 1)
-    sizes = sizes[:n_farms]
-    sizes[-1] -= int(sizes.sum() - n)
-    if n_farms > nbx * nby:
-        n_farms = nbx * nby
-        sizes = n // n_farms + (np.arange(n_farms) < n % n_farms)
-        if sizes.max() > FARM_BLOCK**2:
-            raise ConfigurationError(f"{n} parcels do not fit in demo region {region}")
-    blocks = rng.choice(nbx * nby, size=n_farms, replace=False)
-    farm = np.repeat(np.arange(n_farms), sizes)
-    # Slot of each parcel inside its farm block (random distinct cells of the block).
-    slot = np.concatenate([rng.permutation(FARM_BLOCK**2)[:s] for s in sizes])
-    bx, by = blocks[farm] % nbx, blocks[farm] // nbx
-    cx = xmin + margin + bx * block + (slot % FARM_BLOCK + 0.5) * cell
-    cy = ymin + margin + by * block + (slot // FARM_BLOCK + 0.5) * cell
+    """Farms, labels and polygons for ``n`` parcels of ``region`` (deterministic for ``rng``).
 
-    # Shape: rotated, jittered rectangle with an optional cut corner, clipped to its cell.
-    area = np.clip(rng.lognormal(np.log(2.3e4), 0.75, size=n), 4_500.0, 145_000.0)  # m^2
-    aspect = rng.uniform(1.0, 2.6, size=n)
-    length, wid = np.sqrt(area * aspect), np.sqrt(area / aspect)
-    theta = rng.normal(0, 0.6, size=n_farms)[farm] + rng.normal(0, 0.12, size=n)
-    unit = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [0.25, 0.5], [-0.5, 0.5]])
-    pts = np.broadcast_to(unit, (n, 5, 2)).copy()
-    cut = rng.random(n) < 0.35  # cut corner: move vertex 3 down-right to make a pentagon
-    pts[:, 3, 0] = np.where(cut, 0.5 - rng.uniform(0.15, 0.4, n), 0.0)
-    pts[:, 2, 1] = np.where(cut, 0.5 - rng.uniform(0.15, 0.4, n), 0.5)
-    pts += rng.normal(0, 0.06, size=pts.shape)
-    pts[..., 0] *= length[:, None]
-    pts[..., 1] *= wid[:, None]
-    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
-    x = cx[:, None] + rng.normal(0, 0.05 * cell, n)[:, None] + c * pts[..., 0] - s * pts[..., 1]
-    y = cy[:, None] + rng.normal(0, 0.05 * cell, n)[:, None] + s * pts[..., 0] + c * pts[..., 1]
-    ring = np.concatenate([np.stack([x, y], -1), np.stack([x[:, :1], y[:, :1]], -1)], axis=1)
-    polys = shapely.polygons(ring)
-    polys = shapely.make_valid(polys)
-    boxes = shapely.box(cx - cell / 2 + 4, cy - cell / 2 + 4, cx + cell / 2 - 4, cy + cell / 2 - 4)
-    polys = shapely.intersection(polys, boxes)
-    # Keep one polygon per parcel (largest part if clipping split it).
-    parts = shapely.get_parts(polys, return_index=True)
-    if len(parts[0]) != n:
-        keep = pd.Series(shapely.area(parts[0])).groupby(parts[1]).idxmax().to_numpy()
-        polys = parts[0][keep]
-    polys = shapely.set_precision(polys, 0.01)
-    names_cls = _draw_labels(rng, farm, n_farms, names)
+    The parcels are one contiguous patchwork of fields (``landscape.make_landscape``) inside the
+    department's box; farms are clusters of neighbouring fields that share a rotation.
+    """
+    names = class_names()
+    land = make_landscape(rng, n, REGION_BOXES[region])
+    farm, polys = land.farm, land.fields
+    names_cls = _draw_labels(rng, farm, int(farm.max()) + 1, names)
     codes = _draw_codes(rng, names_cls, names)
     ids = id_offset + np.arange(n, dtype=np.int64)
     cen = shapely.get_coordinates(shapely.centroid(polys))

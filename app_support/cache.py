@@ -243,6 +243,17 @@ def model_cards() -> dict[str, dict]:
     return _model_cards(str(folder), stamp)
 
 
+def shipped_weights(arch: str | None = None) -> list[str]:
+    """Names of the shipped weights (registry order), only those of architecture ``arch`` when given."""
+    from cropviz.models.checkpoint import shipped_names
+
+    names = shipped_names()
+    if arch is None:
+        return names
+    cards = model_cards()
+    return [n for n in names if cards.get(n, {}).get("model", n.split("_")[0]) == arch]
+
+
 def order_disagreements(ds: Any, ordered: str, shuffled: str) -> pd.DataFrame:
     """Predictions of an ordered model and its shuffled twin on the region side by side
     (patch models: parcels with a patch), with a ``disagree`` column; cached per region and pair."""
@@ -293,6 +304,33 @@ def early_region(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
     from cropviz.early.analysis import early_frame
 
     return early_frame(early_steps(model, ds), threshold)
+
+
+def early_by_month(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
+    """Share of the region's parcels decided, and right, by the end of each month of the season."""
+    from cropviz.early.analysis import decided_over_time
+
+    months = pd.date_range(f"{ds.year}-02-01", periods=12, freq="MS") - pd.Timedelta(days=1)
+    return decided_over_time(early_region(model, ds, threshold), months)
+
+
+def early_class_months(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
+    """Per crop and month: share of its parcels decided (and decided right) by the month's end."""
+    from cropviz.early.analysis import class_stop_summary
+
+    return class_stop_summary(early_region(model, ds, threshold), model.classes, year=int(ds.year))
+
+
+@st.cache_data(show_spinner="Sampling stopping dates...", max_entries=32)
+def _stop_draws(model_key: str, parcel_id: int, n_samples: int, seed: int, _ws: Workspace) -> pd.DataFrame:
+    from cropviz.early.analysis import stop_date_distribution
+
+    return stop_date_distribution(_ws.model, _ws.inputs([parcel_id]), n_samples=n_samples, seed=seed)
+
+
+def stop_draws(model: Classifier, ds: Any, parcel_id: int, n_samples: int, seed: int) -> pd.DataFrame:
+    """Sampled stopping of one parcel: per step the share of ``n_samples`` draws stopping there (cached)."""
+    return _stop_draws(_model_key(model, ds), int(parcel_id), int(n_samples), int(seed), workspace(model, ds))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -368,7 +406,60 @@ def attribution(model: Classifier, ds: Any, parcel_id: int, method: str, target:
                         tuple(sorted(options.items())), workspace(model, ds))
 
 
+def attention(model: Classifier, ds: Any, parcel_id: int) -> Any:
+    """Self-attention maps and rollout of one parcel."""
+    return workspace(model, ds).attention(parcel_id)
+
+
+def cloud_attention_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per class, per month 1-12) attention received by cloudy and clear observations of ``frame``."""
+    from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary
+
+    return cloud_attention_summary(frame), cloud_attention_by_month(frame)
+
+
+# --- Explorer (pages/explorer.py) ----------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metrics(model_key: str, dataset_key: DatasetKey, version: float, _ws: Workspace) -> tuple[dict, pd.DataFrame]:
+    from cropviz.metrics import per_class_frame
+
+    metrics = _ws.metrics()
+    return metrics, per_class_frame(metrics)
+
+
+def metrics(model: Classifier, ds: Any) -> tuple[dict, pd.DataFrame]:
+    """(metrics, per-class table) of the model's predictions on the region (cached)."""
+    return _metrics(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), workspace(model, ds))
+
+
+def confusion_cell(table: pd.DataFrame, true: str, predicted: str) -> pd.DataFrame:
+    """Parcels of class ``true`` predicted as ``predicted``, most confident first."""
+    from cropviz.explore import confusion_cell as cell
+
+    return cell(table, true, predicted)
+
+
+def model_comparison(table: pd.DataFrame, model: Classifier, other: Classifier,
+                     ds: Any) -> tuple[pd.DataFrame, dict, dict[str, int]]:
+    """(parcels where the two models disagree, the other's metrics, agreement counts)."""
+    from cropviz.explore import agreement_summary, compare_models
+
+    names = (model.label, other.label)
+    comparison = compare_models(table, predictions(model, ds), predictions(other, ds), model.classes, names)
+    return comparison, metrics(other, ds)[0], agreement_summary(comparison, len(table), names)
+
+
 # --- Map (pages/map.py) ------------------------------------------------------------------------
+
+
+def filter_parcels(table: pd.DataFrame, **filters: Any) -> pd.DataFrame:
+    """Rows of the parcel table that pass the map's filters (``cropviz.explore.filter_parcels``)."""
+    from cropviz.explore import filter_parcels as passing
+
+    return passing(table, **filters)
+
 
 #: The app's own static folder (served at app/static/ with `server.enableStaticServing`); the map
 #: publishes basemap images and the parcel layers of large regions under MAP_STATIC in it.
@@ -402,14 +493,14 @@ def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:
     """Polygon records of every parcel coloured by ``color_by``, shared by all reruns and sessions
     (a resource: never copied, where cached data would copy 200k parcels' polygons on every rerun,
     20 s on a busy 2-core machine). Callers must not modify it."""
-    from cropviz.calibration import predictive_uncertainty, temperature_of
+    from cropviz.calibration import predictive_uncertainty
 
     uncertainty = None
     model_key = "none"
     if ctx.predictions is not None:
         model_key = _model_key(ctx.classifier, ctx.dataset)
         if color_by == "uncertainty":
-            values = predictive_uncertainty(ctx.predictions, ctx.classifier.classes, temperature_of(ctx.classifier))
+            values = predictive_uncertainty(ctx.predictions, ctx.classifier.classes, ctx.classifier.temperature)
             uncertainty = pd.DataFrame({"id": ctx.predictions["id"].to_numpy(), "uncertainty": values})
     return _map_layer_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table, uncertainty)
 
@@ -522,6 +613,20 @@ def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
     return _diagnosis(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
 
 
+def label_error_suspects(model: Classifier, ds: Any) -> pd.DataFrame:
+    """Parcels whose label the diagnosis doubts, as a table for the LPIS provider."""
+    from cropviz.diagnose import suspected_label_errors
+
+    return suspected_label_errors(diagnosis(model, ds), ds)
+
+
+def neighbours(model: Classifier, ds: Any, parcel_id: int) -> pd.DataFrame:
+    """The parcel's nearest neighbours in the model's embedding, with their labels and predictions."""
+    from cropviz.diagnose.dossier import neighbour_table
+
+    return neighbour_table(diagnosis(model, ds), parcel_id)
+
+
 @st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
 def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
     return _ws.embedding_2d()
@@ -534,9 +639,9 @@ def embedding_2d(model: Classifier, ds: Any) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _calibration(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> dict:
-    from cropviz.calibration import region_calibration, temperature_of
+    from cropviz.calibration import region_calibration
 
-    return region_calibration(_ws.predictions(), _ws.model.classes, temperature_of(_ws.model))
+    return region_calibration(_ws.predictions(), _ws.model.classes, _ws.model.temperature)
 
 
 def calibration(model: Classifier, ds: Any) -> dict:

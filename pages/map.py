@@ -4,7 +4,6 @@ import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require, select_parcel
-from cropviz.explore import filter_parcels
 from cropviz.viz.maps import TOOLTIP_CSS, basemap_layer, clickable_view, legend_items, outline_layer, parcel_deck
 
 COLOR_LABELS = {"true": "True class", "pred": "Predicted class", "correct": "Correct or wrong",
@@ -57,7 +56,7 @@ if require(ctx, predictions=False):
             pair = None if pair_text == "(any)" else tuple(pair_text.split(" -> "))
             only_wrong = cols[3].toggle("Only misclassified", key="map_wrong")
             conf = cols[3].slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.05, key="map_conf")
-    shown = filter_parcels(table, true=true_filter, predicted=pred_filter, pair=pair,
+    shown = cache.filter_parcels(table, true=true_filter, predicted=pred_filter, pair=pair,
                            only_wrong=only_wrong, confidence=conf)
     records = None
     with left:

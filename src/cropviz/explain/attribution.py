@@ -65,6 +65,10 @@ class Attribution:
     target: int
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def top_observations(self, k: int = 5, dates: Sequence[Any] | np.ndarray | None = None) -> pd.DataFrame:
+        """The ``k`` most decisive observations (:func:`top_k_observations`)."""
+        return top_k_observations(self, k=k, dates=dates)
+
 
 @dataclass
 class BatchAttribution:

@@ -465,7 +465,7 @@ def filter_parcels(table: pd.DataFrame, **filters: Any) -> pd.DataFrame:
 #: publishes basemap images and the parcel layers of large regions under MAP_STATIC in it.
 STATIC_DIR = REPO / "static"
 MAP_STATIC = "cropviz-map"
-#: Regions with more parcels than this reach the browser as a file it fetches, not inside the page.
+#: Regions with more parcels than this reach the browser as vector tiles it fetches, not inside the page.
 INLINE_PARCELS = 5_000
 #: The page offers to draw a basemap from the parcels' observations up to this many parcels.
 BASEMAP_MAX_PARCELS = 20_000
@@ -577,27 +577,49 @@ def region_outline(ds: Any) -> Any:
     return _region_outline(_dataset_key(ds))
 
 
-@st.cache_data(show_spinner="Sending the parcels to the browser...", max_entries=32)
-def _map_layer_url(dataset_key: DatasetKey, model_key: str, color_by: str, ids_digest: str,
-                   _records: pd.DataFrame) -> str:
-    from cropviz.viz.maps import layer_json
+@st.cache_data(show_spinner="Cutting the parcels into map tiles (first time only)...", max_entries=32)
+def _map_tiles(folder: str, dataset_key: DatasetKey, _records: pd.DataFrame) -> Any:
+    from cropviz.viz.maps import tile_properties
+    from cropviz.viz.tiles import read_tiles, write_tiles
 
-    return _static_url(layer_json(_records), ".json")
+    tiles = read_tiles(folder)
+    if tiles is None:
+        gdf = _geometries(*dataset_key)
+        ids, properties = tile_properties(_records)
+        rows = pd.Index(gdf["id"]).get_indexer(ids)
+        tiles = write_tiles(gdf.geometry.to_numpy()[rows], ids, properties, folder)
+    return tiles
 
 
-def map_layer_url(ctx: Any, color_by: str, records: pd.DataFrame) -> str | None:
-    """Where the browser fetches the parcel layer of a large region (published once per dataset,
-    model, colour and filter); None to carry the records in the page (small regions, or no
-    static serving)."""
+#: loaders.gl's MVT worker (MIT, from the npm package @loaders.gl/mvt of the version Streamlit's
+#: deck.gl bundles), served from the static folder so the browser fetches it from no CDN.
+MVT_WORKER = "vendor/loaders.gl-mvt-4.4.3-worker.js"
+
+
+def map_tiles(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[Any, str, str] | None:
+    """The vector tiles of a large region's parcel layer, their URL template and the MVT worker's
+    URL; tiles cut once per dataset files, model, colour and filter into the static folder. None
+    to carry the records in the page (small regions, or no static serving)."""
     if len(records) <= INLINE_PARCELS or not static_serving():
         return None
     model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    source = ctx.dataset.geometry_path
+    stamp = (str(source), source.stat().st_mtime_ns, source.stat().st_size) if source is not None else None
     digest = hashlib.sha256(records["id"].to_numpy().tobytes()).hexdigest()
-    url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
-    if not (STATIC_DIR / url.removeprefix("app/static/")).exists():  # removed since: publish again
-        _map_layer_url.clear()
-        url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
-    return url
+    from cropviz.viz.tiles import FORMAT
+
+    key = hashlib.sha256(repr((FORMAT, _dataset_key(ctx.dataset), stamp, model_key, color_by,
+                               digest)).encode()).hexdigest()
+    root = STATIC_DIR / MAP_STATIC
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / ".gitignore").exists():
+        (root / ".gitignore").write_text("*\n")
+    folder = root / f"tiles-{key[:24]}"
+    tiles = _map_tiles(str(folder), _dataset_key(ctx.dataset), records)
+    if not folder.exists():  # removed since: cut again
+        _map_tiles.clear()
+        tiles = _map_tiles(str(folder), _dataset_key(ctx.dataset), records)
+    return tiles, f"app/static/{MAP_STATIC}/{folder.name}/{{z}}/{{x}}/{{y}}.pbf", f"app/static/{MVT_WORKER}"
 
 
 # --- Diagnosis (pages/diagnosis.py, pages/dossier.py) ------------------------------------------

@@ -4,7 +4,15 @@ import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require, select_parcel
-from cropviz.viz.maps import TOOLTIP_CSS, basemap_layer, clickable_view, legend_items, outline_layer, parcel_deck
+from cropviz.viz.maps import (
+    TOOLTIP_CSS,
+    basemap_layer,
+    clickable_view,
+    legend_items,
+    outline_layer,
+    parcel_deck,
+    picked_parcel,
+)
 
 COLOR_LABELS = {"true": "True class", "pred": "Predicted class", "correct": "Correct or wrong",
                 "confidence": "Confidence", "uncertainty": "Uncertainty (calibrated entropy)"}
@@ -84,14 +92,15 @@ if require(ctx, predictions=False):
             else:
                 under = outline_layer(cache.region_outline(ctx.dataset))
             deck = parcel_deck(records, selected_id=ctx.selected_id, view=st.session_state["map_view"][1],
-                               under=[under], data_url=cache.map_layer_url(ctx, color_by, records),
+                               under=[under], tiles=cache.map_tiles(ctx, color_by, records),
                                height=MAP_HEIGHT, opacity=opacity if imagery != "none" else 1.0)
             event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object",
                                     key="parcel_map", height=MAP_HEIGHT)
             picked = ((event or {}).get("selection", {}).get("objects", {}) or {}).get("parcels", [])
-            if picked and int(picked[0]["id"]) != ctx.selected_id:
-                st.session_state["map_clicked"] = int(picked[0]["id"])
-                select_parcel(int(picked[0]["id"]))
+            clicked = picked_parcel(picked[0]) if picked else None
+            if clicked is not None and clicked != ctx.selected_id:
+                st.session_state["map_clicked"] = clicked
+                select_parcel(clicked)
                 st.rerun()
             st.caption(f"{shown['id'].nunique():,} of {len(table):,} parcels shown, every one drawn. "
                        "Click a parcel to select it; the box at the top left describes the parcel under "

@@ -110,3 +110,10 @@ def test_pages_import_only_app_support_the_workspace_and_the_plots(page):
     ours = {m for m in imported if m.split(".")[0] in ("cropviz", "app_support")}
     stray = sorted(m for m in ours if not any(m == p or m.startswith(p + ".") for p in PAGE_IMPORTS))
     assert not stray, f"{page.name} imports {', '.join(stray)}: go through app_support, the workspace or cropviz.viz"
+
+
+@pytest.mark.parametrize("module", sorted(m for m, p in _modules().items() if p.name != "__init__.py"))
+def test_every_library_module_has_a_test_file_of_its_name(module):
+    parts = module.split(".")[1:]
+    expected = SRC.parent / "tests" / Path(*parts[:-1]) / f"test_{parts[-1].lstrip('_')}.py"
+    assert expected.is_file(), f"{module} has no {expected.relative_to(SRC.parent)}"

@@ -10,6 +10,7 @@ data, from the on-disk :class:`~cropviz.store.Store`, or are computed now and st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,10 @@ class Workspace:
     seed: int = 0
     _references: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # the last parcels viewed, read once for their attention, what-if and sanity views (thread-safe)
+        self._parcel_inputs = lru_cache(maxsize=64)(self._read_parcel_input)
+
     @classmethod
     def open(cls, root: str | Path, region: str, model: str | Path, year: int | None = None,
              level: str | None = None, cache_dir: str | Path | None = None, device: str = "auto") -> Workspace:
@@ -83,6 +88,9 @@ class Workspace:
 
     def parcel_input(self, parcel_id: int) -> ParcelInput:
         """Parcel ``parcel_id`` as the model sees it (sequence models), with its NDVI curve."""
+        return self._parcel_inputs(int(parcel_id))
+
+    def _read_parcel_input(self, parcel_id: int) -> ParcelInput:
         from cropviz.data.indices import INDICES, index_array
 
         prepared = self.inputs([int(parcel_id)])
@@ -156,7 +164,7 @@ class Workspace:
         """Self-attention maps and rollout of one parcel (models with attention)."""
         from cropviz.explain import attention
 
-        return attention(self.model.model, self.inputs([int(parcel_id)]).x[0])
+        return attention(self.model.model, self.parcel_input(parcel_id).x)
 
     def what_if(self, parcel_id: int, observation: int, mode: str = "remove", step: int | None = None) -> WhatIf:
         """Class probabilities of the parcel before and after removing (or clouding) one observation."""
@@ -170,7 +178,7 @@ class Workspace:
         """Model-randomisation check of ``method`` on the parcel (``cropviz.explain.sanity_check``)."""
         from cropviz.explain import sanity_check
 
-        return sanity_check(self.model.model, self.inputs([int(parcel_id)]).x[0], method, seed=self.seed,
+        return sanity_check(self.model.model, self.parcel_input(parcel_id).x, method, seed=self.seed,
                             target=target, **options)
 
     def class_attributions(self, classname: str, method: str, max_parcels: int = 100,

@@ -406,11 +406,6 @@ def attribution(model: Classifier, ds: Any, parcel_id: int, method: str, target:
                         tuple(sorted(options.items())), workspace(model, ds))
 
 
-def attention(model: Classifier, ds: Any, parcel_id: int) -> Any:
-    """Self-attention maps and rollout of one parcel."""
-    return workspace(model, ds).attention(parcel_id)
-
-
 def cloud_attention_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per class, per month 1-12) attention received by cloudy and clear observations of ``frame``."""
     from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary

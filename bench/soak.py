@@ -24,7 +24,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +37,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_pages import PATHS, PICKER_PAGES, chromium, wait_done  # noqa: E402
+from bench_pages import PATHS, PICKER_PAGES, chromium, start_server, wait_done  # noqa: E402
 
 #: Runs the server under tracemalloc: every 30 s it writes the 25 source lines whose allocations
 #: grew most since the first snapshot (taken 60 s after start, once the first pages are warm).
@@ -167,23 +166,10 @@ def main() -> None:
     pages = [p for p in PAGES if (REPO / "pages" / f"{p}.py").exists()]
     traced = Path(tempfile.mkdtemp(prefix="soak-")) / "tracemalloc.txt"
     launcher = [sys.executable, "-c", TRACED_SERVER, str(traced)] if args.tracemalloc else [sys.executable, "-m"]
-    server = subprocess.Popen(
-        [*launcher, "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
-         str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, "CROPVIZ_DEMO_ROOT": str(args.demo.resolve()),
-                       **dict(item.split("=", 1) for item in args.server_env)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(args.demo.resolve(), args.port, launcher,
+                          dict(item.split("=", 1) for item in args.server_env))
     base = f"http://127.0.0.1:{args.port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
         watched = psutil.Process(server.pid)
         started = time.time()
         stop_at = started + args.minutes * 60

@@ -19,9 +19,10 @@ if require(ctx):
                 "in the sidebar; the Attributions page explains every neural model.")
         st.stop()
     parcel_picker(ctx, "attention_parcel")
-    parcel = cache.workspace(model, ctx.dataset).parcel_input(ctx.selected_id)
+    workspace = cache.workspace(model, ctx.dataset)
+    parcel = workspace.parcel_input(ctx.selected_id)
     dates, cloudy = parcel.dates, parcel.cloudy
-    result = cache.attention(model, ctx.dataset, ctx.selected_id)
+    result = workspace.attention(ctx.selected_id)
     row = ctx.table.set_index("id").loc[ctx.selected_id]
     st.markdown(f"**Parcel {ctx.selected_id}**, {row['classname']}, predicted **{row['predicted']}** "
                 f"({row['confidence']:.2f}). The model sees {len(dates)} observations sampled from the "

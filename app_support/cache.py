@@ -243,6 +243,17 @@ def model_cards() -> dict[str, dict]:
     return _model_cards(str(folder), stamp)
 
 
+def shipped_weights(arch: str | None = None) -> list[str]:
+    """Names of the shipped weights (registry order), only those of architecture ``arch`` when given."""
+    from cropviz.models.checkpoint import shipped_names
+
+    names = shipped_names()
+    if arch is None:
+        return names
+    cards = model_cards()
+    return [n for n in names if cards.get(n, {}).get("model", n.split("_")[0]) == arch]
+
+
 def order_disagreements(ds: Any, ordered: str, shuffled: str) -> pd.DataFrame:
     """Predictions of an ordered model and its shuffled twin on the region side by side
     (patch models: parcels with a patch), with a ``disagree`` column; cached per region and pair."""
@@ -293,6 +304,33 @@ def early_region(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
     from cropviz.early.analysis import early_frame
 
     return early_frame(early_steps(model, ds), threshold)
+
+
+def early_by_month(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
+    """Share of the region's parcels decided, and right, by the end of each month of the season."""
+    from cropviz.early.analysis import decided_over_time
+
+    months = pd.date_range(f"{ds.year}-02-01", periods=12, freq="MS") - pd.Timedelta(days=1)
+    return decided_over_time(early_region(model, ds, threshold), months)
+
+
+def early_class_months(model: Classifier, ds: Any, threshold: float) -> pd.DataFrame:
+    """Per crop and month: share of its parcels decided (and decided right) by the month's end."""
+    from cropviz.early.analysis import class_stop_summary
+
+    return class_stop_summary(early_region(model, ds, threshold), model.classes, year=int(ds.year))
+
+
+@st.cache_data(show_spinner="Sampling stopping dates...", max_entries=32)
+def _stop_draws(model_key: str, parcel_id: int, n_samples: int, seed: int, _ws: Workspace) -> pd.DataFrame:
+    from cropviz.early.analysis import stop_date_distribution
+
+    return stop_date_distribution(_ws.model, _ws.inputs([parcel_id]), n_samples=n_samples, seed=seed)
+
+
+def stop_draws(model: Classifier, ds: Any, parcel_id: int, n_samples: int, seed: int) -> pd.DataFrame:
+    """Sampled stopping of one parcel: per step the share of ``n_samples`` draws stopping there (cached)."""
+    return _stop_draws(_model_key(model, ds), int(parcel_id), int(n_samples), int(seed), workspace(model, ds))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -368,13 +406,61 @@ def attribution(model: Classifier, ds: Any, parcel_id: int, method: str, target:
                         tuple(sorted(options.items())), workspace(model, ds))
 
 
+def cloud_attention_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per class, per month 1-12) attention received by cloudy and clear observations of ``frame``."""
+    from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary
+
+    return cloud_attention_summary(frame), cloud_attention_by_month(frame)
+
+
+# --- Explorer (pages/explorer.py) ----------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metrics(model_key: str, dataset_key: DatasetKey, version: float, _ws: Workspace) -> tuple[dict, pd.DataFrame]:
+    from cropviz.metrics import per_class_frame
+
+    metrics = _ws.metrics()
+    return metrics, per_class_frame(metrics)
+
+
+def metrics(model: Classifier, ds: Any) -> tuple[dict, pd.DataFrame]:
+    """(metrics, per-class table) of the model's predictions on the region (cached)."""
+    return _metrics(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds), workspace(model, ds))
+
+
+def confusion_cell(table: pd.DataFrame, true: str, predicted: str) -> pd.DataFrame:
+    """Parcels of class ``true`` predicted as ``predicted``, most confident first."""
+    from cropviz.explore import confusion_cell as cell
+
+    return cell(table, true, predicted)
+
+
+def model_comparison(table: pd.DataFrame, model: Classifier, other: Classifier,
+                     ds: Any) -> tuple[pd.DataFrame, dict, dict[str, int]]:
+    """(parcels where the two models disagree, the other's metrics, agreement counts)."""
+    from cropviz.explore import agreement_summary, compare_models
+
+    names = (model.label, other.label)
+    comparison = compare_models(table, predictions(model, ds), predictions(other, ds), model.classes, names)
+    return comparison, metrics(other, ds)[0], agreement_summary(comparison, len(table), names)
+
+
 # --- Map (pages/map.py) ------------------------------------------------------------------------
+
+
+def filter_parcels(table: pd.DataFrame, **filters: Any) -> pd.DataFrame:
+    """Rows of the parcel table that pass the map's filters (``cropviz.explore.filter_parcels``)."""
+    from cropviz.explore import filter_parcels as passing
+
+    return passing(table, **filters)
+
 
 #: The app's own static folder (served at app/static/ with `server.enableStaticServing`); the map
 #: publishes basemap images and the parcel layers of large regions under MAP_STATIC in it.
 STATIC_DIR = REPO / "static"
 MAP_STATIC = "cropviz-map"
-#: Regions with more parcels than this reach the browser as a file it fetches, not inside the page.
+#: Regions with more parcels than this reach the browser as vector tiles it fetches, not inside the page.
 INLINE_PARCELS = 5_000
 #: The page offers to draw a basemap from the parcels' observations up to this many parcels.
 BASEMAP_MAX_PARCELS = 20_000
@@ -402,14 +488,14 @@ def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:
     """Polygon records of every parcel coloured by ``color_by``, shared by all reruns and sessions
     (a resource: never copied, where cached data would copy 200k parcels' polygons on every rerun,
     20 s on a busy 2-core machine). Callers must not modify it."""
-    from cropviz.calibration import predictive_uncertainty, temperature_of
+    from cropviz.calibration import predictive_uncertainty
 
     uncertainty = None
     model_key = "none"
     if ctx.predictions is not None:
         model_key = _model_key(ctx.classifier, ctx.dataset)
         if color_by == "uncertainty":
-            values = predictive_uncertainty(ctx.predictions, ctx.classifier.classes, temperature_of(ctx.classifier))
+            values = predictive_uncertainty(ctx.predictions, ctx.classifier.classes, ctx.classifier.temperature)
             uncertainty = pd.DataFrame({"id": ctx.predictions["id"].to_numpy(), "uncertainty": values})
     return _map_layer_records(_dataset_key(ctx.dataset), model_key, color_by, ctx.table, uncertainty)
 
@@ -486,27 +572,49 @@ def region_outline(ds: Any) -> Any:
     return _region_outline(_dataset_key(ds))
 
 
-@st.cache_data(show_spinner="Sending the parcels to the browser...", max_entries=32)
-def _map_layer_url(dataset_key: DatasetKey, model_key: str, color_by: str, ids_digest: str,
-                   _records: pd.DataFrame) -> str:
-    from cropviz.viz.maps import layer_json
+@st.cache_data(show_spinner="Cutting the parcels into map tiles (first time only)...", max_entries=32)
+def _map_tiles(folder: str, dataset_key: DatasetKey, _records: pd.DataFrame) -> Any:
+    from cropviz.viz.maps import tile_properties
+    from cropviz.viz.tiles import read_tiles, write_tiles
 
-    return _static_url(layer_json(_records), ".json")
+    tiles = read_tiles(folder)
+    if tiles is None:
+        gdf = _geometries(*dataset_key)
+        ids, properties = tile_properties(_records)
+        rows = pd.Index(gdf["id"]).get_indexer(ids)
+        tiles = write_tiles(gdf.geometry.to_numpy()[rows], ids, properties, folder)
+    return tiles
 
 
-def map_layer_url(ctx: Any, color_by: str, records: pd.DataFrame) -> str | None:
-    """Where the browser fetches the parcel layer of a large region (published once per dataset,
-    model, colour and filter); None to carry the records in the page (small regions, or no
-    static serving)."""
+#: loaders.gl's MVT worker (MIT, from the npm package @loaders.gl/mvt of the version Streamlit's
+#: deck.gl bundles), served from the static folder so the browser fetches it from no CDN.
+MVT_WORKER = "vendor/loaders.gl-mvt-4.4.3-worker.js"
+
+
+def map_tiles(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[Any, str, str] | None:
+    """The vector tiles of a large region's parcel layer, their URL template and the MVT worker's
+    URL; tiles cut once per dataset files, model, colour and filter into the static folder. None
+    to carry the records in the page (small regions, or no static serving)."""
     if len(records) <= INLINE_PARCELS or not static_serving():
         return None
     model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    source = ctx.dataset.geometry_path
+    stamp = (str(source), source.stat().st_mtime_ns, source.stat().st_size) if source is not None else None
     digest = hashlib.sha256(records["id"].to_numpy().tobytes()).hexdigest()
-    url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
-    if not (STATIC_DIR / url.removeprefix("app/static/")).exists():  # removed since: publish again
-        _map_layer_url.clear()
-        url = _map_layer_url(_dataset_key(ctx.dataset), model_key, color_by, digest, records)
-    return url
+    from cropviz.viz.tiles import FORMAT
+
+    key = hashlib.sha256(repr((FORMAT, _dataset_key(ctx.dataset), stamp, model_key, color_by,
+                               digest)).encode()).hexdigest()
+    root = STATIC_DIR / MAP_STATIC
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / ".gitignore").exists():
+        (root / ".gitignore").write_text("*\n")
+    folder = root / f"tiles-{key[:24]}"
+    tiles = _map_tiles(str(folder), _dataset_key(ctx.dataset), records)
+    if not folder.exists():  # removed since: cut again
+        _map_tiles.clear()
+        tiles = _map_tiles(str(folder), _dataset_key(ctx.dataset), records)
+    return tiles, f"app/static/{MAP_STATIC}/{folder.name}/{{z}}/{{x}}/{{y}}.pbf", f"app/static/{MVT_WORKER}"
 
 
 # --- Diagnosis (pages/diagnosis.py, pages/dossier.py) ------------------------------------------
@@ -522,6 +630,20 @@ def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
     return _diagnosis(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
 
 
+def label_error_suspects(model: Classifier, ds: Any) -> pd.DataFrame:
+    """Parcels whose label the diagnosis doubts, as a table for the LPIS provider."""
+    from cropviz.diagnose import suspected_label_errors
+
+    return suspected_label_errors(diagnosis(model, ds), ds)
+
+
+def neighbours(model: Classifier, ds: Any, parcel_id: int) -> pd.DataFrame:
+    """The parcel's nearest neighbours in the model's embedding, with their labels and predictions."""
+    from cropviz.diagnose.dossier import neighbour_table
+
+    return neighbour_table(diagnosis(model, ds), parcel_id)
+
+
 @st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
 def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
     return _ws.embedding_2d()
@@ -534,9 +656,9 @@ def embedding_2d(model: Classifier, ds: Any) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _calibration(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> dict:
-    from cropviz.calibration import region_calibration, temperature_of
+    from cropviz.calibration import region_calibration
 
-    return region_calibration(_ws.predictions(), _ws.model.classes, temperature_of(_ws.model))
+    return region_calibration(_ws.predictions(), _ws.model.classes, _ws.model.temperature)
 
 
 def calibration(model: Classifier, ds: Any) -> dict:

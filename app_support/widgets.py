@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from cropviz.errors import ConfigurationError, CropvizError
 from cropviz.viz.export import figure_to_html, figure_to_png, table_to_csv
+
+if TYPE_CHECKING:
+    from cropviz.ablation import Seed004Study
 
 
 def _png(fig: Any) -> bytes:
@@ -65,18 +68,19 @@ def parcel_picker(ctx: Any, key: str) -> None:
                           args=(ctx.table, ctx.selected_id, step))
 
 
-def seed004_results(key: str) -> dict | None:
-    """The seed 004 results file the user uploads, else the shipped demo run (None if unreadable)."""
+def seed004_results(key: str) -> Seed004Study:
+    """The seed 004 study of the results file the user uploads, else of the shipped demo run (its
+    ``results`` None when unreadable)."""
     from app_support import cache
     from app_support.state import app_settings
-    from cropviz.ablation import check_results
+    from cropviz.ablation import Seed004Study, check_results
 
     limit = app_settings().results_upload_mb
     upload = st.file_uploader(f"Results file of `cropviz reproduce time-space` (default: the shipped demo run; "
                               f"at most {limit} MB)", type=["json"], key=key, max_upload_size=limit)
     try:
-        return (check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
-                else cache.seed004_results())
+        return Seed004Study(check_results(json.loads(upload.getvalue()), upload.name) if upload is not None
+                            else cache.seed004_results())
     except (CropvizError, json.JSONDecodeError, UnicodeDecodeError) as error:
         st.error(f"Cannot read the results: {error}")
-        return None
+        return Seed004Study(None)

@@ -6,10 +6,13 @@ breizhcrops package's ``TransformerModel`` and on the cropviz transformer with t
 against ``cropviz.explain.attribute_batch`` over a batch of parcels. Rows run round-robin
 (repeat by repeat), so load from other processes hits every row alike; medians are reported,
 with the ratio, the largest difference from Captum's values, the FLOPs counted by
-``torch.utils.flop_counter`` and the GFLOP/s reached. Then integrated gradients over a whole
-demo region with its trained transformer (when the demo data are present).
+``torch.utils.flop_counter`` and the GFLOP/s reached. ``--clock cpu`` times the CPU time of this
+process (``time.process_time``) instead of wall time: on a machine shared with other jobs it
+leaves out the time spent waiting for a core (use it with ``--threads 1``). Then integrated
+gradients over a whole demo region with its trained transformer (when the demo data are
+present), wall and CPU time.
 
-    python bench/bench_explain.py [--parcels 32] [--single 4] [--repeats 3] [--threads 1]
+    python bench/bench_explain.py [--parcels 32] [--single 4] [--repeats 3] [--threads 1] [--clock cpu]
                                   [--root data/demo --region frh04 --model models/transformer.pt]
     # on a GPU: add --device cuda (Captum rows then run on the GPU too)
 """
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +39,9 @@ from cropviz.explain import attribute_batch
 from cropviz.explain.methods import TABLE
 
 T, D, C = 45, 13, 9
-HPARAMS = {"input_dim": D, "num_classes": C, "d_model": 64, "n_head": 2, "n_layers": 5, "d_inner": 128}
-METHODS = {"integrated_gradients": {"n_steps": 50}, "saliency": {}, "input_x_gradient": {}, "deeplift": {}}
+HPARAMS: dict[str, Any] = {"input_dim": D, "num_classes": C, "d_model": 64, "n_head": 2, "n_layers": 5, "d_inner": 128}
+METHODS: dict[str, dict[str, Any]] = {
+    "integrated_gradients": {"n_steps": 50}, "saliency": {}, "input_x_gradient": {}, "deeplift": {}}
 
 
 def captum_per_parcel(model: nn.Module, method: str, X: torch.Tensor, targets: torch.Tensor,
@@ -53,28 +59,33 @@ def captum_per_parcel(model: nn.Module, method: str, X: torch.Tensor, targets: t
     return np.concatenate(out)
 
 
-def counted_gflop(model: nn.Module, method: str, options: dict, device: torch.device) -> float:
+def counted_gflop(model: nn.Module, method: str, options: dict, device: torch.device,
+                  shape: tuple[int, int] = (T, D)) -> float:
     """FLOPs of one parcel's attribution (forward and backward passes), counted by PyTorch."""
     frozen = copy.deepcopy(model)
     for p in frozen.parameters():  # as autograd.grad: no weight gradients
         p.requires_grad_(False)
-    rows = TABLE[method].cost(T, **options)
-    x = torch.rand(rows, T, D, device=device, requires_grad=True)
+    rows = TABLE[method].cost(shape[0], **options)
+    x = torch.rand(rows, *shape, device=device, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
         frozen(x)[:, 0].sum().backward()
     return counter.get_total_flops() / 1e9
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, run round-robin after one warm-up call each."""
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, clock: str = "wall") -> dict[str, float]:
+    """Median seconds (of ``clock``) of each function, run round-robin after one warm-up call each."""
+    now = CLOCKS[clock]
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = now()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(now() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -95,18 +106,19 @@ def per_parcel_table(args: argparse.Namespace, device: torch.device) -> None:
         targets = ours(X).argmax(dim=1)
     single = X[:args.single]
     print(f"| method | Captum, breizhcrops model (ms/parcel) | Captum, cropviz model | cropviz batched "
-          f"({args.parcels} parcels) | speed-up vs each | max abs diff | GFLOP/parcel | GFLOP/s batched |")
+          f"({args.parcels} parcels) | speed-up vs each | max abs diff | GFLOP/parcel | GFLOP/s Captum (cropviz "
+          f"model) / batched |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for method, options in METHODS.items():
         fns: dict[str, Callable[[], object]] = {
-            "reference": lambda m=method, o=options: captum_per_parcel(reference, m, single, targets, o),
-            "captum": lambda m=method, o=options: captum_per_parcel(ours, m, single, targets, o),
-            "batched": lambda m=method, o=options: attribute_batch(ours, X, m, targets=targets.cpu().numpy(),
-                                                                   device=device, **o),
+            "reference": functools.partial(captum_per_parcel, reference, method, single, targets, options),
+            "captum": functools.partial(captum_per_parcel, ours, method, single, targets, options),
+            "batched": functools.partial(attribute_batch, ours, X, method, targets=targets.cpu().numpy(),
+                                         device=device, **options),
         }
         if method == "deeplift":  # the reference reuses one ReLU module, which DeepLift refuses
             del fns["reference"]
-        seconds = interleaved(fns, args.repeats)
+        seconds = interleaved(fns, args.repeats, args.clock)
         ms = {"reference": seconds.get("reference", float("nan")) / args.single * 1e3,
               "captum": seconds["captum"] / args.single * 1e3, "batched": seconds["batched"] / args.parcels * 1e3}
         got = attribute_batch(ours, X[:args.single], method, targets=targets[:args.single].cpu().numpy(),
@@ -115,7 +127,7 @@ def per_parcel_table(args: argparse.Namespace, device: torch.device) -> None:
         gflop = counted_gflop(ours, method, options, device)
         print(f"| {method} | {ms['reference']:.1f} | {ms['captum']:.1f} | {ms['batched']:.1f} | "
               f"{ms['reference'] / ms['batched']:.2f}x / {ms['captum'] / ms['batched']:.2f}x | {diff:.1e} | "
-              f"{gflop:.3f} | {gflop / ms['batched'] * 1e3:.1f} |", flush=True)
+              f"{gflop:.3f} | {gflop / ms['captum'] * 1e3:.1f} / {gflop / ms['batched'] * 1e3:.1f} |", flush=True)
 
 
 def region_ig(args: argparse.Namespace, device: torch.device) -> None:
@@ -128,12 +140,17 @@ def region_ig(args: argparse.Namespace, device: torch.device) -> None:
     if args.region_parcels:
         ids = ids[:args.region_parcels]
     prepared = classifier.inputs(dataset, ids)
-    start = time.perf_counter()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    start, cpu = time.perf_counter(), time.process_time()
     result = attribute_batch(classifier.model, prepared.x, "integrated_gradients", device=device, n_steps=50)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    gflop = counted_gflop(classifier.model, "integrated_gradients", {"n_steps": 50}, device,
+                          shape=prepared.x.shape[1:])
     print(f"\nintegrated gradients (50 steps) of {len(ids)} parcels of demo region {args.region} with "
-          f"{classifier.label} ({classifier.info.arch}): {seconds:.1f} s, {seconds / len(ids) * 1e3:.1f} ms/parcel, "
-          f"largest |delta| {np.abs(result.delta).max():.1e}", flush=True)
+          f"{classifier.label} ({classifier.info.arch}), {torch.get_num_threads()} threads: wall {seconds:.1f} s "
+          f"({seconds / len(ids) * 1e3:.1f} ms/parcel), CPU {cpu:.1f} s ({cpu / len(ids) * 1e3:.1f} ms/parcel), "
+          f"load average before {load}; {gflop:.3f} GFLOP/parcel counted, {gflop * len(ids) / cpu:.1f} GFLOP/s "
+          f"of CPU time; largest |delta| {np.abs(np.asarray(result.delta)).max():.1e}", flush=True)
 
 
 def main() -> None:
@@ -143,17 +160,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: CPU time of this process (a shared machine)")
     parser.add_argument("--root", default="data/demo")
     parser.add_argument("--region", default="frh04")
     parser.add_argument("--model", default="models/transformer.pt")
     parser.add_argument("--region-parcels", type=int, default=0, help="limit the region run (0: all parcels)")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu measures this process's CPU time; it misses the GPU's (use --clock wall)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, load average {load} on "
-          f"{os.cpu_count()} cores; transformer d_model 64, 5 layers, parcels {T} x {D}\n")
+          f"{os.cpu_count()} cores; {args.clock} clock; transformer d_model 64, 5 layers, parcels {T} x {D}\n")
     per_parcel_table(args, device)
     if Path(args.root).is_dir() and Path(args.model).is_file():
         region_ig(args, device)

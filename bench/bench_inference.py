@@ -3,14 +3,21 @@
 For each model (published hyper-parameters, random weights), a batch of random N x 45 x 13
 inputs runs in eval mode under ``torch.inference_mode``; after a warm-up the median of several
 timed repeats gives parcels per second. Ours and the reference alternate repeat by repeat so that
-load from other processes affects both alike. Prints a markdown table.
+load from other processes affects both alike. Ours runs the batch in cache-sized blocks of
+``cropviz.models.fast.EVAL_ROWS`` rows (its inference fast path); the last column feeds the
+reference the same blocks and "whole batch" runs ours without blocks (as before the fast path),
+which tells the blocking's share of the gain from the rest. ``--clock cpu`` times the process's
+CPU seconds instead of wall-clock seconds: with one thread on a shared, busy machine that is
+what stays comparable between runs. Prints a markdown table.
 
     python bench/bench_inference.py [--threads 2] [--batch 1024] [--repeats 5] [--models lstm,...]
+                                    [--clock wall|cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import statistics
 import time
@@ -21,6 +28,7 @@ import torch
 from torch import nn
 
 from cropviz.models import registry
+from cropviz.models.fast import EVAL_ROWS
 
 T, D, C = 45, 13, 9
 
@@ -51,29 +59,34 @@ def _eval(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def _time(model: nn.Module, x: torch.Tensor) -> float:
+def _time(model: Callable, x: torch.Tensor, clock: Callable[[], float]) -> float:
     with torch.inference_mode():
-        start = time.perf_counter()
+        start = clock()
         model(x)
         if x.is_cuda:
             torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return clock() - start
 
 
-def measure(name: str, batch: int, repeats: int, device: torch.device) -> tuple[float, float]:
-    """Median parcels/s of (ours, reference)."""
+def measure(name: str, batch: int, repeats: int, device: torch.device,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median parcels/s of ours, ours on the whole batch, the reference, the reference in blocks."""
     torch.manual_seed(0)
     ours = _eval(registry.build(name, num_classes=C, input_dim=D)).to(device)
     theirs = _eval(reference_model(name)).to(device)
     x = torch.rand(batch, T, D, device=device)
-    runs: dict[str, list[float]] = {"ours": [], "theirs": []}
-    models: dict[str, Callable] = {"ours": ours, "theirs": theirs}
+    models: dict[str, Callable] = {
+        "ours": ours, "ours_whole": lambda rows: inspect.unwrap(type(ours).forward)(ours, rows),
+        "theirs": theirs,
+        "theirs_blocked": lambda rows: torch.cat([theirs(part) for part in rows.split(EVAL_ROWS)]),
+    }
+    runs: dict[str, list[float]] = {key: [] for key in models}
     for key in models:  # warm-up
-        _time(models[key], x)
+        _time(models[key], x, clock)
     for _ in range(repeats):
         for key in models:
-            runs[key].append(_time(models[key], x))
-    return batch / statistics.median(runs["ours"]), batch / statistics.median(runs["theirs"])
+            runs[key].append(_time(models[key], x, clock))
+    return {key: batch / statistics.median(times) for key, times in runs.items()}
 
 
 def main() -> None:
@@ -83,18 +96,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default=",".join(registry.names(registry.ZOO)))
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock seconds, or this process's CPU seconds (one thread, busy machine)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"batch {args.batch} x {T} x {D}, {args.device}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, "
-          f"load average {load} on {os.cpu_count()} cores\n")
-    print("| model | cropviz parcels/s | breizhcrops parcels/s | ratio |")
-    print("|---|---:|---:|---:|")
+          f"load average {load} on {os.cpu_count()} cores, {args.clock} clock\n")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"| model | cropviz parcels/s | breizhcrops parcels/s | ratio | ratio, cropviz on the whole "
+          f"batch | ratio to breizhcrops in blocks of {EVAL_ROWS} |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name in args.models.split(","):
-        ours, theirs = measure(name, args.batch, args.repeats, torch.device(args.device))
-        print(f"| {name} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}x |", flush=True)
+        rate = measure(name, args.batch, args.repeats, torch.device(args.device), clock)
+        print(f"| {name} | {rate['ours']:,.0f} | {rate['theirs']:,.0f} | {rate['ours'] / rate['theirs']:.2f}x "
+              f"| {rate['ours_whole'] / rate['theirs']:.2f}x | {rate['ours'] / rate['theirs_blocked']:.2f}x |",
+              flush=True)
 
 
 if __name__ == "__main__":

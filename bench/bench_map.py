@@ -1,19 +1,20 @@
-"""How the parcel map scales on the server: records, the file the browser fetches, basemap drawing.
+"""How the parcel map scales on the server: records, the vector tiles the browser fetches, basemap drawing.
 
     python bench/bench_map.py [--sizes 5000 50000 200000]
 
 Parcels are the demo simulator's polygons for region frh04 (Lambert-93, BreizhCrops density at
 200k parcels), with a random class, prediction and confidence. For each size it times
 ``parcel_layer_data`` (every parcel, no sampling, simplified at 5 m above 10,000 parcels as the
-app does), ``layer_json`` (the compact JSON the app publishes to its static folder for the browser
-to fetch) and its size, and the region outline; then the basemap of the demo's frh04 when
-``--demo`` names a demo root.
+app does), ``write_tiles`` (the vector tiles the app cuts into its static folder for regions above
+5,000 parcels: every parcel, points below the polygon zoom) with their zooms, files and size, and
+the region outline; then the basemap of the demo's frh04 when ``--demo`` names a demo root.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import numpy as np
 from cropviz.data import to_wgs84
 from cropviz.data.basemap import region_outline, write_dataset_basemap
 from cropviz.data.simulate.parcels import class_names, make_region
-from cropviz.viz.maps import clickable_view, layer_json, parcel_layer_data
+from cropviz.viz.maps import clickable_view, parcel_layer_data, tile_properties
+from cropviz.viz.tiles import write_tiles
 
 SIMPLIFY_ABOVE = 10_000  # as app_support.cache: simplify at 5 m above this many parcels
 
@@ -44,22 +46,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000, 200000])
     parser.add_argument("--demo", type=Path, default=None, help="a demo root: also time its frh04 basemap")
     args = parser.parse_args()
-    print("| parcels | build records (s) | layer JSON (s) | JSON size (MB) | gzip (MB) | outline (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| parcels | build records (s) | cut tiles (s) | zooms (min/polygon/max) | tile files | tiles (MB) "
+          "| outline (s) |")
+    print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
         gdf = parcels(n)
         started = time.perf_counter()
         records = parcel_layer_data(gdf, color_by="pred", simplify_m=5.0 if n > SIMPLIFY_ABOVE else None)
         built = time.perf_counter() - started
         clickable_view(records, int(records["id"].iloc[0]))
+        folder = Path(tempfile.mkdtemp(prefix="cropviz-bench-tiles-")) / "tiles"
         started = time.perf_counter()
-        payload = layer_json(records)
-        serialised = time.perf_counter() - started
+        tiles = write_tiles(gdf.geometry.to_numpy(), *tile_properties(records), folder)
+        cut = time.perf_counter() - started
+        shutil.rmtree(folder.parent)
         started = time.perf_counter()
         region_outline(gdf.geometry)
         outlined = time.perf_counter() - started
-        print(f"| {n:,} | {built:.2f} | {serialised:.2f} | {len(payload) / 1e6:.1f} | "
-              f"{len(gzip.compress(payload, 6)) / 1e6:.1f} | {outlined:.2f} |")
+        print(f"| {n:,} | {built:.2f} | {cut:.1f} | {tiles.min_zoom}/{tiles.polygon_zoom}/{tiles.max_zoom} | "
+              f"{tiles.tiles:,} | {tiles.size / 1e6:.1f} | {outlined:.2f} |")
     if args.demo is not None:
         from cropviz.data.breizhcrops import open_breizhcrops
 

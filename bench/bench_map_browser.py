@@ -9,9 +9,11 @@ Generates (once, when ``--root`` holds no region) a BreizhCrops-layout region ``
 WebGL: SwiftShader) with no model chosen, so the time is the map's. It reports:
 
 * page: seconds from opening the URL until the script has finished and the deck.gl canvas is on
-  the page (server: read polygons, build the records, publish the layer file);
-* data: when the browser had fetched the layer file (every parcel, no sampling), and its size;
-* interactive: when hovering the map centre first shows a parcel's tooltip (data parsed, drawn,
+  the page (server: read polygons, build the records, cut the vector tiles into the static folder
+  when they are not there yet: the first run per region and colour);
+* data: how many vector tiles the browser fetched (only those in view: every parcel of them, no
+  sampling), their size, and when the last had arrived;
+* interactive: when hovering the map centre first shows a parcel's tooltip (tiles parsed, drawn,
   pickable);
 * frame time while panning (pointer drags), from requestAnimationFrame intervals: at the default
   view and with the whole region in view (every parcel on screen);
@@ -180,15 +182,14 @@ def chromium_rss(driver: Any) -> float:
     return sum(p.memory_info().rss for p in root.children(recursive=True)) / 2**20
 
 
-def layer_fetch(driver: Any) -> tuple[float, float]:
-    """(seconds after navigation start when the layer file had arrived, its size in MB)."""
+def tile_fetch(driver: Any) -> tuple[int, float, float]:
+    """(vector tiles fetched, seconds after navigation start when the last had arrived, MB)."""
     entries = driver.execute_script(
         "return performance.getEntriesByType('resource').filter(e => e.name.includes('cropviz-map/')"
-        " && e.name.endsWith('.json')).map(e => [e.responseEnd, e.encodedBodySize, e.decodedBodySize]);")
+        " && e.name.endsWith('.pbf')).map(e => [e.responseEnd, e.decodedBodySize]);")
     if not entries:
-        return float("nan"), float("nan")
-    end, _, decoded = entries[-1]
-    return end / 1000, decoded / 1e6
+        return 0, float("nan"), float("nan")
+    return len(entries), max(e[0] for e in entries) / 1000, sum(e[1] for e in entries) / 1e6
 
 
 def select_another(driver: Any, canvas: Any, selected: str) -> tuple[str, float]:
@@ -238,6 +239,7 @@ def main() -> None:
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
     server = start_server(port, {**os.environ, "CROPVIZ_CACHE_DIR": cache}, Path(cache) / "server.log")
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
                               options=options)
@@ -252,7 +254,7 @@ def main() -> None:
         print(f"page ready: {results['page_s']:.1f} s", flush=True)
         canvas = driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")
         results["interactive_s"] = results["page_s"] + wait_interactive(driver, canvas)
-        results["data_s"], results["layer_mb"] = layer_fetch(driver)
+        results["tiles_fetched"], results["data_s"], results["tiles_mb"] = tile_fetch(driver)
         results["heap_mib"] = driver.execute_script("return performance.memory.usedJSHeapSize") / 2**20
         results["chromium_rss_mib"] = chromium_rss(driver)
         print(f"interactive: {json.dumps(results)}", flush=True)
@@ -279,6 +281,7 @@ def main() -> None:
         results["pan_whole"] = pan_frames(driver, args.moves)
         results["chromium_rss_whole_mib"] = chromium_rss(driver)
     finally:
+        results["browser_errors"] = [e["message"][:300] for e in driver.get_log("browser")][:5]
         driver.quit()
         server.terminate()
         server.wait(timeout=30)

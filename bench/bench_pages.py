@@ -50,12 +50,15 @@ def import_seconds(repeats: int) -> tuple[float, list[str]]:
     return statistics.median(times), [m for m in heavy.split(",") if m]
 
 
-def start_server(demo: Path, port: int) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port (the checkout's cache folder: caches on disk)."""
+def start_server(demo: Path, port: int, launcher: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port (the checkout's cache folder: caches on disk), once
+    it answers its health check. ``launcher``: what runs the streamlit module (default
+    ``python -m``); ``env``: more environment variables for the server."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env={**os.environ, "CROPVIZ_DEMO_ROOT": str(demo)}, stdout=subprocess.DEVNULL,
+        [*(launcher or [sys.executable, "-m"]), "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env={**os.environ, "CROPVIZ_DEMO_ROOT": str(demo), **(env or {})}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -6,9 +6,6 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, require
 from app_support.widgets import parcel_picker, show_figure, show_table
-from cropviz.data.indices import compute_index
-from cropviz.explain import attention
-from cropviz.explain.region import cloud_attention_by_month, cloud_attention_summary
 from cropviz.viz.explain import attention_grid, cloud_attention_figure, month_name
 from cropviz.viz.trajectories import add_observation_weights, trajectory_figure
 
@@ -22,19 +19,19 @@ if require(ctx):
                 "in the sidebar; the Attributions page explains every neural model.")
         st.stop()
     parcel_picker(ctx, "attention_parcel")
-    prepared = model.inputs(ctx.dataset, [ctx.selected_id])
-    x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
-    result = attention(model.model, x)
+    workspace = cache.workspace(model, ctx.dataset)
+    parcel = workspace.parcel_input(ctx.selected_id)
+    dates, cloudy = parcel.dates, parcel.cloudy
+    result = workspace.attention(ctx.selected_id)
     row = ctx.table.set_index("id").loc[ctx.selected_id]
     st.markdown(f"**Parcel {ctx.selected_id}**, {row['classname']}, predicted **{row['predicted']}** "
                 f"({row['confidence']:.2f}). The model sees {len(dates)} observations sampled from the "
                 f"season (dates on the axes); {int(cloudy.sum())} of them are cloud-flagged.")
     if model.info.shuffle_time:
         st.warning("This model was trained on time-shuffled sequences: the observations are in permuted order.")
-    inputs = pd.DataFrame(x, columns=model.info.bands)
-    ndvi = compute_index(inputs, "NDVI").to_numpy() if {"B4", "B8"} <= set(model.info.bands) else x[:, 0]
-    fig = trajectory_figure(dates, pd.DataFrame({"NDVI": ndvi}), cloudy=cloudy,
-                            title="Attention rollout (mean attention received) under the NDVI of the model input")
+    fig = trajectory_figure(dates, pd.DataFrame({parcel.curve_name: parcel.curve}), cloudy=cloudy,
+                            title=f"Attention rollout (mean attention received) under the {parcel.curve_name} "
+                                  "of the model input")
     add_observation_weights(fig, dates, result.rollout, name="rollout")
     show_figure(fig, f"parcel-{ctx.selected_id}-rollout", key="attention_rollout")
     st.caption(f"Rollout weights sum to 1; uniform attention would give {1 / len(dates):.3f} per observation. "
@@ -62,8 +59,9 @@ if require(ctx):
                    "precompute --explain attention` covers every parcel once, for this page to read). "
                    "Attention received per observation, as a multiple of the uniform share (1.0 = average).")
     show_figure(cloud_attention_figure(frame), "attention-clouds", key="attention_clouds")
-    show_table(cloud_attention_summary(frame).round(3).rename_axis("class"), "attention-clouds-per-class",
+    per_class, by_month = cache.cloud_attention_tables(frame)
+    show_table(per_class.round(3).rename_axis("class"), "attention-clouds-per-class",
                key="attention_cloud_table")
-    by_month = cloud_attention_by_month(frame).round(3)
+    by_month = by_month.round(3)
     by_month.index = [month_name(m) for m in by_month.index]
     show_table(by_month.rename_axis("month"), "attention-by-month", key="attention_month_table")

@@ -4,11 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, require
 from app_support.widgets import parcel_picker, show_figure, show_table
-from cropviz.data.indices import compute_index
-from cropviz.errors import CropvizError
-from cropviz.explain import METHODS, sanity_check, top_k_observations, what_if
 from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD, class_hex
 from cropviz.viz.explain import attribution_heatmap, compare_attributions, top_observations_table
 from cropviz.viz.trajectories import add_observation_weights, mark_top_observations, probability_bar, trajectory_figure
@@ -29,16 +27,19 @@ if require(ctx):
     classes = model.classes
     parcel_picker(ctx, "attr_parcel")
     row = ctx.table.set_index("id").loc[ctx.selected_id]
-    prepared = model.inputs(ctx.dataset, [ctx.selected_id])
-    x, dates, cloudy = prepared.x[0], prepared.dates[0], prepared.cloudy[0]
+    workspace = cache.workspace(model, ctx.dataset)
+    methods = workspace.attribution_methods
+    parcel = workspace.parcel_input(ctx.selected_id)
+    dates, cloudy = parcel.dates, parcel.cloudy
     controls = st.columns(4)
-    method = controls[0].selectbox("Method", METHODS, key="attr_method")
+    method = controls[0].selectbox("Method", list(methods), format_func=lambda m: methods[m].label, key="attr_method",
+                                   help="; ".join(f"{m.label}: {m.summary}" for m in methods.values()))
     target_kind = controls[1].selectbox("Target class", ["predicted", "true", "other..."], key="attr_target_kind")
     target = {"predicted": int(row["pred"]), "true": int(row["classid"])}.get(target_kind)
     if target is None:
         target = classes.index(controls[1].selectbox("Class", classes, key="attr_target_class"))
     baseline_name = controls[2].selectbox("Baseline", list(BASELINES), key="attr_baseline",
-                                          disabled=method in ("saliency", "input_x_gradient"))
+                                          disabled=not methods[method].needs_baseline)
     top_k = controls[3].slider("Top-k observations", 1, 10, 5, key="attr_topk")
     options = {}
     if method == "integrated_gradients":
@@ -48,17 +49,14 @@ if require(ctx):
         step = st.slider("ELECTS: explain the class at step", 0, len(dates) - 1, len(dates) - 1, key="attr_step")
     def explain(chosen_method: str, chosen_target: int):
         settings = dict(options) if chosen_method == method else {}
-        baseline = None if chosen_method in ("saliency", "input_x_gradient") else BASELINES[baseline_name]
-        if chosen_method == "gradient_shap":
-            baseline = "random"
+        entry = methods[chosen_method]
+        # a stochastic method (GradientShap) draws its baselines at random from the reference parcels
+        baseline = None if not entry.needs_baseline else "random" if entry.stochastic else BASELINES[baseline_name]
         return cache.attribution(model, ctx.dataset, ctx.selected_id, chosen_method, chosen_target, baseline,
                                  step, settings)
 
-    try:
+    with shown_errors():
         result = explain(method, target)
-    except CropvizError as error:
-        st.error(str(error))
-        st.stop()
     st.markdown(f"**Parcel {ctx.selected_id}**: true **{row['classname']}**, predicted **{row['predicted']}** "
                 f"({row['confidence']:.2f}); explaining **{classes[target]}** with `{method}`.")
     if result.delta is not None:
@@ -73,12 +71,11 @@ if require(ctx):
         else:
             st.caption(f"|delta| below {DELTA_TOLERANCE}: the attributions account for the whole change of the "
                        "class log-probability from the baseline to this parcel.")
-    inputs = pd.DataFrame(x, columns=model.info.bands)
-    ndvi = compute_index(inputs, "NDVI").to_numpy()
-    fig = trajectory_figure(dates, pd.DataFrame({"NDVI": ndvi}), cloudy=cloudy,
-                            title="Per-observation attribution under the NDVI of the model input")
+    ndvi = parcel.curve
+    fig = trajectory_figure(dates, pd.DataFrame({parcel.curve_name: ndvi}), cloudy=cloudy,
+                            title=f"Per-observation attribution under the {parcel.curve_name} of the model input")
     add_observation_weights(fig, dates, result.per_observation, name=method)
-    top = top_k_observations(result, k=top_k, dates=dates)
+    top = result.top_observations(k=top_k, dates=dates)
     mark_top_observations(fig, dates[top["index"]], ndvi[top["index"]],
                           [pd.Timestamp(d).strftime("%d %b") for d in dates[top["index"]]])
     show_figure(fig, f"parcel-{ctx.selected_id}-{method}", key="attr_trajectory")
@@ -95,7 +92,8 @@ if require(ctx):
     st.header("Compare")
     mode = st.radio("Compare", ["true vs predicted class", "two methods"], horizontal=True, key="attr_compare")
     if mode == "two methods":
-        other = st.selectbox("Second method", [m for m in METHODS if m != method], key="attr_other")
+        other = st.selectbox("Second method", [m for m in methods if m != method],
+                             format_func=lambda m: methods[m].label, key="attr_other")
         a, b, titles = result, explain(other, target), [method, other]
     else:
         a, b = explain(method, int(row["classid"])), explain(method, int(row["pred"]))
@@ -110,7 +108,7 @@ if require(ctx):
     chosen = probe[0].selectbox("Observation", range(len(dates)), format_func=labels_t.__getitem__,
                                 index=int(top["index"].iloc[0]), key="attr_whatif_obs")
     edit = probe[1].radio("Edit", ["remove", "cloud"], horizontal=True, key="attr_whatif_mode")
-    change = what_if(model.model, x, chosen, mode=edit, dates=dates, bands=model.info.bands, step=step)
+    change = workspace.what_if(ctx.selected_id, chosen, mode=edit, step=step)
     before, after = change.before, change.after  # what_if returns probabilities
     st.markdown(f"Predicted **{classes[change.predicted_before]}** ({before.max():.2f}) -> "
                 f"**{classes[change.predicted_after]}** ({after.max():.2f}) after the edit.")
@@ -124,7 +122,7 @@ if require(ctx):
 
     st.header("Sanity check")
     if st.button("Randomise the model's weights and compare", key="attr_sanity"):
-        check = sanity_check(model.model, x, method, target=target, **options)
+        check = workspace.sanity_check(ctx.selected_id, method, target=target, **options)
         st.metric("Spearman rank correlation, original vs randomised weights", f"{check['spearman']:.2f}")
         st.caption("A method that explains the model gives a clearly different map after randomisation "
                    "(correlation near 0); a high correlation means the map reflects the input, not the model.")

@@ -3,13 +3,16 @@
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
-from cropviz.calibration import is_calibrated, temperature_of
-from cropviz.diagnose import suspected_label_errors
-from cropviz.diagnose.verdict import VERDICTS
-from cropviz.errors import CropvizError
-from cropviz.viz.diagnosis import confusion_pairs, confusion_pairs_figure, reliability_figure, verdict_counts_figure
+from cropviz.viz.diagnosis import (
+    VERDICT_ORDER,
+    confusion_pairs,
+    confusion_pairs_figure,
+    reliability_figure,
+    verdict_counts_figure,
+)
 from cropviz.viz.export import table_to_csv
 
 TRIAGE_COLUMNS = ["id", "true_class", "pred_class", "verdict", "reason", "confidence", "margin", "second_class",
@@ -20,17 +23,14 @@ ctx = context()
 st.title("Why is this parcel wrong?")
 banner(ctx)
 if require(ctx):
-    try:
+    with shown_errors("Cannot diagnose this region"):
         frame = cache.diagnosis(ctx.classifier, ctx.dataset)
-    except CropvizError as error:
-        st.error(f"Cannot diagnose this region: {error}")
-        st.stop()
     model = ctx.classifier
     wrong = frame[frame["verdict"] != "correct"]
-    temperature = temperature_of(model)
+    temperature = model.temperature
     limits = frame.attrs["thresholds"]
     calibration = (f"calibrated probabilities (temperature {temperature:.2f} fitted on "
-                   f"{model.info.card['calibration']['fitted_on']})" if is_calibrated(model)
+                   f"{model.calibration_source})" if model.is_calibrated
                    else "uncalibrated probabilities (the model card holds no temperature)")
     source = ("k-fold cross-validated probabilities (this is a training region of the model)"
               if frame.attrs.get("in_training_regions") else "the model's out-of-sample probabilities")
@@ -50,8 +50,9 @@ if require(ctx):
 
     st.subheader("Triage")
     filters = st.columns([2, 2, 2, 1])
-    verdicts = filters[0].multiselect("Verdicts", [v for v in VERDICTS if v != "correct"],
-                                      default=[v for v in VERDICTS if v != "correct"], key="diagnosis_verdict_filter")
+    wrong_verdicts = [v for v in VERDICT_ORDER if v != "correct"]
+    verdicts = filters[0].multiselect("Verdicts", wrong_verdicts, default=wrong_verdicts,
+                                      key="diagnosis_verdict_filter")
     true_classes = filters[1].multiselect("True class", sorted(wrong["true_class"].unique()), key="diagnosis_true")
     pred_classes = filters[2].multiselect("Predicted class", sorted(wrong["pred_class"].unique()),
                                           key="diagnosis_pred")
@@ -76,7 +77,7 @@ if require(ctx):
         if st.button(f"Open the dossier of parcel {chosen}", key="diagnosis_open"):
             st.switch_page("pages/dossier.py")
 
-    suspects = suspected_label_errors(frame, ctx.dataset)
+    suspects = cache.label_error_suspects(model, ctx.dataset)
     st.download_button(f"Suspected label errors ({len(suspects)} parcels, CSV for the LPIS provider)",
                        data=table_to_csv(suspects), file_name=f"suspected-label-errors-{ctx.dataset.region}.csv",
                        mime="text/csv", key="diagnosis_suspects", on_click="ignore")
@@ -86,7 +87,7 @@ if require(ctx):
         st.caption(f"Expected calibration error (10 bins) on {report['parcels']} parcels: "
                    f"{report['ece_before']:.3f} uncalibrated, {report['ece_after']:.3f} with temperature "
                    f"{temperature:.2f}. " + ("The temperature was fitted on the validation region." if
-                                              is_calibrated(model) else "No temperature is stored for this model."))
+                                              model.is_calibrated else "No temperature is stored for this model."))
         show_figure(reliability_figure({"uncalibrated": report["uncalibrated"], "calibrated": report["calibrated"]},
                                        title="Reliability diagram (top label)"), "reliability",
                     key="diagnosis_reliability")

@@ -5,12 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
-from cropviz.calibration import has_dropout, is_calibrated, temperature_of
-from cropviz.data.series import parcel_series
-from cropviz.diagnose.dossier import neighbour_table
-from cropviz.errors import CropvizError
 from cropviz.viz.diagnosis import VERDICT_COLORS, neighbour_curves_figure
 from cropviz.viz.maps import parcel_deck
 from cropviz.viz.trajectories import mark_top_observations, probability_bar, trajectory_figure
@@ -30,11 +27,8 @@ st.title("Parcel dossier")
 banner(ctx)
 if require(ctx):
     model, ds = ctx.classifier, ctx.dataset
-    try:
+    with shown_errors("Cannot diagnose this region"):
         frame = cache.diagnosis(model, ds)
-    except CropvizError as error:
-        st.error(f"Cannot diagnose this region: {error}")
-        st.stop()
     rows = frame.set_index("id")
     ids = rows.index.tolist()
     if ctx.selected_id not in rows.index:
@@ -53,7 +47,7 @@ if require(ctx):
     where, probs = st.columns(2)
     with where:
         st.subheader("Where it is")
-        try:
+        with shown_errors("No map", stop=False, show=st.caption):
             points = cache.parcel_points(ds)
             here = points[points["id"] == parcel_id]
             if len(here):
@@ -67,28 +61,23 @@ if require(ctx):
                            "their label")
             else:
                 st.caption("This parcel has no polygon in the dataset's geometry file.")
-        except CropvizError as error:
-            st.caption(f"No map: {error}")
     with probs:
         st.subheader("Probabilities")
         values = [float(row[f"prob_{c}"]) for c in model.classes]
-        label = (f"calibrated (temperature {temperature_of(model):.2f}, fitted on "
-                 f"{model.info.card['calibration']['fitted_on']})" if is_calibrated(model) else "uncalibrated")
+        label = (f"calibrated (temperature {model.temperature:.2f}, fitted on {model.calibration_source})"
+                 if model.is_calibrated else "uncalibrated")
         show_figure(probability_bar(model.classes, values, true=row["true_class"], title="Class probabilities"),
                     f"parcel-{parcel_id}-probabilities", key="dossier_probs")
         st.caption(f"Probabilities are {label}.")
-        if has_dropout(model):
+        if model.has_dropout:
             mean, entropy = cache.mc_dropout(model, ds, parcel_id)
             st.caption(f"MC dropout (30 passes): predictive entropy {entropy:.2f} nats, most likely "
                        f"{model.classes[int(np.argmax(mean))]} ({mean.max():.2f}).")
 
     st.subheader("Trajectory, class envelopes, clouds and the decisive observations")
-    try:
+    with shown_errors(f"Cannot read parcel {parcel_id}"):
         parcel = ds.parcel(parcel_id)
-    except (CropvizError, KeyError) as error:
-        st.error(f"Cannot read parcel {parcel_id}: {error}")
-        st.stop()
-    series = parcel_series(parcel, ["NDVI"])
+    series = parcel.series(["NDVI"])
     classes = list(dict.fromkeys([row["true_class"], row["pred_class"]]))
     envelopes = {f"{c} ({'labelled' if c == row['true_class'] else 'predicted'}) mean ± std":
                  (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
@@ -96,7 +85,7 @@ if require(ctx):
     fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
                             title=f"Parcel {parcel_id}: NDVI", yaxis_title="NDVI")
     decisive = None
-    if model.differentiable and model.spec.input_form != "patch":
+    if model.differentiable and not model.reads_patches:
         decisive = cache.decisive(model, ds, parcel_id)
         at = series["NDVI"].reindex(pd.DatetimeIndex(decisive["date"]), method="nearest")
         mark_top_observations(fig, decisive["date"], at.to_numpy(),
@@ -113,7 +102,7 @@ if require(ctx):
                 f"(p={row['confidence_without_clouds']:.2f}).")
 
     st.subheader("Nearest neighbours in the model's embedding")
-    neighbours = neighbour_table(frame, parcel_id)
+    neighbours = cache.neighbours(model, ds, parcel_id)
     show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True)
     curves = cache.curves(ds, neighbours["id"].tolist())
     own = cache.curves(ds, [parcel_id])[0]

@@ -4,11 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, query, require, select_parcel, set_query
 from app_support.widgets import show_figure, show_table
-from cropviz.early.analysis import class_stop_summary, decided_over_time, deterministic_stop, stop_date_distribution
-from cropviz.errors import CropvizError
-from cropviz.models.checkpoint import shipped_names
 from cropviz.viz.early import sampled_stops_figure, stop_date_distribution_figure, tradeoff_figure
 
 
@@ -16,7 +14,7 @@ def _elects_model(ctx):
     """The sidebar model when it is ELECTS, else shipped ELECTS weights picked here (or None)."""
     if ctx.classifier is not None and ctx.classifier.is_early:
         return ctx.classifier
-    options = [n for n in shipped_names() if n.startswith("elects")]
+    options = cache.shipped_weights("elects")
     sidebar_name = ctx.classifier.name if ctx.classifier is not None else "none"
     if not options:
         st.info(f"The sidebar model ({sidebar_name}) is not an early classifier and no ELECTS weights are "
@@ -28,13 +26,11 @@ def _elects_model(ctx):
     name = st.selectbox("ELECTS weights", options, index=options.index(default) if default in options else 0,
                         key="early_model")
     set_query(early_model=name)
-    try:
+    with shown_errors(stop=False):
         model = cache.classifier(name)
         model.check_fits(ctx.dataset)
-    except CropvizError as error:
-        st.error(str(error))
-        return None
-    return model
+        return model
+    return None
 
 
 def _describe(model) -> str:
@@ -71,12 +67,9 @@ if model is not None:
                            "successful Bernoulli(δ_t) draw (seeded).")
     seed = int(mid.number_input("Seed of the draws", 0, 10_000, 0, key="early_seed"))
     n_samples = int(right.number_input("Draws for the distribution", 10, 2000, 200, step=50, key="early_draws"))
-    try:
+    with shown_errors():
         result, fig = cache.parcel_animation(model, ds, parcel, threshold,
                                              n_samples=n_samples if mode == "sampled" else None, seed=seed)
-    except CropvizError as error:
-        st.error(str(error))
-        st.stop()
     stop_day = pd.Timestamp(result.dates[result.stop_step])
 
     def verdict(k: int) -> str:
@@ -89,10 +82,9 @@ if model is not None:
     st.caption("Press ▶ play to replay the season from the first observation; drag the slider to step. "
                "The star marks the stop and the class chosen then.")
     show_figure(fig, f"early-parcel-{parcel}", key="early_parcel_animation")
-    inputs = model.inputs(ds, [parcel])
-    draws = stop_date_distribution(model, inputs, n_samples=n_samples, seed=seed)
+    draws = cache.stop_draws(model, ds, parcel, n_samples=n_samples, seed=seed)
     expected_correct = float((draws["share"] * (draws["pred"] == result.true)).sum())
-    deterministic = int(deterministic_stop(result.delta[None], threshold)[0])
+    deterministic = result.first_stop(threshold)
     show_figure(sampled_stops_figure(draws["date"], draws["share"], draws["probability"], deterministic, n_samples),
                 f"early-draws-{parcel}", key="early_draws_figure")
     st.caption(f"Over {n_samples} sampled draws (seed {seed}) the class at the stop is right in "
@@ -106,8 +98,7 @@ if model is not None:
                        f"{len(frame)} parcels.")
         show_figure(cache.region_animation(model, ds, threshold), "early-region", key="early_region_animation")
     st.markdown("Share of the region's parcels decided, and accuracy of the decided ones, by the end of each month:")
-    months = pd.date_range(f"{ds.year}-02-01", periods=12, freq="MS") - pd.Timedelta(days=1)
-    over_time = decided_over_time(frame, months)
+    over_time = cache.early_by_month(model, ds, threshold)
     over_time.insert(0, "by end of", over_time.pop("date").dt.strftime("%b"))
     over_time = over_time.rename(columns={"n_decided": "parcels decided", "decided": "share decided",
                                           "correct": "share decided and right",
@@ -115,13 +106,12 @@ if model is not None:
     show_table(over_time, "early-decided-over-time", key="early_over_time", hide_index=True)
 
     st.header("Earliness against accuracy")
-    names = tuple(n for n in shipped_names() if n.startswith("elects"))
+    names = tuple(cache.shipped_weights("elects"))
     if names:
-        try:
+        table = None
+        with shown_errors(stop=False):
             table = cache.early_tradeoff(ds, names, threshold)
-        except CropvizError as error:
-            st.error(str(error))
-        else:
+        if table is not None:
             show_figure(tradeoff_figure(table), "early-tradeoff", key="early_tradeoff_figure")
             show_table(table.rename(columns={"full_season": "full season", "macro_f1": "macro F1",
                                              "harmonic_mean": "harmonic mean", "mean_stop_date": "mean stop date"}),
@@ -134,7 +124,7 @@ if model is not None:
 
     st.header("When is each crop decided?")
     show_figure(stop_date_distribution_figure(frame, classes), "early-stop-dates", key="early_stop_dates")
-    summary = class_stop_summary(frame, classes, year=int(ds.year))
+    summary = cache.early_class_months(model, ds, threshold)
     pivot = summary.pivot(index="class", columns="month", values="decided_correct")
     pivot = pivot[[m for m in summary["month"].drop_duplicates()]].rename_axis(index="class", columns=None)
     st.markdown("Share of each crop's parcels **decided and correct** by the end of each month "

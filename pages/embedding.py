@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
-from cropviz.errors import CropvizError
 from cropviz.viz.diagnosis import embedding_figure
 from cropviz.viz.maps import parcel_deck
 
@@ -16,12 +16,9 @@ st.title("Embedding view")
 banner(ctx)
 if require(ctx):
     model, ds = ctx.classifier, ctx.dataset
-    try:
+    with shown_errors("Cannot embed this region"):
         frame = cache.diagnosis(model, ds)
         coords = cache.embedding_2d(model, ds).merge(frame[["id", "true_class", "pred_class", "verdict"]], on="id")
-    except CropvizError as error:
-        st.error(f"Cannot embed this region: {error}")
-        st.stop()
     st.caption("Each point is a parcel: the input of the model's classification layer, projected to 2-D with "
                "UMAP (seed 0). Click a point to select the parcel on every page; lasso a group to list it "
                "and see it on the map." + ("" if model.differentiable else

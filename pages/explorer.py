@@ -4,11 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, query, require, select_parcel, set_query, shipped_models
 from app_support.widgets import show_figure, show_table
-from cropviz.errors import CropvizError
-from cropviz.explore import agreement_summary, compare_models, confusion_cell
-from cropviz.metrics import metrics_from_predictions, per_class_frame
 from cropviz.viz.metrics import confusion_figure, model_comparison_figure, per_class_figure
 
 ctx = context()
@@ -16,13 +14,12 @@ st.title("Misclassification explorer")
 banner(ctx)
 if require(ctx):
     classes = ctx.classifier.classes
-    metrics = metrics_from_predictions(ctx.predictions, classes)
+    metrics, per_class = cache.metrics(ctx.classifier, ctx.dataset)
     cols = st.columns(4)
     cols[0].metric("Overall accuracy", f"{metrics['overall_accuracy']:.3f}")
     cols[1].metric("Cohen's kappa", f"{metrics['kappa']:.3f}")
     cols[2].metric("Macro F1", f"{metrics['macro_f1']:.3f}")
     cols[3].metric("Labelled parcels", metrics["n"])
-    per_class = per_class_frame(metrics)
     show_figure(per_class_figure(per_class, title="Per-class precision, recall and F1"),
                 "per-class-scores", key="explorer_per_class")
     normalize = st.toggle("Row-normalised confusion matrix", value=True, key="explorer_normalize")
@@ -43,7 +40,7 @@ if require(ctx):
     pred = right.selectbox("Predicted class", classes,
                            index=classes.index(pred_default) if pred_default in classes else 0, key="explorer_pred")
     set_query(cell_true=true, cell_pred=pred)
-    cell = confusion_cell(ctx.table, true, pred)
+    cell = cache.confusion_cell(ctx.table, true, pred)
     st.markdown(f"**{len(cell)} parcels** of class *{true}* predicted as *{pred}*, most confident first. "
                 "Select a row to open the parcel on the map and in the inspector.")
     shown = cell[["id", "code", "classname", "predicted", "confidence", "sequencelength", "cloud_share"]].rename(
@@ -68,20 +65,16 @@ if require(ctx):
     others = [m for m in shipped_models() if m != ctx.classifier.label]
     other_name = st.selectbox("Second model", others, key="explorer_other") if others else None
     if other_name:
-        try:
+        comparison = None
+        with shown_errors(stop=False):
             other = cache.classifier(other_name)
             other.check_fits(ctx.dataset)
-            other_predictions = cache.predictions(other, ctx.dataset)
-        except CropvizError as error:
-            st.error(str(error))
-        else:
+            comparison, other_metrics, summary = cache.model_comparison(ctx.table, ctx.classifier, other, ctx.dataset)
+        if comparison is not None:
             names = (ctx.classifier.label, other.label)
-            comparison = compare_models(ctx.table, ctx.predictions, other_predictions, classes, names)
-            other_metrics = metrics_from_predictions(other_predictions, classes)
             scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
                                    for n, m in zip(names, (metrics, other_metrics), strict=False)])
             show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
-            summary = agreement_summary(comparison, len(ctx.table), names)
             st.markdown(f"The two models disagree on **{summary['disagree']}** of {summary['parcels']} parcels: "
                         f"only `{names[0]}` is right on {summary[f'only {names[0]} right']}, only `{names[1]}` "
                         f"on {summary[f'only {names[1]} right']}, neither on {summary['neither right']}.")

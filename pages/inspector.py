@@ -3,10 +3,9 @@
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, query, require, set_query
 from app_support.widgets import parcel_picker, show_figure
-from cropviz.data.series import parcel_series, series_names
-from cropviz.errors import CropvizError
 from cropviz.viz.chips import chip_strip
 from cropviz.viz.colors import class_hex
 from cropviz.viz.trajectories import probability_bar, trajectory_figure
@@ -17,13 +16,10 @@ banner(ctx)
 if require(ctx, predictions=False):
     ds, table = ctx.dataset, ctx.table
     parcel_picker(ctx, "inspector_parcel")
-    try:
+    with shown_errors(f"Cannot read parcel {ctx.selected_id}"):
         parcel = ds.parcel(ctx.selected_id)
-    except (CropvizError, KeyError) as error:
-        st.error(f"Cannot read parcel {ctx.selected_id}: {error}")
-        st.stop()
     row = table[table["id"] == parcel.id].iloc[0]
-    names = series_names(ds.spectral_bands)
+    names = ds.series_names
     default = [n for n in query("series", "NDVI").split(",") if n in names] or ["NDVI"]
     chosen = st.multiselect("Bands and indices", names, default=default, key="inspector_series")
     set_query(series=",".join(chosen))
@@ -37,7 +33,7 @@ if require(ctx, predictions=False):
     info += f" · {len(parcel.dates)} observations, {parcel.cloudy.mean():.0%} cloud-flagged"
     st.markdown(info)
     if chosen:
-        series = parcel_series(parcel, chosen)
+        series = parcel.series(chosen)
         envelopes, envelope_colors = {}, {}
         if len(chosen) == 1:
             classes = [parcel.classname] + ([predicted] if predicted and predicted != parcel.classname else [])

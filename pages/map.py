@@ -4,8 +4,15 @@ import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require, select_parcel
-from cropviz.explore import filter_parcels
-from cropviz.viz.maps import TOOLTIP_CSS, basemap_layer, clickable_view, legend_items, outline_layer, parcel_deck
+from cropviz.viz.maps import (
+    TOOLTIP_CSS,
+    basemap_layer,
+    clickable_view,
+    legend_items,
+    outline_layer,
+    parcel_deck,
+    picked_parcel,
+)
 
 COLOR_LABELS = {"true": "True class", "pred": "Predicted class", "correct": "Correct or wrong",
                 "confidence": "Confidence", "uncertainty": "Uncertainty (calibrated entropy)"}
@@ -57,7 +64,7 @@ if require(ctx, predictions=False):
             pair = None if pair_text == "(any)" else tuple(pair_text.split(" -> "))
             only_wrong = cols[3].toggle("Only misclassified", key="map_wrong")
             conf = cols[3].slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.05, key="map_conf")
-    shown = filter_parcels(table, true=true_filter, predicted=pred_filter, pair=pair,
+    shown = cache.filter_parcels(table, true=true_filter, predicted=pred_filter, pair=pair,
                            only_wrong=only_wrong, confidence=conf)
     records = None
     with left:
@@ -85,14 +92,15 @@ if require(ctx, predictions=False):
             else:
                 under = outline_layer(cache.region_outline(ctx.dataset))
             deck = parcel_deck(records, selected_id=ctx.selected_id, view=st.session_state["map_view"][1],
-                               under=[under], data_url=cache.map_layer_url(ctx, color_by, records),
+                               under=[under], tiles=cache.map_tiles(ctx, color_by, records),
                                height=MAP_HEIGHT, opacity=opacity if imagery != "none" else 1.0)
             event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object",
                                     key="parcel_map", height=MAP_HEIGHT)
             picked = ((event or {}).get("selection", {}).get("objects", {}) or {}).get("parcels", [])
-            if picked and int(picked[0]["id"]) != ctx.selected_id:
-                st.session_state["map_clicked"] = int(picked[0]["id"])
-                select_parcel(int(picked[0]["id"]))
+            clicked = picked_parcel(picked[0]) if picked else None
+            if clicked is not None and clicked != ctx.selected_id:
+                st.session_state["map_clicked"] = clicked
+                select_parcel(clicked)
                 st.rerun()
             st.caption(f"{shown['id'].nunique():,} of {len(table):,} parcels shown, every one drawn. "
                        "Click a parcel to select it; the box at the top left describes the parcel under "

@@ -5,20 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from app_support import cache
+from app_support.guard import shown_errors
 from app_support.state import banner, context, query, select_parcel, set_query
 from app_support.widgets import seed004_results, show_figure, show_table
-from cropviz.ablation import (
-    THEIRS,
-    card_order_table,
-    command_line,
-    order_table,
-    ours_label,
-    paper_table,
-    per_class_order_differences,
-)
-from cropviz.errors import CropvizError
-from cropviz.models import registry
-from cropviz.models.checkpoint import shipped_names
 from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
 from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD
 
@@ -30,41 +19,48 @@ st.markdown(
     "**shuffled per parcel** (same observations, random order, the same permutation at training and test). "
     "What a model loses is what it owed to the *order* of the season; what it keeps, it got from the "
     "observations as a set (a memory of what was seen).")
-st.info(
+explainer = st.container()
+study = seed004_results("order_results_upload")
+explainer.info(
     "**What the demo can show:** the protocol end to end (training both orders, per-class losses, the "
     "parcels where the two models disagree and what each model looks at). **What it cannot:** the size of "
     "the effect on real crops. The demo is simulated, its patch set is 80 parcels per region and training "
     "was cut to a few epochs, so differences of a few F1 points are within noise. To measure it on real "
-    f"data (BreizhCrops layout with patches): `{command_line('DIR', 'results/time_space.json', folds=5)}` "
+    f"data (BreizhCrops layout with patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}` "
     "and upload the file below.")
 
-results = seed004_results("order_results_upload")
+results = study.results
 
 st.header("Table 4: macro F1 ordered and shuffled")
-theirs = paper_table(4).reset_index().rename(columns={"Ordered": "ordered", "Shuffled": "shuffled", "Delta": "delta"})
+theirs = study.paper_table(4).reset_index().rename(columns={"Ordered": "ordered", "Shuffled": "shuffled",
+                                                           "Delta": "delta"})
 left, right = st.columns(2)
-left.markdown(f"**{THEIRS}**, 5-fold CV, 50 epochs")
+left.markdown(f"**{study.theirs}**, 5-fold CV, 50 epochs")
 with left:
     show_table(theirs, "seed004-table4-theirs", key="order_theirs", hide_index=True)
 if results is not None:
-    ours = order_table(results)
+    ours = study.order_table()
     data = results["data"]
-    right.markdown(f"**{ours_label(results)}**: {data['split']}; {results['protocol']['epochs']} epochs "
+    right.markdown(f"**{study.label}**: {data['split']}; {results['protocol']['epochs']} epochs "
                    f"(zoo {results['protocol']['zoo_epochs']})")
     with right:
         show_table(ours, "seed004-table4-ours", key="order_ours", hide_index=True)
     names = {"convlstm": "ConvLSTM", "cnn_gru7": "CNN+GRU7", "cnn_gru9": "CNN+GRU9", "gru": "GRU"}
-    bars = pd.concat([theirs.assign(source=THEIRS)[["source", "model", "delta"]],
-                      ours[ours["model"].isin(list(names))].assign(source=ours_label(results),
+    bars = pd.concat([theirs.assign(source=study.theirs)[["source", "model", "delta"]],
+                      ours[ours["model"].isin(list(names))].assign(source=study.label,
                                                                   model=lambda f: f["model"].map(names))
                       [["source", "model", "delta"]]])
     show_figure(grouped_bars(bars, "delta", axis_title="F1 shuffled - ordered (points)"), "seed004-order-delta",
                 key="order_delta")
     st.caption("Paper: the more parameters a model gives to time, the more shuffling costs it (GRU -8.5, "
                "CNN+GRU9 -6.3, ConvLSTM -1.3). Compare the signs and the ranking, not the sizes.")
+    if "transformer" in set(ours["model"]):
+        st.caption("The BreizhCrops Transformer has no positional encoding and max-pools over time: it gives the "
+                   "same answer for any order of its inputs, so its ordered-shuffled difference is the spread "
+                   "between two trainings, a yardstick for the noise of the other rows.")
 
 cards = cache.model_cards()
-card_table = card_order_table(cards)
+card_table = study.card_order_table(cards)
 st.subheader("Shipped weights and their shuffled twins (test macro F1 from the model cards)")
 if card_table.empty:
     st.caption("No shipped model has a shuffled twin with test metrics in its card yet (models/<name>_shuffled.json).")
@@ -83,13 +79,13 @@ if results is not None:
         model = st.selectbox("Model", shuffled_models, key="order_class_model",
                              index=shuffled_models.index(default) if default in shuffled_models else 0)
         set_query(ablation_model=model)
-        diff = per_class_order_differences(results, model)
+        diff = study.per_class_order_differences(model)
         show_figure(per_class_delta_figure(diff), f"seed004-per-class-{model}", key="order_per_class")
         st.caption("Bars below zero: classes the model recognises worse without the time order. Classes "
                    "with few test parcels (hover) move by chance.")
 
 st.header("Parcels where the ordered and the shuffled model disagree")
-available = shipped_names()
+available = cache.shipped_weights()
 pairs = [n for n in available if not n.endswith("_shuffled") and f"{n}_shuffled" in available]
 if not ctx.ready:
     st.info(ctx.data_error or "Choose a dataset in the sidebar.")
@@ -102,14 +98,12 @@ else:
                         key="order_pair")
     set_query(pair=pair)
     twin = f"{pair}_shuffled"
-    if registry.spec(cache.classifier(pair).info.arch).input_form == registry.PATCH and ctx.dataset.patches() is None:
+    if cache.classifier(pair).reads_patches and ctx.dataset.patches() is None:
         st.info(f"{pair} takes parcel patches and this region has none.")
     else:
-        try:
+        table = None
+        with shown_errors(stop=False):
             table = cache.order_disagreements(ctx.dataset, pair, twin)
-        except CropvizError as error:
-            st.error(str(error))
-            table = None
         if table is not None:
             disagree = table[table["disagree"]].drop(columns="disagree")
             st.markdown(f"**{len(disagree)}** of {len(table)} parcels get different classes from `{pair}` and "

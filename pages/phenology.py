@@ -5,7 +5,6 @@ import streamlit as st
 from app_support import cache
 from app_support.state import banner, context, query, require, set_query
 from app_support.widgets import show_figure
-from cropviz.data.series import series_names
 from cropviz.viz.phenology import phenology_figure, season_frames
 
 ctx = context()
@@ -13,7 +12,7 @@ st.title("Crop phenology")
 banner(ctx)
 if require(ctx, predictions=False):
     ds = ctx.dataset
-    names = series_names(ds.spectral_bands)
+    names = ds.series_names
     default_name = query("index", "NDVI")
     name = st.selectbox("Band or index", names, index=names.index(default_name) if default_name in names else 0,
                         key="phenology_index")

@@ -6,15 +6,6 @@ import streamlit as st
 
 from app_support.state import banner, context
 from app_support.widgets import seed004_results, show_figure, show_table
-from cropviz.ablation import (
-    THEIRS,
-    command_line,
-    ours_label,
-    paper_comparison,
-    paper_table,
-    per_class_table,
-    space_time_table,
-)
 from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
 
 ctx = context()
@@ -26,26 +17,28 @@ st.markdown(
     "CNN (all space), CNN+GRU with 70/80/90 % temporal parameters, a GRU on per-date band means and "
     "standard deviations (all time), and a ConvLSTM. On real data the GRU beat the CNN by 19 F1 points "
     "and the best models spent ~90 % of their parameters on time.")
-st.info(
+explainer = st.container()
+study = seed004_results("space_results_upload")
+explainer.info(
     "**What the demo can show:** the six architectures with their parameter split (Table 1), trained and "
     "tested with the same protocol, and the tables in the paper's form. **What it cannot:** whether *real* "
     "patches carry little crop information in their shape and texture. The simulated patches are built by "
     "cropviz, so whatever spatial signal they hold is what the simulator put there; 80 patches per region "
     "and a few epochs also leave the rankings noisy. To measure it on real data (BreizhCrops layout with "
-    f"patches): `{command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
+    f"patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
 
-results = seed004_results("space_results_upload")
+results = study.results
 
 st.header("Table 2: performance (and Table 1: parameters)")
-theirs = (paper_table(2).join(paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
+theirs = (study.paper_table(2).join(study.paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
           .rename(columns={"temporal_ratio": "temporal share"}))
 left, right = st.columns(2)
-left.markdown(f"**{THEIRS}**: 199,464 parcels, 5-fold CV, 50 epochs")
+left.markdown(f"**{study.theirs}**: 199,464 parcels, 5-fold CV, 50 epochs")
 with left:
     show_table(theirs, "seed004-table2-theirs", key="space_theirs", hide_index=True)
 if results is not None:
-    ours = space_time_table(results)
-    label = ours_label(results)
+    ours = study.space_time_table()
+    label = study.label
     patches = results["data"].get("patches") or {}
     right.markdown(f"**{label}**: {patches.get('parcels', '?')} patch parcels, {results['data']['split']}; "
                    f"{results['protocol']['epochs']} epochs (best validation epoch)")
@@ -56,25 +49,25 @@ if results is not None:
             "seed004-table2-ours", key="space_ours", hide_index=True)
 
     st.header("Macro F1 against the temporal share of parameters")
-    comparison = paper_comparison(results)
+    comparison = study.paper_comparison()
     left, right = st.columns(2)
     with left:
         show_figure(f1_vs_temporal_share(comparison), "seed004-f1-vs-share", key="space_share")
     with right:
         show_figure(grouped_bars(comparison, "macro_f1"), "seed004-f1-bars", key="space_bars")
-    st.caption(f"Grey: {THEIRS} (Tables 1-2; the paper gives no ratio for the ConvLSTM, it is placed at "
+    st.caption(f"Grey: {study.theirs} (Tables 1-2; the paper gives no ratio for the ConvLSTM, it is placed at "
                f"cropviz's count for the same architecture). Blue: {label}. The paper's RF baseline "
                "scored 36.9.")
 
     st.header("Table 3: per-class F1")
     left, right = st.columns(2)
-    left.markdown(f"**{THEIRS}**: 17 classes of the French LPIS")
+    left.markdown(f"**{study.theirs}**: 17 classes of the French LPIS")
     with left:
-        show_table(paper_table(3).reset_index(), "seed004-table3-theirs", key="space_t3_theirs", hide_index=True)
+        show_table(study.paper_table(3).reset_index(), "seed004-table3-theirs", key="space_t3_theirs", hide_index=True)
     right.markdown(f"**{label}**: the demo's {len(results['data']['patches']['classes']) if patches else '?'} "
                    "classes (not the paper's)")
     with right:
-        show_table(per_class_table(results).rename_axis("class").reset_index(), "seed004-table3-ours",
+        show_table(study.per_class_table().rename_axis("class").reset_index(), "seed004-table3-ours",
                    key="space_t3_ours", hide_index=True)
     rows = pd.DataFrame([{"model": r["paper_name"], "order": r["order"], "epochs kept": r["best_epoch"],
                           "seconds": r["train_seconds"]} for r in results["results"]])

@@ -14,13 +14,10 @@ from cropviz.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
-    has_dropout,
-    is_calibrated,
     mc_dropout,
     region_calibration,
     reliability_table,
     store_calibration,
-    temperature_of,
 )
 from cropviz.errors import CheckpointError, ConfigurationError
 from cropviz.models import Classifier
@@ -75,10 +72,11 @@ def test_temperature_is_stored_in_the_card(tmp_path, monkeypatch):
     (tmp_path / "starrnn.json").write_text(json.dumps(card))
     monkeypatch.setenv("CROPVIZ_MODELS", str(tmp_path))
     model = Classifier.open("starrnn", device="cpu")
-    assert temperature_of(model) == 1.0 and not is_calibrated(model)
+    assert model.temperature == 1.0 and not model.is_calibrated and model.calibration_source is None
     store_calibration(model.info.path, {"temperature": 1.7, "fitted_on": "frh03 2017 L1C"})
     reloaded = Classifier.open("starrnn", device="cpu")
-    assert temperature_of(reloaded) == 1.7 and is_calibrated(reloaded)
+    assert reloaded.temperature == 1.7 and reloaded.is_calibrated
+    assert reloaded.calibration_source == "frh03 2017 L1C"
     assert reloaded.info.sha256 == model.info.sha256
     assert json.loads((tmp_path / "starrnn.json").read_text())["arch"] == "starrnn"
     with pytest.raises(CheckpointError, match="no model card"):
@@ -98,7 +96,7 @@ def test_mc_dropout_is_seeded_and_leaves_eval_mode(demo_root):
     from cropviz.data import open_breizhcrops
 
     model = Classifier.open("transformer", device="cpu")
-    assert has_dropout(model)
+    assert model.has_dropout and not Classifier.open("random_forest", device="cpu").has_dropout
     x = model.inputs(open_breizhcrops(demo_root, "frh04"), [int(i) for i in range(40000000, 40000004)]).x
     mean, entropy = mc_dropout(model, x, samples=5, seed=0)
     again, _ = mc_dropout(model, x, samples=5, seed=0)

@@ -95,3 +95,25 @@ def test_the_data_layer_never_imports_models_and_the_library_never_imports_strea
         assert "import streamlit" not in text and "from streamlit" not in text, module
         if module.startswith("cropviz.data"):
             assert not any(m.startswith(("cropviz.models", "cropviz.explain")) for m in GRAPH[module]), module
+
+
+#: What a page may import from the project: the app's support modules, the workspace and the plots.
+PAGE_IMPORTS = ("app_support", "cropviz.workspace", "cropviz.viz")
+
+
+@pytest.mark.parametrize("page", sorted((SRC.parent / "pages").glob("*.py")) + [SRC.parent / "app.py"],
+                         ids=lambda path: path.name)
+def test_pages_import_only_app_support_the_workspace_and_the_plots(page):
+    tree = ast.parse(page.read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    ours = {m for m in imported if m.split(".")[0] in ("cropviz", "app_support")}
+    stray = sorted(m for m in ours if not any(m == p or m.startswith(p + ".") for p in PAGE_IMPORTS))
+    assert not stray, f"{page.name} imports {', '.join(stray)}: go through app_support, the workspace or cropviz.viz"
+
+
+@pytest.mark.parametrize("module", sorted(m for m, p in _modules().items() if p.name != "__init__.py"))
+def test_every_library_module_has_a_test_file_of_its_name(module):
+    parts = module.split(".")[1:]
+    expected = SRC.parent / "tests" / Path(*parts[:-1]) / f"test_{parts[-1].lstrip('_')}.py"
+    assert expected.is_file(), f"{module} has no {expected.relative_to(SRC.parent)}"

@@ -36,3 +36,10 @@ def test_function_named_like_its_module_is_the_function():
 
     assert callable(attention) and attention.__module__ == "cropviz.explain.attention"
     assert attribute.__module__ == "cropviz.explain.attribution"
+
+
+def test_store_and_precomputed_lookup_import_without_joblib_or_parquet_readers():
+    code = ("import sys, cropviz.store, cropviz.scale.results, cropviz.workspace; "
+            "print(','.join(p for p in ('joblib', 'pyarrow.dataset', 'pyarrow.parquet') if p in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""

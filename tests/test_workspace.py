@@ -80,3 +80,52 @@ def test_precomputed_summaries_need_precomputed_results(demo_root, transformer):
     assert ws.precomputed() is None
     with pytest.raises(ConfigurationError, match="no complete precomputed results of transformer on frh04"):
         ws.observation_summary("attention")
+
+
+def test_parcel_views_equal_the_library_calls(demo_root, transformer):
+    from cropviz.data.indices import index_array
+    from cropviz.explain import attention, sanity_check, what_if
+    from cropviz.metrics import metrics_from_predictions
+
+    ds = open_breizhcrops(demo_root, "frh04")
+    ws = Workspace(ds, transformer)
+    parcel_id = int(ds.index["id"].iloc[5])
+    prepared = transformer.inputs(ds, [parcel_id])
+    parcel = ws.parcel_input(parcel_id)
+    np.testing.assert_array_equal(parcel.x, prepared.x[0])
+    np.testing.assert_array_equal(parcel.cloudy, prepared.cloudy[0])
+    assert parcel.curve_name == "NDVI"
+    np.testing.assert_allclose(parcel.curve, index_array(prepared.x[0], transformer.info.bands, "NDVI"))
+    assert -1 < parcel.curve.min() < parcel.curve.max() <= 1
+
+    np.testing.assert_allclose(ws.attention(parcel_id).rollout, attention(transformer.model, prepared.x[0]).rollout)
+    edited = ws.what_if(parcel_id, 3, mode="remove")
+    expected = what_if(transformer.model, prepared.x[0], 3, mode="remove", dates=prepared.dates[0],
+                       bands=transformer.info.bands)
+    np.testing.assert_allclose(edited.after, expected.after)
+    assert edited.before.sum() == pytest.approx(1.0, abs=1e-5)  # probabilities, not log-probabilities
+    check = ws.sanity_check(parcel_id, "saliency", target=1)
+    assert check["spearman"] == pytest.approx(
+        sanity_check(transformer.model, prepared.x[0], "saliency", target=1)["spearman"])
+
+    metrics = ws.metrics()
+    assert metrics == metrics_from_predictions(ws.predictions(), transformer.classes)
+    assert 0 < metrics["macro_f1"] < metrics["overall_accuracy"] < 1
+    assert set(ws.attribution_methods) >= {"integrated_gradients", "saliency", "deeplift"}
+    assert ws.attribution_methods["integrated_gradients"].needs_baseline
+    assert not ws.attribution_methods["saliency"].needs_baseline
+    forest = Workspace(ds, Classifier.open("random_forest", device="cpu"))
+    assert dict(forest.attribution_methods) == {}
+
+
+def test_a_model_without_the_ndvi_bands_draws_its_first_band(demo_root, transformer, monkeypatch):
+    ds = open_breizhcrops(demo_root, "frh04")
+    ws = Workspace(ds, transformer)
+    parcel_id = int(ds.index["id"].iloc[0])
+    from cropviz.data.indices import INDICES
+
+    # as if NDVI needed a band the model does not read
+    monkeypatch.setitem(INDICES, "NDVI", (INDICES["NDVI"][0], ("B4", "B99")))
+    parcel = ws.parcel_input(parcel_id)
+    assert parcel.curve_name == transformer.info.bands[0]
+    np.testing.assert_allclose(parcel.curve, parcel.x[:, 0])

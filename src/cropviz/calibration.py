@@ -95,11 +95,6 @@ def reliability_table(probs: np.ndarray, labels: Sequence[int] | np.ndarray, n_b
                          "confidence": mean_conf, "accuracy": accuracy})
 
 
-def temperature_of(classifier: Any) -> float:
-    """The temperature stored in a model's card (1.0, i.e. uncalibrated, when there is none)."""
-    calibration = (classifier.info.card or {}).get("calibration") or {}
-    return float(calibration.get("temperature", 1.0))
-
 
 def predictive_uncertainty(predictions: pd.DataFrame, classes: Sequence[str], temperature: float) -> np.ndarray:
     """Normalised entropy (0 = certain, 1 = uniform over the classes) of each parcel's calibrated
@@ -109,10 +104,6 @@ def predictive_uncertainty(predictions: pd.DataFrame, classes: Sequence[str], te
     entropy = -(calibrated * np.log(np.clip(calibrated, 1e-12, None))).sum(axis=1)
     return entropy / np.log(len(classes)) if len(classes) > 1 else np.zeros(len(probs))
 
-
-def is_calibrated(classifier: Any) -> bool:
-    """Whether the model's card holds a fitted temperature."""
-    return "temperature" in ((classifier.info.card or {}).get("calibration") or {})
 
 
 def calibrate(classifier: Any, dataset: Any, seed: int = 0) -> dict[str, Any]:
@@ -147,11 +138,6 @@ def store_calibration(checkpoint_path: str | Path, calibration: dict[str, Any]) 
     return card_path
 
 
-def has_dropout(classifier: Any) -> bool:
-    """Whether the model has dropout layers with a positive rate (MC dropout applies)."""
-    return classifier.differentiable and any(
-        isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in classifier.model.modules())
-
 
 def mc_dropout(classifier: Any, x: np.ndarray, samples: int = 20, seed: int = 0,
                batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +147,7 @@ def mc_dropout(classifier: Any, x: np.ndarray, samples: int = 20, seed: int = 0,
     passes of a private copy of the model (the shared model is never switched to training mode).
     ConfigurationError for models without dropout.
     """
-    if not has_dropout(classifier):
+    if not classifier.has_dropout:
         raise ConfigurationError(f"{classifier.label}: no dropout layers; MC dropout does not apply")
     model = copy.deepcopy(classifier.model)  # the shared model stays in eval mode for other callers
     generator_state = torch.get_rng_state()

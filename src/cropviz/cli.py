@@ -222,7 +222,8 @@ def import_table_cmd(file: Path = typer.Argument(..., help="CSV or Parquet table
                                                                          "tables), numbered 1..N."),
                      group_col: str | None = typer.Option(None, help="Column kept as the parcel's group, e.g. the "
                                                                      "polygon id of a pixel table."),
-                     scale: str = typer.Option("auto", help="auto, dn or reflectance."),
+                     scale: str = typer.Option("auto", help="auto, dn, reflectance, or N for reflectance x N "
+                                                      "(e.g. 1000)."),
                      cloud_col: str | None = None,
                      cloud_kind: str | None = typer.Option(None, help="probability, boolean, scl (default: detect)."),
                      classmapping: Path | None = typer.Option(None, help="CSV code,classname[,id]."),

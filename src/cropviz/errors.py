@@ -22,6 +22,13 @@ class DatasetError(CropvizError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class UnknownParcelError(DatasetError, KeyError):
+    """A parcel id that the dataset's index does not hold (a ``KeyError`` too, for lookups)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return f"{self.path}: {self.problem}"
+
+
 class CheckpointError(CropvizError):
     """A checkpoint cannot be loaded safely or does not fit the model or the data."""
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import joblib
-
 from cropviz.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    import joblib
+
     from cropviz.data.breizhcrops import BreizhCropsDataset
     from cropviz.models.classifier import Classifier
 
@@ -81,6 +81,8 @@ class Store:
         """Create the folder on first use (ConfigurationError naming it when it cannot be)."""
         if self.folder is None or self._memory is not None:
             return
+        import joblib  # imported on first use: importing the store (and the app) stays cheap
+
         try:
             self._memory = joblib.Memory(self.folder / "joblib", verbose=0)
         except OSError as error:

@@ -180,8 +180,11 @@ def train(config: TrainConfig, out: str | Path, progress: bool = True,
         train_ids, val_ids = validation_split(train_sets, float(config.val_fraction or 0.2), config.seed,
                                               config.group_col)
         val_parts = [(ds, val_ids[ds.region]) for ds in train_sets]
+        recorded = {(ds.metadata.get("regions", {}) or {}).get(ds.region, {}).get("group_column")
+                    for ds in train_sets} - {None}
+        grouped_by = config.group_col or ", ".join(sorted(recorded))
         validation = f"validation {config.val_fraction:g} of their parcels (seed {config.seed}" + (
-            f", grouped by {config.group_col})" if config.group_col else ")")
+            f", grouped by {grouped_by})" if grouped_by else ")")
     else:
         train_ids = {ds.region: _labelled(ds, ds.index["id"]) for ds in train_sets}
         val_parts = [(val_set, _labelled(val_set, val_set.index["id"]))]

@@ -10,6 +10,7 @@ data, from the on-disk :class:`~cropviz.store.Store`, or are computed now and st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,30 @@ from cropviz.store import Store, cache_key, settings_key
 from cropviz.types import IntArray
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cropviz.data.breizhcrops import BreizhCropsDataset
     from cropviz.diagnose.evidence import Evidence
     from cropviz.early.analysis import RegionSteps
-    from cropviz.explain.attribution import Attribution
+    from cropviz.explain.attention import AttentionResult
+    from cropviz.explain.attribution import Attribution, WhatIf
+    from cropviz.explain.methods import Method
     from cropviz.models.classifier import Classifier, ProgressCallback
     from cropviz.models.inputs import ModelInput
     from cropviz.scale.results import PrecomputedResults
+
+
+@dataclass(frozen=True)
+class ParcelInput:
+    """One parcel as the model sees it: T x D inputs, their dates and cloud flags, and a curve to
+    draw them by (NDVI, or the first band when the model's bands cannot give it)."""
+
+    id: int
+    x: np.ndarray
+    dates: np.ndarray
+    cloudy: np.ndarray
+    curve: np.ndarray
+    curve_name: str
 
 
 @dataclass
@@ -38,6 +56,10 @@ class Workspace:
     store: Store = field(default_factory=lambda: Store(None))
     seed: int = 0
     _references: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the last parcels viewed, read once for their attention, what-if and sanity views (thread-safe)
+        self._parcel_inputs = lru_cache(maxsize=64)(self._read_parcel_input)
 
     @classmethod
     def open(cls, root: str | Path, region: str, model: str | Path, year: int | None = None,
@@ -63,6 +85,22 @@ class Workspace:
     def inputs(self, ids: IntArray) -> ModelInput:
         """Model inputs of parcels ``ids`` (as the model was trained to see them)."""
         return self.model.inputs(self.dataset, ids, seed=self.seed)
+
+    def parcel_input(self, parcel_id: int) -> ParcelInput:
+        """Parcel ``parcel_id`` as the model sees it (sequence models), with its NDVI curve."""
+        return self._parcel_inputs(int(parcel_id))
+
+    def _read_parcel_input(self, parcel_id: int) -> ParcelInput:
+        from cropviz.data.indices import INDICES, index_array
+
+        prepared = self.inputs([int(parcel_id)])
+        x, bands = prepared.x[0], list(self.model.info.bands)
+        cloudy = np.zeros(len(x), bool) if prepared.cloudy is None else prepared.cloudy[0]
+        if set(INDICES["NDVI"][1]) <= set(bands):
+            curve, name = index_array(x, bands, "NDVI"), "NDVI"
+        else:
+            curve, name = x[:, 0].astype(np.float64), bands[0]
+        return ParcelInput(int(parcel_id), x, prepared.dates[0], cloudy, curve, name)
 
     def class_ids(self, classname: str, max_parcels: int | None = None) -> np.ndarray:
         """The first ``max_parcels`` parcel ids of class ``classname`` (index order)."""
@@ -96,6 +134,12 @@ class Workspace:
         return self._stored("predictions", lambda: self.model.predict(
             self.dataset, seed=self.seed, batch_size=batch_size, progress=progress))
 
+    def metrics(self) -> dict[str, Any]:
+        """Overall accuracy, kappa, per-class and macro F1 of the predictions (labelled parcels)."""
+        from cropviz.metrics import metrics_from_predictions
+
+        return metrics_from_predictions(self.predictions(), self.model.classes)
+
     # ---------------------------------------------------------------------------- explanations
 
     def attribution(self, parcel_id: int, method: str, target: int | None = None, baseline: str | None = None,
@@ -108,6 +152,34 @@ class Workspace:
         return attribute(self.model.model, prepared.x[0], method, target=target, baseline=baseline, step=step,
                          reference=reference, reference_labels=labels,
                          cloudy=None if prepared.cloudy is None else prepared.cloudy[0], **options)
+
+    @property
+    def attribution_methods(self) -> Mapping[str, Method]:
+        """The attribution methods that apply to the model, by name (empty for the Random Forest)."""
+        from cropviz.explain.methods import TABLE
+
+        return TABLE if self.model.differentiable else {}
+
+    def attention(self, parcel_id: int) -> AttentionResult:
+        """Self-attention maps and rollout of one parcel (models with attention)."""
+        from cropviz.explain import attention
+
+        return attention(self.model.model, self.parcel_input(parcel_id).x)
+
+    def what_if(self, parcel_id: int, observation: int, mode: str = "remove", step: int | None = None) -> WhatIf:
+        """Class probabilities of the parcel before and after removing (or clouding) one observation."""
+        from cropviz.explain import what_if
+
+        parcel = self.parcel_input(parcel_id)
+        return what_if(self.model.model, parcel.x, observation, mode=mode, dates=parcel.dates,
+                       bands=self.model.info.bands, step=step)
+
+    def sanity_check(self, parcel_id: int, method: str, target: int | None = None, **options: Any) -> dict[str, Any]:
+        """Model-randomisation check of ``method`` on the parcel (``cropviz.explain.sanity_check``)."""
+        from cropviz.explain import sanity_check
+
+        return sanity_check(self.model.model, self.parcel_input(parcel_id).x, method, seed=self.seed,
+                            target=target, **options)
 
     def class_attributions(self, classname: str, method: str, max_parcels: int = 100,
                            period: str = "14D") -> pd.DataFrame:

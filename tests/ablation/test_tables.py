@@ -35,6 +35,22 @@ def test_tables_in_the_papers_form(tiny_results):
     assert set(comparison["source"]) == {ablation.THEIRS, "ours (simulated demo)"}
 
 
+def test_the_study_object_gives_the_pages_the_same_tables(tiny_results):
+    _, results = tiny_results
+    study = ablation.Seed004Study(results)
+    assert study.label == "ours (simulated demo)" and study.theirs == ablation.THEIRS
+    assert study.order_table().equals(order_table(results))
+    assert study.space_time_table().equals(space_time_table(results))
+    assert study.per_class_order_differences("gru").equals(per_class_order_differences(results, "gru"))
+    assert study.paper_comparison().equals(paper_comparison(results))
+    assert study.paper_table(4).equals(paper_table(4))
+    assert "--folds 5" in study.command_line("DIR", "out.json", folds=5)
+    empty = ablation.Seed004Study(None)
+    assert empty.paper_table(2).equals(paper_table(2))  # the paper's tables need no results file
+    with pytest.raises(ConfigurationError, match="reproduce time-space"):
+        empty.order_table()
+
+
 def test_paper_tables_hold_the_published_numbers():
     assert paper_table(1).loc["CNN", "parameters"] == 92899
     assert paper_table(1).loc["CNN+GRU9", "kernels"] == "16:16:16"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app_support import cache
+from cropviz.viz.tiles import read_tiles
 from tests.app.browser import NEEDS_CHROMIUM, streamlit_server
 from tests.app.browser import chromium as start_chromium
 
@@ -114,7 +115,7 @@ def test_without_imagery_the_region_outline_is_drawn(app, monkeypatch):
 
 
 @pytest.mark.parametrize("static", [True, False])
-def test_large_regions_travel_as_a_static_file(app, monkeypatch, tmp_path, static):
+def test_large_regions_travel_as_vector_tiles(app, monkeypatch, tmp_path, static):
     monkeypatch.setattr(cache, "INLINE_PARCELS", 10)
     monkeypatch.setattr(cache, "STATIC_DIR", tmp_path)
     monkeypatch.setattr(cache, "static_serving", lambda: static)
@@ -123,10 +124,21 @@ def test_large_regions_travel_as_a_static_file(app, monkeypatch, tmp_path, stati
     parcels = [layer for layer in _deck(app)["layers"] if layer["id"] == "parcels"][0]
     n = len(app.session_state["context"].table)
     if static:
-        assert isinstance(parcels["data"], str) and parcels["data"].startswith("app/static/cropviz-map/")
-        rows = json.loads((tmp_path / parcels["data"].removeprefix("app/static/")).read_text())
-        assert len(rows) == n and {"id", "polygon", "fill_color", "true"} <= set(rows[0])
+        assert parcels["@@type"] == "MVTLayer" and parcels["uniqueIdProperty"] == "id"
+        assert parcels["data"].startswith("app/static/cropviz-map/tiles-")
+        assert parcels["data"].endswith("/{z}/{x}/{y}.pbf")
+        folder = tmp_path / parcels["data"].removeprefix("app/static/").removesuffix("/{z}/{x}/{y}.pbf")
+        tiles = read_tiles(folder)
+        assert tiles.parcels == n and (tiles.min_zoom, tiles.max_zoom) == (parcels["minZoom"], parcels["maxZoom"])
+        assert len(list(folder.glob(f"{tiles.max_zoom}/*/*.pbf"))) >= 1
         assert (tmp_path / "cropviz-map" / ".gitignore").read_text().strip() == "*"
+        # a click on a tile gives the feature: its properties hold the id (as text)
+        other = int(app.session_state["context"].table["id"].iloc[3])
+        app.session_state["parcel_map"] = {"selection": {"indices": {"parcels": [0]}, "objects": {
+            "parcels": [{"type": "Feature", "properties": {"id": str(other)}}]}}}
+        app.run()
+        _no_failures(app)
+        assert app.session_state["parcel"] == other and app.query_params["parcel"] == str(other)
     else:
         assert len(parcels["data"]) == n
 

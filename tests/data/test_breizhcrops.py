@@ -12,7 +12,7 @@ import pytest
 
 from cropviz.data import BreizhCropsDataset, list_regions, open_breizhcrops
 from cropviz.data.breizhcrops import parcel_seed, summarize
-from cropviz.errors import DatasetError
+from cropviz.errors import DatasetError, UnknownParcelError
 from tests.data.layout_fixtures import make_series, truncate, write_layout, write_patches
 
 
@@ -134,9 +134,10 @@ def test_model_input_deterministic_and_full_length(l1c_root):
     full = ds.model_input([11, 13], sequence_length=None)
     assert [x.shape for x in full] == [(50, 13), (30, 13)]
     assert ds.model_input().shape == (3, 45, 13)
-    with pytest.raises(KeyError, match="parcels not in .*frh04.csv: 14, 99"):
+    with pytest.raises(UnknownParcelError, match="frh04.csv: parcels not in the index: 14, 99"):
         ds.model_input([11, 14, 99])
-    with pytest.raises(KeyError, match=r"parcel 14 is not in .*\(skipped: code XYZ not in classmapping\)"):
+    with pytest.raises(UnknownParcelError,
+                       match=r"frh04.csv: parcel 14 is not in the index \(skipped: code XYZ not in classmapping\)"):
         ds.parcel(14)
 
 

@@ -71,7 +71,8 @@ def test_train_without_a_validation_region_holds_out_a_grouped_fifth(pixel_root,
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["val_region"] is None and card["val_fraction"] == 0.2 and card["level"] == "CUSTOM"
     assert card["year"] == 2018 and card["preset"] == "demo"
-    assert "pixels.csv" in card["data"] and "validation 0.2 of their parcels (seed 0)" in card["data"]
+    assert "pixels.csv" in card["data"]
+    assert "validation 0.2 of their parcels (seed 0, grouped by polygon)" in card["data"]
     assert 0.0 <= best["macro_f1"] <= 1.0
 
 

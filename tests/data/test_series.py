@@ -31,6 +31,8 @@ def test_parcel_series_gives_reflectance_and_indices(demo_root):
     np.testing.assert_allclose(table["B4"], parcel.bands["B4"].to_numpy() / 1e4)
     np.testing.assert_allclose(table["NDVI"], compute_index(parcel.bands, "NDVI").to_numpy())
     assert list(table.index) == list(pd.DatetimeIndex(parcel.dates))
+    pd.testing.assert_frame_equal(parcel.series(["B4", "NDVI"]), table)
+    assert ds.series_names == series_names(ds.spectral_bands) and ds.series_names[0] == "NDVI"
 
 
 def test_grid_interpolation_uses_clear_observations_only():

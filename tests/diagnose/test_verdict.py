@@ -51,7 +51,7 @@ def planted_region() -> tuple[SimpleNamespace, SimpleNamespace, Evidence, dict[s
     evidence = Evidence(ids=ids, labels=labels, log_probs=log_probs, log_probs_without_clouds=without,
                         embedding=embedding.astype(np.float32), cloud_attribution_share=cloud_share,
                         cloudy_inputs=np.full(len(labels), 5), clear_observations=np.full(len(labels), 30))
-    model = SimpleNamespace(classes=CLASSES, label="planted", info=SimpleNamespace(card={}))
+    model = SimpleNamespace(classes=CLASSES, label="planted", temperature=1.0, is_calibrated=False)
     index = pd.DataFrame({"id": ids, "sequencelength": np.full(len(ids), 60), "code": "X"})
     return model, SimpleNamespace(index=index, region="planted"), evidence, cases
 

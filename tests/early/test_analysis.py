@@ -190,3 +190,13 @@ def test_parcel_ndvi_uses_b8_and_b4():
     assert index_array(x, bands, "NDVI") == pytest.approx([0.6, 0.6])
 
 
+def test_a_parcels_first_stop_is_the_deterministic_stop():
+    from cropviz.early.analysis import ParcelEarly
+
+    delta = np.array([0.1, 0.4, 0.7, 0.2, 0.9])
+    early = ParcelEarly(id=1, true=0, dates=np.arange(5), ndvi=np.zeros(5), cloudy=None,
+                        class_probs=np.full((5, 2), 0.5), delta=delta, stopping_probabilities=np.full(5, 0.2),
+                        stop_step=4, prediction=0, final_pred=0)
+    assert [early.first_stop(t) for t in (0.05, 0.3, 0.5, 0.8, 0.95)] == [0, 1, 2, 4, 4]
+    assert early.first_stop(0.5) == deterministic_stop(delta[None], 0.5)[0]
+

@@ -1,4 +1,7 @@
-"""The cropviz model zoo against the reference breizhcrops package (a test dependency)."""
+"""The cropviz model zoo against the reference breizhcrops package (a test dependency), table-driven.
+
+What is specific to one architecture is tested in ``tests/models/zoo/test_<module>.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ import torch
 from captum.attr import DeepLift, IntegratedGradients
 from torch import nn
 
-from cropviz.errors import ConfigurationError
 from cropviz.models import registry
-from cropviz.models.zoo import InceptionTime, OmniScaleCNN, StarRNN, TransformerModel
+from tests.models.zoo.helpers import randomise_batchnorm
 
 ZOO = registry.names(registry.ZOO)
 
@@ -41,18 +43,6 @@ TINY = {
 }
 
 
-def _randomise_batchnorm(model: nn.Module) -> None:
-    """Non-trivial running statistics so that eval-mode batch norm matters in comparisons."""
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            n = module.num_features
-            module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
-
-
 def _ours(name: str, **overrides) -> nn.Module:
     return registry.build(name, num_classes=C, input_dim=D, **overrides)
 
@@ -62,7 +52,7 @@ def _load_reference_checkpoint(name: str, tmp_path) -> tuple[nn.Module, nn.Modul
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = REFERENCE_CLASSES[name]()
-    _randomise_batchnorm(theirs)
+    randomise_batchnorm(theirs)
     path = tmp_path / f"{name}.pth"
     torch.save({"model_state": theirs.state_dict()}, path)
     ours = _ours(name)
@@ -93,87 +83,6 @@ def test_transformer_matches_reference_for_any_length(tmp_path):
         with torch.inference_mode():  # fused fast path
             assert (ours(x) - expected).abs().max().item() < 1e-5
         assert (ours(x) - expected).abs().max().item() < 1e-5  # with autograd: regular path
-
-
-def test_transformer_attention_weights_leave_forward_unchanged():
-    torch.manual_seed(0)
-    model = TransformerModel(n_layers=3, n_head=2).eval()
-    x = torch.rand(6, 20, D)
-    with torch.no_grad():
-        before = model(x)
-        maps = model.attention_weights(x)
-        after = model(x)
-    assert (before - after).abs().max().item() < 1e-6
-    assert len(maps) == 3
-    for weights in maps:
-        assert weights.shape == (6, 2, 20, 20)
-        assert torch.allclose(weights.sum(-1), torch.ones(6, 2, 20), atol=1e-5)
-        assert (weights >= 0).all()
-
-
-def _copy_inception_weights(theirs: nn.Module, ours: InceptionTime) -> None:
-    """The reference keeps its layers in plain lists: copy them module by module."""
-    for src, dst in zip(theirs.inception_modules_list, ours.inception_modules_list, strict=True):
-        for part in ("bottleneck", "pool_conv", "bn_relu"):
-            getattr(dst, part).load_state_dict(getattr(src, part).state_dict())
-        for src_conv, dst_conv in zip(src.convolutions, dst.convolutions, strict=True):
-            dst_conv.load_state_dict(src_conv.state_dict())
-    for src, dst in zip(theirs.shortcut_layer_list, ours.shortcut_layer_list, strict=False):
-        dst.load_state_dict(src.state_dict())
-    ours.outlinear.load_state_dict(theirs.outlinear.state_dict())
-
-
-def test_inceptiontime_registers_all_layers_and_matches_reference(tmp_path):
-    torch.manual_seed(0)
-    theirs = reference.InceptionTime(num_classes=C, input_dim=D, num_layers=6, hidden_dims=32)
-    for module in theirs.inception_modules_list + theirs.shortcut_layer_list:
-        _randomise_batchnorm(module)
-    ours = InceptionTime(input_dim=D, num_classes=C, num_layers=6, hidden_dims=32)
-    keys = set(ours.state_dict())
-    assert set(theirs.state_dict()) < keys  # the reference saves only outlinear
-    for i in range(6):
-        for j in range(3):
-            assert f"inception_modules_list.{i}.convolutions.{j}.weight" in keys
-        assert f"inception_modules_list.{i}.bn_relu.0.running_var" in keys
-    assert {"shortcut_layer_list.0.sc.0.weight", "shortcut_layer_list.1.sc.1.running_mean"} <= keys
-
-    _copy_inception_weights(theirs, ours)
-    ours.eval()
-    # the reference's eval() does not reach modules held in plain lists
-    for module in [theirs, *theirs.inception_modules_list, *theirs.shortcut_layer_list]:
-        module.eval()
-        for conv in getattr(module, "convolutions", []):
-            conv.eval()
-    x = torch.rand(7, T, D)
-    with torch.no_grad():
-        assert (ours(x) - theirs(x)).abs().max().item() < 1e-5
-
-    path = tmp_path / "inceptiontime.pth"
-    torch.save({"model_state": ours.state_dict()}, path)
-    again = InceptionTime(input_dim=D, num_classes=C, num_layers=6, hidden_dims=32)
-    again.load_state_dict(torch.load(path, weights_only=True)["model_state"], strict=True)
-    with torch.no_grad():
-        assert torch.equal(again.eval()(x), ours(x))
-
-
-def test_omniscalecnn_training_mode_matches_reference():
-    budget = (1024, 8192)
-    torch.manual_seed(0)
-    theirs = reference.OmniScaleCNN(D, C, T, paramenter_number_of_layer_list=list(budget))
-    ours = OmniScaleCNN(D, C, T, paramenter_number_of_layer_list=budget)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    assert ours.layer_parameter_list == theirs.layer_parameter_list
-    x = torch.rand(8, T, D)
-    assert (ours.train()(x) - theirs.train()(x)).abs().max().item() < 1e-5
-    for key, value in theirs.state_dict().items():  # running statistics updated alike
-        assert torch.allclose(ours.state_dict()[key].float(), value.float(), atol=1e-6), key
-
-
-def test_starrnn_layers_are_distinct_modules():
-    model = StarRNN(hidden_dims=8, num_layers=3)
-    assert len({id(layer) for layer in model.block}) == 3
-    with pytest.raises(ConfigurationError, match="bidirectional"):
-        StarRNN(bidirectional=True)
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))

@@ -20,7 +20,6 @@ from cropviz.viz.maps import (
     outline_layer,
     parcel_deck,
     parcel_layer_data,
-    publish_layer_data,
     record_bounds,
 )
 
@@ -119,22 +118,6 @@ def test_clickable_view_zooms_to_the_selected_parcel_when_the_region_is_too_wide
     near = parcel_layer_data(_gdf(2))  # 0.015 degrees wide: fits at a clickable size
     whole = clickable_view(near, selected_id=100)
     assert whole.zoom == fit_view(*record_bounds(near), width_px=800, height_px=560).zoom
-
-
-def test_large_layers_travel_as_a_content_named_file(tmp_path):
-    rec = parcel_layer_data(_gdf(3))
-    name = publish_layer_data(rec, tmp_path / "static")
-    assert name == publish_layer_data(rec, tmp_path / "static")  # same content, same file
-    rows = json.loads((tmp_path / "static" / name).read_text())
-    assert [r["id"] for r in rows] == [100, 101, 102]
-    assert set(rows[0]) == {"id", "true", "predicted", "confidence_text", "polygon", "fill_color"}
-    assert [-2.0, 48.0] in rows[0]["polygon"][0] and [-1.995, 48.004] in rows[0]["polygon"][0]
-    assert (tmp_path / "static" / ".gitignore").read_text() == "*\n"
-    deck = parcel_deck(rec, data_url=f"app/static/{name}")
-    parcels = [layer for layer in json.loads(deck.to_json())["layers"] if layer["id"] == "parcels"][0]
-    assert parcels["data"] == f"app/static/{name}"
-    assert parcels["stroked"] is False  # filled only: half the work for a software-WebGL browser
-    assert "{code}" not in deck._tooltip["html"]
 
 
 def test_layers_under_the_parcels(tmp_path):

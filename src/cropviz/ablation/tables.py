@@ -197,3 +197,47 @@ def order_disagreements(ordered: pd.DataFrame, shuffled: pd.DataFrame, classes: 
         joined[tag] = [classes[k] for k in joined[f"pred_{tag}"]]
     joined["disagree"] = joined["pred_ordered"] != joined["pred_shuffled"]
     return joined[["id", "class", "ordered", "confidence_ordered", "shuffled", "confidence_shuffled", "disagree"]]
+
+
+class Seed004Study:
+    """What the ablation pages show: the paper's published tables beside one results file of
+    ``cropviz reproduce time-space`` (``results`` None when there is none)."""
+
+    #: Label of the paper's numbers.
+    theirs = THEIRS
+    paper_table = staticmethod(paper_table)
+    command_line = staticmethod(command_line)
+    card_order_table = staticmethod(card_order_table)
+
+    def __init__(self, results: dict[str, Any] | None) -> None:
+        self.results = results
+
+    def _checked(self) -> dict[str, Any]:
+        if self.results is None:
+            raise ConfigurationError("no seed 004 results file: run `cropviz reproduce time-space` first")
+        return self.results
+
+    @property
+    def label(self) -> str:
+        """'ours (simulated demo)' or 'ours (real data)'."""
+        return ours_label(self._checked())
+
+    def order_table(self) -> pd.DataFrame:
+        """Table 4 form of the results (see :func:`order_table`)."""
+        return order_table(self._checked())
+
+    def space_time_table(self) -> pd.DataFrame:
+        """Tables 1-2 form of the results (see :func:`space_time_table`)."""
+        return space_time_table(self._checked())
+
+    def per_class_table(self) -> pd.DataFrame:
+        """Table 3 form of the results (see :func:`per_class_table`)."""
+        return per_class_table(self._checked())
+
+    def per_class_order_differences(self, model: str) -> pd.DataFrame:
+        """Per-class F1 of ``model`` ordered and shuffled (see :func:`per_class_order_differences`)."""
+        return per_class_order_differences(self._checked(), model)
+
+    def paper_comparison(self) -> pd.DataFrame:
+        """Theirs and ours, macro F1 against temporal share (see :func:`paper_comparison`)."""
+        return paper_comparison(self._checked())

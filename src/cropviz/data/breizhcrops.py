@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -33,7 +33,7 @@ from cropviz.data.bands import (
     register_level,
 )
 from cropviz.data.geometry import GEOMETRY_SUFFIXES, read_parcel_geometries
-from cropviz.errors import ConfigurationError, DatasetError
+from cropviz.errors import ConfigurationError, DatasetError, UnknownParcelError
 
 if TYPE_CHECKING:
     import h5py
@@ -92,6 +92,12 @@ class Parcel:
     def __len__(self) -> int:
         return len(self.dates)
 
+    def series(self, names: Sequence[str]) -> pd.DataFrame:
+        """One column per band (as reflectance) or index name; index = dates."""
+        from cropviz.data.series import parcel_series
+
+        return parcel_series(self, names)
+
     def reflectance(self, order: str = "breizhcrops") -> np.ndarray:
         """Return T x D float32 reflectances (DN x 1e-4) with bands in ``order``."""
         columns = list(band_order(self.level, order))
@@ -126,7 +132,7 @@ class PatchSet:
     def path(self, parcel_id: int) -> Path:
         """Path of the GeoTIFF of ``parcel_id``."""
         if parcel_id not in self.index.index:
-            raise KeyError(f"parcel {parcel_id} has no patch in {self.index_path}")
+            raise UnknownParcelError(self.index_path, f"parcel {parcel_id} has no patch")
         return self.root / str(self.index.at[parcel_id, "path"])
 
     def read(self, parcel_id: int) -> np.ndarray:
@@ -329,7 +335,7 @@ class BreizhCropsDataset:
         if pos is None:
             why = self.skipped.loc[self.skipped["id"] == parcel_id, "reason"]
             detail = f" (skipped: {why.iloc[0]})" if len(why) else ""
-            raise KeyError(f"parcel {parcel_id} is not in {self.index_path}{detail}")
+            raise UnknownParcelError(self.index_path, f"parcel {parcel_id} is not in the index{detail}")
         return self.index.iloc[pos]
 
     def _read_array(self, parcel_id: int, key: str) -> np.ndarray:
@@ -376,6 +382,13 @@ class BreizhCropsDataset:
         if kind == "scl":
             return np.isin(cld, SCL_CLOUDY_CODES)
         return cld > L2A_CLOUD_PROBABILITY_THRESHOLD
+
+    @property
+    def series_names(self) -> list[str]:
+        """What a parcel's series can show: the indices computable from the bands, then the bands."""
+        from cropviz.data.series import series_names
+
+        return series_names(self.spectral_bands)
 
     def parcel(self, parcel_id: int) -> Parcel:
         """Return one parcel's time series (sorted by date, NaN rows dropped)."""
@@ -427,8 +440,8 @@ class BreizhCropsDataset:
         paths = self.index.set_index("id")["path"]
         unknown = np.setdiff1d(ids, paths.index.to_numpy())
         if len(unknown):
-            raise KeyError(f"parcels not in {self.index_path}: {', '.join(map(str, unknown[:10]))}"
-                           + (" ..." if len(unknown) > 10 else ""))
+            raise UnknownParcelError(self.index_path, f"parcels not in the index: {', '.join(map(str, unknown[:10]))}"
+                                     + (" ..." if len(unknown) > 10 else ""))
         rows = paths.loc[ids]
         out: list[np.ndarray] = []
         rng = np.random.RandomState(0)  # reseeded per parcel

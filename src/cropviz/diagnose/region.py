@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cropviz.calibration import apply_temperature, is_calibrated, temperature_of
+from cropviz.calibration import apply_temperature
 from cropviz.diagnose.evidence import EXPLAIN_CHOICES, Evidence, parcel_evidence
 from cropviz.diagnose.label_quality import (
     FOLDS,
@@ -94,7 +94,7 @@ def diagnosis_frame(model: Any, ds: Any, evidence: Evidence, *, predictions: pd.
             raise ConfigurationError(f"predictions lack {int(aligned[f'prob_{classes[0]}'].isna().sum())} "
                                      f"parcels of {ds.region}")
         log_probs = np.log(np.clip(aligned[[f"prob_{c}" for c in classes]].to_numpy(np.float64), 1e-12, None))
-    temperature = temperature_of(model) if temperature is None else float(temperature)
+    temperature = model.temperature if temperature is None else float(temperature)
     in_training = in_regions = in_training_regions(model, ds) if in_training is None else in_training
     calibrated = apply_temperature(log_probs, temperature)
     without = apply_temperature(evidence.log_probs_without_clouds, temperature)
@@ -137,7 +137,7 @@ def diagnosis_frame(model: Any, ds: Any, evidence: Evidence, *, predictions: pd.
     for j, name in enumerate(classes):
         frame[f"prob_{name}"] = calibrated[:, j].astype(np.float32)
     frame["verdict"], frame["reason"] = assign(frame, classes, thresholds)
-    frame.attrs.update({"temperature": temperature, "calibrated": is_calibrated(model) or temperature != 1.0,
+    frame.attrs.update({"temperature": temperature, "calibrated": model.is_calibrated or temperature != 1.0,
                         "in_training_regions": bool(in_regions),
                         "label_probabilities": "k-fold logistic regression on embeddings" if in_training
                         else "model (out of sample)",

@@ -157,6 +157,10 @@ class ParcelEarly:
     stop_distribution: np.ndarray | None = None  # T, share of sampled draws stopping at t
     sampled_stops: np.ndarray | None = None  # n_samples
 
+    def first_stop(self, threshold: float) -> int:
+        """The deterministic stop at ``threshold``: the first step with delta above it (else the last)."""
+        return int(deterministic_stop(self.delta[None], threshold)[0])
+
 
 def parcel_early(classifier: Any, dataset: BreizhCropsDataset, parcel_id: int, threshold: float = 0.5,
                  n_samples: int | None = None, seed: int = 0, input_seed: int = 0) -> ParcelEarly:

@@ -89,7 +89,7 @@ _ROWS: tuple[Method, ...] = (
            MappingProxyType({}), lambda s, T: 1, True,
            "The gradient at the parcel times the parcel's reflectance."),
     Method("deeplift", "DeepLift", "DeepLift", True, True,
-           MappingProxyType({}), lambda s, T: 4, True,
+           MappingProxyType({}), lambda s, T: 2, True,
            "Differences of each layer's activations from the baseline's, propagated with the "
            "rescale rule; they add up to the change of the class log-probability."),
     Method("gradient_shap", "GradientShap", "GradientShap", True, True,

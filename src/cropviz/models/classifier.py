@@ -91,6 +91,37 @@ class Classifier:
         """Whether the model classifies early (exposes ``forward_steps``, ELECTS)."""
         return hasattr(self.model, "forward_steps")
 
+    @property
+    def reads_patches(self) -> bool:
+        """Whether the model reads parcel patches (seed 004's spatial models) instead of band series."""
+        from cropviz.models import registry
+
+        return self.spec.input_form == registry.PATCH
+
+    @property
+    def temperature(self) -> float:
+        """The temperature stored in the model's card (1.0, i.e. uncalibrated, when there is none)."""
+        calibration = (self.info.card or {}).get("calibration") or {}
+        return float(calibration.get("temperature", 1.0))
+
+    @property
+    def is_calibrated(self) -> bool:
+        """Whether the model's card holds a fitted temperature."""
+        return "temperature" in ((self.info.card or {}).get("calibration") or {})
+
+    @property
+    def calibration_source(self) -> str | None:
+        """What the temperature was fitted on (the card's ``fitted_on``), or None when uncalibrated."""
+        return ((self.info.card or {}).get("calibration") or {}).get("fitted_on") if self.is_calibrated else None
+
+    @property
+    def has_dropout(self) -> bool:
+        """Whether the model has dropout layers with a positive rate (MC dropout applies)."""
+        import torch
+
+        return self.differentiable and any(
+            isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in self.model.modules())
+
     def check_fits(self, dataset: Any) -> None:
         """Raise CheckpointError when the model's bands or classes do not fit ``dataset``."""
         where = self.info.path or self.info.arch

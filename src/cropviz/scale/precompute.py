@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 import cropviz
 from cropviz.errors import ConfigurationError, CropvizError
@@ -186,6 +185,8 @@ def compute_part(spec: dict[str, Any], index: int, ids: np.ndarray) -> dict[str,
     table = table.replace_schema_metadata({"cropviz.part": str(index),
                                            "cropviz.manifest_sha": spec["manifest_sha"]})
     tmp = out / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    import pyarrow.parquet as pq  # imported where a part is written: importing cropviz.scale stays cheap
+
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, final)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from cropviz.errors import CropvizError, DatasetError
 from cropviz.scale.precompute import MANIFEST, part_name
@@ -49,6 +48,8 @@ class PrecomputedResults:
             raise DatasetError(self.path, f"incomplete: {len(present)} of {count} parts; rerun precompute "
                                           "to finish (or open with allow_incomplete=True)")
         self.complete = len(present) == count
+        import pyarrow.dataset as pads  # imported on first use: finding results stays cheap
+
         self.dataset = pads.dataset([str(p) for p in present], format="parquet")
 
     @property

@@ -3,9 +3,9 @@
 Offline: the deck has no map style (:data:`NO_MAP_STYLE`), so the browser asks no tile or style
 server for anything; the region's own imagery is drawn under the parcels by a BitmapLayer
 (:func:`basemap_layer`, images from :mod:`cropviz.data.basemap`) or, without imagery, a light
-outline of the region (:func:`outline_layer`). Large regions travel as a file the browser
-fetches from the app's own static folder (:func:`publish_layer_data`), not inside the page's
-messages, so every parcel is drawn.
+outline of the region (:func:`outline_layer`). Large regions travel as vector tiles the browser
+fetches from the app's own static folder (:mod:`cropviz.viz.tiles`, drawn by :func:`tile_layer`):
+every parcel is drawn, and a frame draws only the tiles in view.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from cropviz.viz.colors import (
     hex_to_rgb,
     rgb_to_hex,
 )
+from cropviz.viz.tiles import TileSet
 
 #: What the parcels can be coloured by.
 COLOR_BY: tuple[str, ...] = ("true", "pred", "correct", "confidence", "uncertainty", "ndvi")
@@ -246,8 +247,10 @@ def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_
                    height_px: int = 560, min_px: float = CLICKABLE_PX) -> pdk.ViewState:
     """A view where parcels are big enough to click: all of ``records`` when they fit at that
     size, else the neighbourhood of the selected parcel (or of the first record) at the zoom
-    where the median parcel spans ``min_px`` pixels."""
+    where the median parcel spans ``min_px`` pixels (0: always all of ``records``)."""
     whole = fit_view(*record_bounds(records), width_px=width_px, height_px=height_px)
+    if min_px <= 0:  # no size asked for: the whole region
+        return whole
     zoom = clickable_zoom(records, min_px)
     if whole.zoom >= zoom:
         return whole
@@ -301,47 +304,71 @@ def publish(data: bytes, folder: str | PathLike[str], suffix: str) -> str:
 
 #: Record columns a parcel layer needs in the browser (tooltip, selection, drawing).
 LAYER_COLUMNS: tuple[str, ...] = (*TOOLTIP_FIELDS, "polygon", "fill_color")
-#: The shorter set of a layer the browser fetches as a file (large regions), and its tooltip.
-FILE_COLUMNS: tuple[str, ...] = ("id", "true", "predicted", "confidence_text", "polygon", "fill_color")
+#: The tooltip of parcels drawn from vector tiles (large regions): what a tile's features carry.
 FILE_TOOLTIP_HTML = ("<b>parcel {id}</b><br/>true: {true}<br/>predicted: {predicted}<br/>"
                      "confidence: {confidence_text}")
 
 
-def layer_json(records: pd.DataFrame) -> bytes:
-    """The parcel layer's rows as compact JSON (what the browser fetches for a large region):
-    :data:`FILE_COLUMNS`, coordinates to 5 decimals (about 1 m)."""
-    columns = [c for c in FILE_COLUMNS if c in records.columns]
-    return records[columns].to_json(orient="records", double_precision=5).encode()
+def tile_properties(records: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(ids, properties) of parcel records for :func:`cropviz.viz.tiles.write_tiles`, one row per
+    parcel (its first polygon part): the tooltip's text and the fill colour as ``r, g, b``."""
+    first = records.drop_duplicates("id")
+    rgb = np.asarray(first["fill_color"].tolist(), dtype=np.int64)[:, :3]
+    return first["id"].to_numpy(), {
+        "true": first["true"].to_numpy().astype(str), "predicted": first["predicted"].to_numpy().astype(str),
+        "confidence_text": first["confidence_text"].to_numpy().astype(str),
+        "r": rgb[:, 0], "g": rgb[:, 1], "b": rgb[:, 2]}
 
 
-def publish_layer_data(records: pd.DataFrame, folder: str | PathLike[str]) -> str:
-    """Write the parcel layer's rows to ``folder`` (see :func:`publish`); return the file name."""
-    return publish(layer_json(records), folder, ".json")
+def tile_layer(tiles: TileSet, url: str, worker_url: str, alpha: int = 200, opacity: float = 1.0) -> pdk.Layer:
+    """The pickable parcel layer ``'parcels'`` drawn from vector tiles at ``url`` (a
+    ``{z}/{x}/{y}.pbf`` template): filled polygons, or 2-pixel dots where a parcel is smaller
+    than a few pixels. Picking gives the feature, whose ``properties`` hold the parcel's ``id``
+    (see :func:`picked_parcel`); hovering highlights the parcel across tiles. ``worker_url``:
+    where the browser loads loaders.gl's MVT worker script (its default is a CDN: the app asks no
+    foreign host; the app serves the script from its static folder)."""
+    return pdk.Layer("MVTLayer", url, id="parcels", min_zoom=tiles.min_zoom, max_zoom=tiles.max_zoom,
+                     extent=list(tiles.bounds), unique_id_property=pdk.types.String("id"),
+                     get_fill_color=["properties.r", "properties.g", "properties.b", int(alpha)],
+                     point_type=pdk.types.String("circle"), get_point_radius=2,
+                     point_radius_units=pdk.types.String("pixels"), stroked=False, filled=True,
+                     pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 110],
+                     opacity=float(opacity), load_options={"mvt": {"workerUrl": worker_url}})
+
+
+def picked_parcel(picked: Mapping[str, Any]) -> int | None:
+    """The parcel id of an object picked on a parcel layer (a record, or a tile's feature)."""
+    value = picked.get("id", (picked.get("properties") or {}).get("id"))
+    return None if value is None else int(value)
 
 
 def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
                 view: pdk.ViewState | Mapping | None = None, under: Sequence[pdk.Layer] = (),
-                data_url: str | None = None, height: int = 560, tooltip: bool = True,
-                line_color: Sequence[int] = (40, 40, 40, 200), opacity: float = 1.0) -> pdk.Deck:
+                height: int = 560, tooltip: bool = True,
+                line_color: Sequence[int] = (40, 40, 40, 200), opacity: float = 1.0,
+                tiles: tuple[TileSet, str, str] | None = None) -> pdk.Deck:
     """A pydeck Deck of parcel records from :func:`parcel_layer_data`, with no map style.
 
     The parcel layer has id ``'parcels'`` and is pickable (streamlit selection returns its
     records). ``under``: layers drawn beneath the parcels (:func:`basemap_layer`,
-    :func:`outline_layer`). ``data_url``: where the browser fetches the layer's rows (written
-    by :func:`publish_layer_data`) instead of carrying them in the deck: every parcel of a large
-    region is drawn without bloating the page's messages, filled but not outlined (outlines
-    would more than double what a software-WebGL browser draws per frame). The selected parcel is outlined by a
-    non-pickable layer ``'selected'``. ``opacity``: of the parcel layer (below 1 the imagery
-    shows through). Without ``view`` the view is :func:`clickable_view`.
+    :func:`outline_layer`). The selected parcel is outlined by a non-pickable layer
+    ``'selected'``. ``opacity``: of the parcel layer (below 1 the imagery
+    shows through). ``tiles``: a tile set, its URL template and the MVT worker's URL: the parcels
+    are drawn from vector tiles (:func:`tile_layer`), ``records`` give the view and the selected
+    parcel's outline.
+    Without ``view`` the view is :func:`clickable_view`.
     """
     if len(records) == 0:
         raise ConfigurationError("no parcels to draw (empty records)")
-    columns = [c for c in LAYER_COLUMNS if c in records.columns]
-    layer = pdk.Layer("PolygonLayer", data=data_url if data_url is not None else records[columns],
-                      id="parcels", get_polygon="polygon", get_fill_color="fill_color",
-                      get_line_color=list(line_color), line_width_min_pixels=1,
-                      stroked=data_url is None, filled=True, pickable=True, auto_highlight=True,
-                      highlight_color=[255, 255, 255, 110], opacity=float(opacity))
+    if tiles is not None:
+        layer = tile_layer(*tiles, opacity=opacity)
+    else:
+        columns = [c for c in LAYER_COLUMNS if c in records.columns]
+        layer = pdk.Layer("PolygonLayer", data=records[columns],
+                          id="parcels", get_polygon="polygon", get_fill_color="fill_color",
+                          get_line_color=list(line_color), line_width_min_pixels=1,
+                          stroked=True, filled=True, pickable=True, auto_highlight=True,
+                          highlight_color=[255, 255, 255, 110], opacity=float(opacity))
     layers = [*under, layer]
     selected = records[records["id"] == selected_id] if selected_id is not None else records[:0]
     if len(selected):
@@ -359,7 +386,7 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
         view = pdk.ViewState(**view)
     return pdk.Deck(layers=layers, initial_view_state=view, map_style=NO_MAP_STYLE,
                     map_provider=None, height=height,
-                    tooltip={"html": TOOLTIP_HTML if data_url is None else FILE_TOOLTIP_HTML,
+                    tooltip={"html": TOOLTIP_HTML if tiles is None else FILE_TOOLTIP_HTML,
                              "style": _TOOLTIP_STYLE} if tooltip else False)
 
 

@@ -94,6 +94,20 @@ def test_streamed_import_equals_in_memory_and_reflectance_is_scaled(tmp_path):
     same_dataset((tmp_path / "mem", "r"), (tmp_path / "refl", "r"))
 
 
+def test_reflectance_times_1000_is_refused_by_auto_and_read_with_scale_1000(tmp_path):
+    long = make_long(n=6, seed=2)
+    long.to_csv(tmp_path / "dn.csv", index=False)
+    long.assign(**{b: (long[b] / 10).round(1) for b in L2A}).to_csv(tmp_path / "x1000.csv", index=False)
+    with pytest.raises(DatasetError, match=r"x1000.csv: band values \(median \d+\) are too low .* pass --scale 1000"):
+        import_table(tmp_path / "x1000.csv", tmp_path / "auto", "r", progress=False)
+    summary = import_table(tmp_path / "x1000.csv", tmp_path / "milli", "r", scale="1000", progress=False)
+    assert summary["scale"] == "1000"
+    import_table(tmp_path / "dn.csv", tmp_path / "dn", "r", progress=False)
+    same_dataset((tmp_path / "dn", "r"), (tmp_path / "milli", "r"))
+    with pytest.raises(ConfigurationError, match="--scale must be .* got '-3'"):
+        import_table(tmp_path / "x1000.csv", tmp_path / "neg", "r", scale="-3", progress=False)
+
+
 def test_nodata_becomes_missing_observations(tmp_path):
     long = make_long(n=4, t=6)
     long.loc[0, "B4"] = 65535
@@ -307,6 +321,25 @@ def test_positional_patterns_without_band_need_bands_and_never_traceback(tmp_pat
     import_table(tmp_path / "flat.csv", tmp_path / "b", "r", wide_pattern="x{index}", dates=dates, bands=L2A,
                  progress=False)
     same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+
+
+def test_positional_names_numbered_from_one_keep_each_band_in_place(tmp_path):
+    long = make_long(n=5, t=4, extra=False, cloud=None)
+    long.to_csv(tmp_path / "long.csv", index=False)
+    dates = sorted(long["date"].unique())
+    cube = long.sort_values(["parcel_id", "date"])[list(L2A)].to_numpy().reshape(5, 4 * len(L2A))
+    flat = pd.DataFrame(cube, columns=[f"x{k + 1}" for k in range(cube.shape[1])])  # x1 = B2 of date 1
+    flat = flat.assign(parcel_id=np.arange(100, 105), crop=long.groupby("parcel_id")["crop"].first().to_numpy(),
+                       start=dates[0])
+    flat.to_csv(tmp_path / "flat.csv", index=False)
+    import_table(tmp_path / "long.csv", tmp_path / "a", "r", progress=False)
+    import_table(tmp_path / "flat.csv", tmp_path / "b", "r", wide_pattern="x{index}", dates=dates, bands=L2A,
+                 progress=False)
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "b", "r"))
+    s = import_table(tmp_path / "flat.csv", tmp_path / "c", "r", wide_pattern="x{index}", bands=L2A,
+                     start_date_col="start", step="20D", progress=False)
+    assert s["parcels"] == 5 and s["observations"] == 20
+    same_dataset((tmp_path / "a", "r"), (tmp_path / "c", "r"))
 
 
 def test_pixel_tables_get_row_ids_and_keep_their_polygon_as_group(tmp_path):

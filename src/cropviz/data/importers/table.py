@@ -68,7 +68,8 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
     or None to detect. Column names are guessed case-insensitively when not given. Bands in any
     common Sentinel-2 naming; other numeric columns are kept as extra columns. Band values equal
     to ``nodata`` (or NaN) make the observation missing (dropped, counted). ``scale``: 'auto'
-    (median < 2 means reflectance 0-1), 'dn' or 'reflectance'. ``cloud_kind``: 'probability'
+    (median < 2 means reflectance 0-1), 'dn', 'reflectance' or a number N for reflectance x N
+    (e.g. '1000'; 'dn' is reflectance x 10000). ``cloud_kind``: 'probability'
     (0-1 or 0-100), 'boolean', 'scl' or None (detect); no cloud column means 'unknown'.
     Labels as codes or names; ``classmapping`` (CSV code,classname[,id]) or classes built from the
     values; ``min_class_size`` folds smaller classes into 'other'; parcels without a label are kept
@@ -79,7 +80,8 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
     'OPTICAL-{band}-ts{index}-{*}'. ``start_date_col`` with ``step`` (a pandas offset: '1MS',
     '10D'): each row's own calendar, step ``{index}`` i at start + (i - first index) x step. A
     pattern without ``{band}`` is positional: ``bands`` names the band of each position (for
-    ``{index}``: index k is date k // len(bands), band k % len(bands)); with ``{band}``, ``bands``
+    ``{index}``: index k is date k // len(bands), band k % len(bands), k counted from 0, or from 1
+    when the names start at 1 such as x1, x2...); with ``{band}``, ``bands``
     keeps only those bands. A pattern that leaves band-like columns out is an error unless
     ``bands`` is given. ``row_id``: every row is its own series (a pixel table), numbered 1..N;
     ``group_col`` (e.g. the polygon id) is kept in the index as ``group`` for grouped splits.
@@ -90,8 +92,7 @@ def import_table(file: str | PathLike[str], root: str | PathLike[str], region: s
     root = Path(root)
     if not path.is_file():
         raise DatasetError(path, "file does not exist")
-    if scale not in ("auto", "dn", "reflectance"):
-        raise ConfigurationError(f"scale must be 'auto', 'dn' or 'reflectance', got {scale!r}")
+    _scale_factor(scale)  # a bad --scale fails before any reading
     if cloud_kind is not None and cloud_kind not in CLOUD_KINDS:
         raise ConfigurationError(f"cloud_kind must be one of {', '.join(CLOUD_KINDS)}, got {cloud_kind!r}")
     if duplicates not in ("error", "first", "mean"):
@@ -331,7 +332,7 @@ class _Plan:
             raise DatasetError(path, f"no Sentinel-2 band columns recognised (columns: "
                                      f"{', '.join(columns[:20])})")
         self.scale = _detect_scale(path, sample, self.nodata, scale)
-        self.factor = REFLECTANCE_SCALE if self.scale == "reflectance" else 1.0
+        self.factor = _scale_factor(self.scale)
         self.scale_auto = scale == "auto"
         self.cloud_kind = cloud_kind or (_detect_cloud_kind(cloud_values, self.cloud_col)
                                          if cloud_values is not None else "unknown")
@@ -420,16 +421,17 @@ def _wide_columns(path: Path, columns: list[str], pattern: str | None, dates: Se
     indices = [int(parts["index"]) for _, parts in matched if parts.get("index") is not None]
     first = min(indices) if indices else 0
     width = len(bands) if positional and bands else 1
+    base = first % width  # positional names numbered from 1 (x1 = first band of the first date)
     result = {}
     seen: dict[Any, int] = {}
     for column, parts in matched:
         if parts.get("date") is not None:
             key: Any = pd.Timestamp(parts["date"]).to_datetime64()
         else:
-            k = int(parts.get("index") or 0)
+            k = int(parts.get("index") or 0) - base
             k = k // width if positional else k
             if per_row:
-                key = k - (first // width if positional else first)
+                key = k - ((first - base) // width if positional else first)
             elif date_list is None or k >= len(date_list):
                 raise DatasetError(path, f"column {column!r} has date index {k} but "
                                          f"{0 if date_list is None else len(date_list)} dates were given "
@@ -437,7 +439,7 @@ def _wide_columns(path: Path, columns: list[str], pattern: str | None, dates: Se
             else:
                 key = date_list[k]
         if positional and bands:
-            slot = (int(parts["index"]) % width if parts.get("date") is None else seen.get(key, 0))
+            slot = ((int(parts["index"]) - base) % width if parts.get("date") is None else seen.get(key, 0))
             if slot >= width:
                 raise DatasetError(path, f"more columns than the {width} --bands at {column!r}")
             seen[key] = slot + 1
@@ -464,6 +466,27 @@ def _pattern_regex(pattern: str) -> re.Pattern:
     return re.compile(f"^{out}$")
 
 
+#: Below this median of the band medians (digital numbers, reflectance x 10000), values are not
+#: plausibly Sentinel-2 DN of farmland (typically 800-2500) but reflectance x 1000 or another scale.
+IMPLAUSIBLE_DN_MEDIAN = 300.0
+
+
+def _scale_factor(scale: str) -> float:
+    """The factor from the file's values to digital numbers (reflectance x 10000)."""
+    if scale in ("auto", "dn"):
+        return 1.0
+    if scale == "reflectance":
+        return REFLECTANCE_SCALE
+    try:
+        per = float(scale)
+    except ValueError:
+        per = 0.0
+    if not np.isfinite(per) or per <= 0:
+        raise ConfigurationError(f"--scale must be auto, dn, reflectance or a positive number N for "
+                                 f"reflectance x N (e.g. 1000), got {scale!r}")
+    return REFLECTANCE_SCALE / per
+
+
 def _detect_scale(path: Path, values: pd.Series | pd.DataFrame, nodata: np.ndarray, scale: str) -> str:
     if scale != "auto":
         return scale
@@ -480,7 +503,12 @@ def _detect_scale(path: Path, values: pd.Series | pd.DataFrame, nodata: np.ndarr
     if len(kinds) > 1:
         raise DatasetError(path, "mixed units: some bands look like reflectance 0-1 and others like "
                                  "digital numbers; pass --scale dn or --scale reflectance")
-    return kinds.pop()
+    kind = kinds.pop()
+    if kind == "dn" and float(np.median(medians)) < IMPLAUSIBLE_DN_MEDIAN:
+        raise DatasetError(path, f"band values (median {float(np.median(medians)):.0f}) are too low for digital "
+                                 "numbers (reflectance x 10000): if they are reflectance x 1000 pass --scale 1000, "
+                                 "if they really are digital numbers pass --scale dn")
+    return kind
 
 
 def _detect_cloud_kind(values: pd.Series, column: str | None) -> str:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.models.fast import chunked_inference
 from cropviz.models.zoo._batchnorm import apply, batchnorm_affine, folded, layer_bn
 
 
@@ -89,6 +90,7 @@ class InceptionTime(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool1d(1)
         self.outlinear = nn.Linear(hidden_dims, num_classes)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances (any T) -> N x C log-probabilities."""
         h = x.transpose(1, 2)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.models.fast import chunked_inference
+
 
 class LSTM(nn.Module):
     """Input LayerNorm, stacked (bi)LSTM without biases, LayerNorm on all final cell states."""
@@ -40,6 +42,7 @@ class LSTM(nn.Module):
         )
         self.linear_class = nn.Linear(state_dims, num_classes)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances -> N x C log-probabilities."""
         if self.use_layernorm:

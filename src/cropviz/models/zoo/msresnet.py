@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.errors import ConfigurationError
+from cropviz.models.fast import chunked_inference
 from cropviz.models.zoo._batchnorm import layer_bn
 
 RESAMPLED_LENGTH = 512
@@ -56,6 +58,9 @@ class MSResNet(nn.Module):
         hidden_dims: int = 32,
     ) -> None:
         super().__init__()
+        if any(int(n) != 1 for n in layers[:3]):
+            raise ConfigurationError(f"MSResNet: layers must hold one block per stage (the branches' pooling "
+                                     f"sizes are fixed for it), got {tuple(layers)}")
         self.conv1 = nn.Conv1d(input_dim, hidden_dims, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm1d(hidden_dims)
         self.relu = nn.ReLU()
@@ -77,6 +82,7 @@ class MSResNet(nn.Module):
             x = getattr(self, f"layer{kernel_size}x{kernel_size}_{stage}")(x)
         return getattr(self, f"maxpool{kernel_size}")(x)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances (any T) -> N x C log-probabilities."""
         h = F.interpolate(x.transpose(1, 2), size=RESAMPLED_LENGTH)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.models.fast import chunked_inference
 from cropviz.models.zoo._batchnorm import batchnorm_affine, folded
 
 DEFAULT_PARAMETER_BUDGET = (8 * 128, 5 * 128 * 256 + 2 * 256 * 128)
@@ -38,6 +39,9 @@ def layer_parameters(
 ) -> list[list[tuple[int, int, int]]]:
     """(in_channels, out_channels, kernel_size) of every convolution, layer by layer."""
     kernels = primes_up_to(receptive_field)
+    if not kernels:
+        raise ConfigurationError(f"OmniScaleCNN: a receptive field of {receptive_field} steps leaves no kernel "
+                                 "size (the sequence length must be at least 4)")
     layers = []
     for n_params in budget:
         out = int(n_params / (in_channels * sum(kernels)))
@@ -159,6 +163,7 @@ class OmniScaleCNN(nn.Module):
         self.net = nn.Sequential(*[OmniScaleLayer(p) for p in self.layer_parameter_list])
         self.hidden = nn.Linear(sum(p[1] for p in self.layer_parameter_list[-1]), num_classes)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances -> N x C log-probabilities (features if ``few_shot``)."""
         features = self.net(x).mean(dim=1)

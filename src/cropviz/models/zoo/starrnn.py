@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from cropviz.errors import ConfigurationError
+from cropviz.models.fast import chunked_inference
 
 
 class StarCell(nn.Module):
@@ -97,6 +98,7 @@ class StarRNN(nn.Module):
         if use_batchnorm:
             self.bn = nn.BatchNorm1d(hidden_dims)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances (any T) -> N x C log-probabilities."""
         if self.use_layernorm:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
+from cropviz.models.fast import chunked_inference
 from cropviz.models.zoo._batchnorm import layer_bn
 
 
@@ -56,6 +57,9 @@ class TempCNN(nn.Module):
         dropout: float = 0.18203942949809093,
     ) -> None:
         super().__init__()
+        if kernel_size % 2 == 0:
+            raise ConfigurationError(f"TempCNN: kernel_size must be odd (same padding keeps the sequence length), "
+                                     f"got {kernel_size}")
         self.sequencelength = sequencelength
         self.conv_bn_relu1 = _conv_block(input_dim, hidden_dims, kernel_size, dropout)
         self.conv_bn_relu2 = _conv_block(hidden_dims, hidden_dims, kernel_size, dropout)
@@ -64,6 +68,7 @@ class TempCNN(nn.Module):
         self.dense = _dense_block(hidden_dims * sequencelength, 4 * hidden_dims, dropout)
         self.logsoftmax = nn.Sequential(nn.Linear(4 * hidden_dims, num_classes), nn.LogSoftmax(dim=-1))
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances with T = ``sequencelength`` -> N x C log-probabilities."""
         if x.shape[1] != self.sequencelength:

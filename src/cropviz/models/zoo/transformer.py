@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cropviz.models.fast import chunked_inference
+
 
 class TransformerModel(nn.Module):
     """Linear embedding, post-norm Transformer encoder, max-pool over time, linear classifier."""
@@ -52,6 +54,7 @@ class TransformerModel(nn.Module):
         pooled = h.max(dim=1).values
         return F.log_softmax(self.outlinear(self.relu_out(pooled)), dim=-1)
 
+    @chunked_inference
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances -> N x C log-probabilities."""
         h = self._embed(x)

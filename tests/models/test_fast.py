@@ -1,0 +1,77 @@
+"""The inference fast path: blocks of EVAL_ROWS rows without gradients, whole batches otherwise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import DeepLift
+from torch import Tensor, nn
+
+from cropviz.models import registry
+from cropviz.models.fast import EVAL_ROWS, chunked_inference
+from tests.models.test_zoo import TINY
+from tests.models.zoo.helpers import randomise_batchnorm
+
+T, D, C = 45, 13, 9
+ROWS = 2 * EVAL_ROWS + 3  # two full blocks and a short one
+
+
+class _Counting(nn.Module):
+    """Records the batch size of every call of its (decorated) forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(D, C)
+        self.calls: list[int] = []
+
+    @chunked_inference
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls.append(x.shape[0])
+        return torch.log_softmax(self.linear(x).mean(dim=1), dim=-1)
+
+
+def test_blocks_only_without_gradients_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    model = _Counting().eval()
+    x = torch.rand(ROWS, T, D)
+    with torch.inference_mode():
+        blocked = model(x)
+    assert model.calls == [EVAL_ROWS, EVAL_ROWS, 3]
+    model.calls.clear()
+    with torch.no_grad():
+        model(x)
+    assert model.calls == [EVAL_ROWS, EVAL_ROWS, 3]
+    model.calls.clear()
+    whole = model(x)  # autograd on: one call (Captum's hooks must see each module once)
+    assert model.calls == [ROWS]
+    model.calls.clear()
+    model.train()(x)
+    assert model.calls == [ROWS]
+    torch.testing.assert_close(blocked, whole.detach(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", registry.names(registry.ZOO))
+def test_zoo_blocked_inference_equals_whole_batch(name: str) -> None:
+    torch.manual_seed(0)
+    model = registry.build(name, num_classes=C, input_dim=D, **TINY[name])
+    randomise_batchnorm(model)
+    model.eval()
+    x = torch.rand(ROWS, T, D)
+    with torch.inference_mode():
+        blocked = model(x)
+    with torch.enable_grad():
+        whole = model(x.requires_grad_(True)).detach()
+    assert blocked.shape == (ROWS, C)
+    torch.testing.assert_close(blocked, whole, rtol=0, atol=1e-5)
+    assert torch.equal(blocked.argmax(dim=1), whole.argmax(dim=1))
+
+
+def test_deeplift_on_a_batch_larger_than_a_block() -> None:
+    torch.manual_seed(0)
+    model = registry.build("transformer", num_classes=C, input_dim=D, **TINY["transformer"]).eval()
+    x = torch.rand(EVAL_ROWS + 5, T, D)
+    values = DeepLift(model).attribute(x, target=0)
+    parts = torch.cat([DeepLift(model).attribute(part, target=0) for part in x.split(EVAL_ROWS)])
+    assert values.shape == x.shape
+    assert values.abs().sum() > 0
+    torch.testing.assert_close(values, parts, rtol=1e-4, atol=1e-6)

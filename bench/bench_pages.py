@@ -130,29 +130,31 @@ def messages(driver: Any) -> int:
     return int(driver.execute_script("return window.__wsMessages || 0;"))
 
 
-def _busy(driver: Any) -> bool:
-    from selenium.webdriver.common.by import By
-
-    find = driver.find_elements
-    return bool(find(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-                or find(By.CSS_SELECTOR, '[data-testid="stSkeleton"]') or not find(By.CSS_SELECTOR, "h1"))
+#: One look at the page, in the page (cheap: no layout, unlike WebDriver's visible text, which
+#: computes the style of every element and held up the drawing it was waiting for): the websocket
+#: messages received, and whether the page is quiet (no running indicator, no element loading, a
+#: title drawn) and shows ``arguments[0]``.
+LOOK = """
+const text = arguments[0];
+const quiet = !document.querySelector('[data-testid="stStatusWidget"]')
+    && !document.querySelector('[data-testid="stSkeleton"]') && !!document.querySelector("h1")
+    && (text === null || document.body.textContent.includes(text));
+return [window.__wsMessages || 0, quiet];
+"""
 
 
 def wait_done(driver: Any, started: float, timeout: float = 300, confirm: float = 1.0,
               text: str | None = None, after: int | None = None) -> float:
     """Seconds from ``started`` until the page is quiet (and shows ``text``, and its websocket has
     received more than ``after`` messages), confirmed ``confirm`` s later."""
-    from selenium.webdriver.common.by import By
-
     deadline = started + timeout
     quiet_at: float | None = None
     received = after
     while time.perf_counter() < deadline:
-        count = messages(driver) if after is not None else None
-        if count != received:  # a message since the last look: the run may still be going on
+        count, quiet = driver.execute_script(LOOK, text)
+        if after is not None and count != received:  # a message since the last look: the run may go on
             quiet_at, received = None, count
-        done = (not _busy(driver) and (after is None or (count or 0) > after)
-                and (text is None or text in driver.find_element(By.TAG_NAME, "body").text))
+        done = quiet and (after is None or count > after)
         now = time.perf_counter()
         if done:
             quiet_at = quiet_at or now

@@ -4,8 +4,11 @@ import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require
-from app_support.widgets import parcel_picker, show_figure, show_table
+from app_support.widgets import parcel_picker, show_figure, show_table, view_picker
 from cropviz.viz.explain import month_name
+
+#: The analyses below the rollout, one drawn at a time (URL name -> label).
+VIEWS = {"maps": "Maps per layer and head", "clouds": "Attention on clouds across the region"}
 
 ctx = context()
 st.title("Self-attention")
@@ -33,8 +36,10 @@ if require(ctx):
                f"Cloud-flagged observations receive {result.rollout[cloudy].mean() * len(dates):.2f}x "
                f"and clear ones {result.rollout[~cloudy].mean() * len(dates):.2f}x the uniform share."
                if cloudy.any() and (~cloudy).any() else "")
-    show_figure(grid, f"parcel-{ctx.selected_id}-attention", key="attention_grid")
-
+    view = view_picker(VIEWS, "attention_view")
+    if view == "maps":
+        show_figure(grid, f"parcel-{ctx.selected_id}-attention", key="attention_grid")
+        st.stop()
     st.header("Does the model ignore clouds? (region)")
     results = cache.precomputed(model, ctx.dataset)
     if results is not None and "attention_rollout" in results.columns:

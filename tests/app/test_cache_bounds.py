@@ -144,6 +144,7 @@ def test_an_attention_rerun_runs_the_model_and_draws_nothing_again(app, demo_roo
     passes = _Calls(monkeypatch, cropviz.explain, "attention")
     grids = _Calls(monkeypatch, cropviz.viz.explain, "attention_grid")
     clouds = _Calls(monkeypatch, cropviz.viz.explain, "cloud_attention_figure")
+    app.query_params["attention_view"] = "clouds"  # the region's view, drawn below the parcel's rollout
     _open(app, "pages/attention.py", int(ids.iloc[2]))
     assert (passes.count, grids.count, clouds.count) == (1, 1, 1)
     app.run()

@@ -148,7 +148,7 @@ def test_inspector_draws_envelopes_in_class_colours_and_probabilities_on_a_0_1_a
 
 
 def test_attention_offers_parcel_counts_the_region_has_and_month_names(app, demo_root):
-    _open(app, "pages/attention.py")
+    _open(app, "pages/attention.py", attention_view="clouds")
     slider = next(s for s in app.select_slider if s.key == "attention_parcels")
     total = len(app.session_state["context"].table)
     assert max(slider.options) == f"all {total:,}" and len(slider.options) <= 6

@@ -109,6 +109,12 @@ def test_attention_page_shows_rollout_and_cloud_numbers(app):
     app.switch_page("pages/attention.py")
     app.run()
     _no_failures(app)
+    # the first render draws the parcel's rollout and its per-layer maps, not the region
+    assert chart_keys(app) == ["attention_rollout", "attention_grid"] and not app.dataframe
+    assert app.query_params["attention_view"] == "maps"
+    app.segmented_control(key="attention_view").set_value("clouds").run()
+    _no_failures(app)
+    assert chart_keys(app) == ["attention_rollout", "attention_clouds"]
     table = next(d.value for d in app.dataframe if "all classes" in d.value.index)
     assert "all classes" in table.index
     assert {"clear", "cloudy", "cloudy / clear"} <= set(table.columns)
@@ -143,7 +149,7 @@ def test_attention_page_reads_precomputed_results_of_the_whole_region(app, demo_
     precompute(root, "frh04", "transformer", explain=("attention",), scheduler=cluster.scheduler_address,
                partition_size=20, progress=False)
     app.query_params.update({"source": "Dataset folder", "root": str(root), "region": "frh04",
-                             "model": "transformer"})
+                             "model": "transformer", "attention_view": "clouds"})
     app.switch_page("pages/attention.py")
     app.run()
     _no_failures(app)

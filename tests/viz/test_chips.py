@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from cropviz.data.bands import PATCH_BANDS
 from cropviz.errors import ConfigurationError
@@ -32,7 +36,9 @@ def test_thumbnails_tiled_into_one_image_each_labelled_above_with_its_date():
     patch[2, PATCH_BANDS.index("B3")] = 0.2  # the third date turns green
     fig = chip_strip(patch, dates, per_row=2)
     assert len(fig.data) == 1 and fig.data[0].type == "image"
-    mosaic = np.asarray(fig.data[0].z)
+    source = fig.data[0].source
+    assert fig.data[0].z is None and source.startswith("data:image/png;base64,")  # a PNG, not pixel lists
+    mosaic = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGB"))
     # 2 rows of (4-pixel label band + 4-pixel chip), 2 columns of 4-pixel chips with a 1-pixel gap
     assert mosaic.shape == (16, 9, 3)
     assert mosaic[4:8, 0:4].reshape(-1, 3).tolist() == [[89, 0, 255]] * 16  # first date, top left

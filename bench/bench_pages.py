@@ -15,8 +15,10 @@ Measured (the issue's targets in brackets):
   Plotly charts (what this browser pays before cropviz draws anything).
 A render ends when the server has answered (the tab's websocket received a message after the
 action), Streamlit's running indicator is gone, the page title is drawn and no element is still
-loading; the time is taken at the first such moment (confirmed later). The load average before
-and after is printed: on a busy machine the numbers are upper bounds.
+loading; the time is taken at the first such moment (confirmed later). On the map and the dossier
+a first render also waits for the map's canvas to show its first pixels (WebGL draws seconds after
+the page is ready in a browser without a GPU). The load average before and after is printed: on a
+busy machine the numbers are upper bounds.
 """
 
 from __future__ import annotations
@@ -143,6 +145,30 @@ return [window.__wsMessages || 0, quiet];
 """
 
 
+#: Whether the page's deck.gl map has drawn: a pixel of its canvas's centre read back (the DOM is
+#: ready before WebGL has compiled its shaders and drawn, seconds later in a browser without a GPU).
+DECK_DRAWN = """
+const canvas = [...document.querySelectorAll("canvas")].find(c => c.width > 200 && c.height > 200);
+const gl = canvas && (canvas.getContext("webgl2") || canvas.getContext("webgl"));
+if (!gl) return false;
+const pixels = new Uint8Array(4 * 64 * 64);
+gl.readPixels(Math.floor(canvas.width / 2) - 32, Math.floor(canvas.height / 2) - 32, 64, 64, gl.RGBA,
+              gl.UNSIGNED_BYTE, pixels);
+return pixels.some((value, i) => i % 4 === 3 && value > 0);
+"""
+#: Pages whose first render ends when their map has drawn.
+DECK_PAGES = ("map", "dossier")
+
+
+def wait_drawn(driver: Any, started: float, timeout: float = 120) -> float:
+    """Seconds from ``started`` until the page's map canvas shows something (:data:`DECK_DRAWN`)."""
+    while time.perf_counter() < started + timeout:
+        if driver.execute_script(DECK_DRAWN):
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"the map did not draw in {timeout} s")
+
+
 def wait_done(driver: Any, started: float, timeout: float = 300, confirm: float = 1.0,
               text: str | None = None, after: int | None = None) -> float:
     """Seconds from ``started`` until the page is quiet (and shows ``text``, and its websocket has
@@ -166,12 +192,13 @@ def wait_done(driver: Any, started: float, timeout: float = 300, confirm: float 
     raise TimeoutError(f"not done in {timeout} s")
 
 
-def first_render(driver: Any, url: str) -> float:
-    """A fresh session (new tab) opening ``url``."""
+def first_render(driver: Any, url: str, deck: bool = False) -> float:
+    """A fresh session (new tab) opening ``url`` (until its map has drawn, with ``deck``)."""
     new_tab(driver)
     started = time.perf_counter()
     driver.get(url)
-    return wait_done(driver, started)
+    done = wait_done(driver, started)
+    return max(done, wait_drawn(driver, started)) if deck else done
 
 
 def from_sidebar(driver: Any, base: str, page: str, previous: str, title: str) -> float:
@@ -190,7 +217,8 @@ def from_sidebar(driver: Any, base: str, page: str, previous: str, title: str) -
     before = messages(driver)
     started = time.perf_counter()
     driver.execute_script("arguments[0].click();", link[0])
-    return wait_done(driver, started, after=before, text=title)
+    done = wait_done(driver, started, after=before, text=title)
+    return max(done, wait_drawn(driver, started)) if page in DECK_PAGES else done
 
 
 def close_dialogs(driver: Any) -> None:
@@ -303,7 +331,7 @@ def main() -> None:
         for page in pages:
             first = []
             for _ in range(args.repeats):
-                first.append(first_render(driver, f"{base}/{PATHS.get(page, page)}"))
+                first.append(first_render(driver, f"{base}/{PATHS.get(page, page)}", deck=page in DECK_PAGES))
                 driver.close()
                 driver.switch_to.window(driver.window_handles[0])
             previous = "inspector" if page == "phenology" else "phenology"  # a page with a chart

@@ -71,12 +71,12 @@ def import_seconds(repeats: int) -> tuple[float, list[str]]:
 
 
 def start_server(demo: Path, port: int, launcher: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> subprocess.Popen:
+                 env: dict[str, str] | None = None, app: str = "app.py") -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port (the checkout's cache folder: caches on disk), once
     it answers its health check. ``launcher``: what runs the streamlit module (default
-    ``python -m``); ``env``: more environment variables for the server."""
+    ``python -m``); ``env``: more environment variables for the server; ``app``: another script."""
     process = subprocess.Popen(
-        [*(launcher or [sys.executable, "-m"]), "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+        [*(launcher or [sys.executable, "-m"]), "streamlit", "run", app, "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env={**os.environ, "CROPVIZ_DEMO_ROOT": str(demo), **(env or {})}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
@@ -268,21 +268,9 @@ def floor(repeats: int, port: int) -> dict[int, list[float]]:
     with tempfile.TemporaryDirectory() as folder:
         app = Path(folder) / "floor.py"
         app.write_text(FLOOR_APP)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port",
-             str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = start_server(Path(folder), port, app=str(app))
         driver = None
         try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise
-                    time.sleep(0.3)
             driver = chromium()
             times: dict[int, list[float]] = {n: [] for n in FLOOR_CHARTS}
             for n in FLOOR_CHARTS:  # warm-up

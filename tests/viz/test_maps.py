@@ -145,15 +145,20 @@ def test_legend_one_entry_per_class():
         legend_items("pred")
 
 
-def test_5000_parcels_build_fast():
-    n = 5000
-    rng = np.random.default_rng(0)
+def _ellipses(n: int, seed: int) -> gpd.GeoDataFrame:
+    """``n`` 24-vertex elliptic parcels (about 300 x 330 m) scattered over Brittany."""
+    rng = np.random.default_rng(seed)
     theta = np.linspace(0, 2 * np.pi, 24)
     cx, cy = rng.uniform(-3, -1, n), rng.uniform(47.5, 48.5, n)
     geoms = shapely.polygons(np.stack([cx[:, None] + 0.002 * np.cos(theta),
                                        cy[:, None] + 0.0015 * np.sin(theta)], axis=-1))
-    gdf = gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
-                           geometry=geoms, crs="EPSG:4326")
+    return gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
+                            geometry=geoms, crs="EPSG:4326")
+
+
+def test_5000_parcels_build_fast():
+    n = 5000
+    gdf = _ellipses(n, 0)
     start = time.perf_counter()
     rec = parcel_layer_data(gdf, "true", simplify_m=10)
     assert time.perf_counter() - start < 2.0  # well under 1 s on an idle machine
@@ -266,13 +271,7 @@ def test_selected_parcel_is_a_ring_around_it_of_a_few_pixels():
 
 def test_borders_stay_compact():
     n = 500
-    rng = np.random.default_rng(1)
-    theta = np.linspace(0, 2 * np.pi, 24)
-    cx, cy = rng.uniform(-3, -1, n), rng.uniform(47.5, 48.5, n)
-    geoms = shapely.polygons(np.stack([cx[:, None] + 0.002 * np.cos(theta),
-                                       cy[:, None] + 0.0015 * np.sin(theta)], axis=-1))
-    gdf = gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
-                           geometry=geoms, crs="EPSG:4326")
+    gdf = _ellipses(n, 1)
     rec = parcel_layer_data(gdf, "true")
     # the inset ring has no more vertices than the parcel (mitred corners, no rounded arcs)
     assert all(len(b[1]) <= len(p[0]) for b, p in zip(rec["border"], rec["polygon"], strict=True))

@@ -838,10 +838,8 @@ def _parcel_deck(dataset_key: DatasetKey, model_key: str, color_by: str, parcel_
                  view: tuple, _records: pd.DataFrame) -> Any:
     from cropviz.viz.maps import parcel_deck as deck_of
 
-    deck = deck_of(_records, selected_id=parcel_id, height=height, view=dict(view))
-    spec = deck.to_json()
-    deck.to_json = lambda: spec  # st.pydeck_chart serialises every record on each call: once is enough
-    return deck
+    # st.pydeck_chart serialises every record on each call: once is enough
+    return deck_of(_records, selected_id=parcel_id, height=height, view=dict(view)).freeze()
 
 
 def parcel_deck(ctx: Any, color_by: str, parcel_id: int, view: dict[str, Any], height: int = 560) -> Any:

@@ -280,3 +280,13 @@ def test_borders_stay_compact():
     compact = deck.to_json()
     assert json.loads(compact) == json.loads(pdk.Deck.to_json(deck))  # pydeck's content, unindented
     assert "\n" not in compact and len(compact) < 0.4 * len(pdk.Deck.to_json(deck))
+
+
+def test_a_frozen_deck_answers_with_the_json_of_the_moment_it_was_frozen():
+    rec = parcel_layer_data(_gdf(3), "true")
+    deck = parcel_deck(rec, selected_id=101)
+    before = deck.to_json()
+    assert deck.freeze() is deck and deck.to_json() == before
+    deck.layers.pop()  # a later change is not serialised again
+    assert deck.to_json() == before and "_frozen" not in json.loads(before)
+    assert json.loads(pdk.Deck.to_json(deck)) != json.loads(before)

@@ -403,9 +403,20 @@ class CompactDeck(pdk.Deck):
     by 2 spaces, which triples the size of nested polygon data and keeps Python's JSON encoder
     off its fast path."""
 
+    _frozen: str | None = None  # the JSON of :meth:`freeze` (a class default: not serialised)
+
     def to_json(self) -> str:
-        """The deck as compact JSON (same content as :meth:`pydeck.Deck.to_json`)."""
+        """The deck as compact JSON (same content as :meth:`pydeck.Deck.to_json`); after
+        :meth:`freeze`, the JSON of that moment."""
+        if self._frozen is not None:
+            return self._frozen
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+    def freeze(self) -> CompactDeck:
+        """Serialise the deck now and answer every later :meth:`to_json` with that JSON (a deck
+        shared unchanged by many reruns is serialised once); returns the deck."""
+        self._frozen = self.to_json()
+        return self
 
 
 def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,

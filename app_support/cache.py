@@ -116,11 +116,6 @@ def _geometries(root: str, region: str, year: int, level: str) -> pd.DataFrame:
     return points_as_squares(to_wgs84(dataset(root, region, year, level).geodataframe()))
 
 
-def geometries(ds: Any) -> Any:
-    """Parcel polygons of a dataset in WGS84 (cached)."""
-    return _geometries(*_dataset_key(ds))
-
-
 @st.cache_data(show_spinner="Computing class envelopes...", max_entries=64)
 def _envelopes(dataset_key: DatasetKey, name: str, classes: tuple[str, ...]) -> dict:
     from cropviz.data.series import class_envelopes
@@ -632,13 +627,6 @@ def label_error_suspects(model: Classifier, ds: Any) -> pd.DataFrame:
     return suspected_label_errors(diagnosis(model, ds), ds)
 
 
-def neighbours(model: Classifier, ds: Any, parcel_id: int) -> pd.DataFrame:
-    """The parcel's nearest neighbours in the model's embedding, with their labels and predictions."""
-    from cropviz.diagnose.dossier import neighbour_table
-
-    return neighbour_table(diagnosis(model, ds), parcel_id)
-
-
 @st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
 def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
     return _ws.embedding_2d()
@@ -668,11 +656,6 @@ def _curves(dataset_key: DatasetKey, ids: tuple[int, ...], name: str) -> list:
     return parcel_curves(dataset(*dataset_key), ids, name)
 
 
-def curves(ds: Any, ids: list[int], name: str = "NDVI") -> list:
-    """(id, class, dates, values, cloudy) of band or index ``name`` of parcels ``ids`` (cached)."""
-    return _curves(_dataset_key(ds), tuple(int(i) for i in ids), name)
-
-
 @st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
 def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int, _ws: Workspace) -> Any:
     from cropviz.diagnose.dossier import decisive_observations
@@ -681,11 +664,6 @@ def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int,
     attribution = _ws.attribution(parcel_id, "integrated_gradients", n_steps=32)
     cloudy = None if prepared.cloudy is None else prepared.cloudy[0]
     return decisive_observations(attribution.per_observation, prepared.dates[0], cloudy, top)
-
-
-def decisive(model: Classifier, ds: Any, parcel_id: int, top: int = 5) -> Any:
-    """The ``top`` model inputs of the parcel with the largest |integrated gradients| (cached)."""
-    return _decisive(_model_key(model, ds), _dataset_key(ds), int(parcel_id), top, workspace(model, ds))
 
 
 @st.cache_data(show_spinner="MC dropout: 30 passes with dropout on...", max_entries=64)

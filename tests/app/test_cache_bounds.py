@@ -217,16 +217,22 @@ def test_the_dossier_map_is_serialised_once_and_as_drawn_fresh(demo_model):
 
 @pytest.mark.filterwarnings("ignore")
 def test_the_dossier_figures_are_drawn_once_from_the_cached_results(demo_model):
+    from cropviz.diagnose.dossier import decisive_observations, neighbour_table
+
     model, ds = demo_model
     parcel = int(ds.index["id"].iloc[3])
     row = cache.diagnosis(model, ds).set_index("id").loc[parcel]
     fig, decisive = cache.dossier_trajectory(model, ds, parcel, row["true_class"], row["pred_class"])
-    pd.testing.assert_frame_equal(decisive, cache.decisive(model, ds, parcel))
+    ws = cache.workspace(model, ds)  # the library's answer: the 5 inputs of largest |IG| (32 steps)
+    inputs = ws.inputs([parcel])
+    expected = decisive_observations(ws.attribution(parcel, "integrated_gradients", n_steps=32).per_observation,
+                                     inputs.dates[0], None if inputs.cloudy is None else inputs.cloudy[0], 5)
+    pd.testing.assert_frame_equal(decisive, expected)
     stars = fig.data[-1]
     assert stars.name == "decisive inputs (IG)" and list(stars.text)[0].startswith("#1")
     assert len(stars.x) == len(decisive) == 5
     assert cache.dossier_trajectory(model, ds, parcel, row["true_class"], row["pred_class"])[0] is fig
     table, curves = cache.neighbour_view(model, ds, parcel)
-    pd.testing.assert_frame_equal(table, cache.neighbours(model, ds, parcel))
+    pd.testing.assert_frame_equal(table, neighbour_table(cache.diagnosis(model, ds), parcel))
     assert len(curves.data) >= len(table) + 1  # every neighbour and the parcel itself
     assert cache.neighbour_view(model, ds, parcel)[1] is curves

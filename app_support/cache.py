@@ -116,11 +116,6 @@ def _geometries(root: str, region: str, year: int, level: str) -> pd.DataFrame:
     return points_as_squares(to_wgs84(dataset(root, region, year, level).geodataframe()))
 
 
-def geometries(ds: Any) -> Any:
-    """Parcel polygons of a dataset in WGS84 (cached)."""
-    return _geometries(*_dataset_key(ds))
-
-
 @st.cache_data(show_spinner="Computing class envelopes...", max_entries=64)
 def _envelopes(dataset_key: DatasetKey, name: str, classes: tuple[str, ...]) -> dict:
     from cropviz.data.series import class_envelopes
@@ -174,11 +169,6 @@ def precomputed_summary(model: Classifier, ds: Any, column: str, period: str = "
 def _observation_attention(model_key: str, dataset_key: DatasetKey, max_parcels: int,
                            _ws: Workspace) -> pd.DataFrame:
     return _ws.observation_attention(max_parcels)
-
-
-def observation_attention(model: Classifier, ds: Any, max_parcels: int = 2000) -> pd.DataFrame:
-    """Attention received by every observation of up to ``max_parcels`` parcels (cached)."""
-    return _observation_attention(_model_key(model, ds), _dataset_key(ds), max_parcels, workspace(model, ds))
 
 
 @st.cache_data(show_spinner="Attributing many parcels of the class...", max_entries=32)
@@ -637,13 +627,6 @@ def label_error_suspects(model: Classifier, ds: Any) -> pd.DataFrame:
     return suspected_label_errors(diagnosis(model, ds), ds)
 
 
-def neighbours(model: Classifier, ds: Any, parcel_id: int) -> pd.DataFrame:
-    """The parcel's nearest neighbours in the model's embedding, with their labels and predictions."""
-    from cropviz.diagnose.dossier import neighbour_table
-
-    return neighbour_table(diagnosis(model, ds), parcel_id)
-
-
 @st.cache_data(show_spinner="Projecting the model's embedding to 2-D (UMAP, first time only)...", max_entries=16)
 def _embedding_2d(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
     return _ws.embedding_2d()
@@ -673,11 +656,6 @@ def _curves(dataset_key: DatasetKey, ids: tuple[int, ...], name: str) -> list:
     return parcel_curves(dataset(*dataset_key), ids, name)
 
 
-def curves(ds: Any, ids: list[int], name: str = "NDVI") -> list:
-    """(id, class, dates, values, cloudy) of band or index ``name`` of parcels ``ids`` (cached)."""
-    return _curves(_dataset_key(ds), tuple(int(i) for i in ids), name)
-
-
 @st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
 def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int, _ws: Workspace) -> Any:
     from cropviz.diagnose.dossier import decisive_observations
@@ -686,11 +664,6 @@ def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int,
     attribution = _ws.attribution(parcel_id, "integrated_gradients", n_steps=32)
     cloudy = None if prepared.cloudy is None else prepared.cloudy[0]
     return decisive_observations(attribution.per_observation, prepared.dates[0], cloudy, top)
-
-
-def decisive(model: Classifier, ds: Any, parcel_id: int, top: int = 5) -> Any:
-    """The ``top`` model inputs of the parcel with the largest |integrated gradients| (cached)."""
-    return _decisive(_model_key(model, ds), _dataset_key(ds), int(parcel_id), top, workspace(model, ds))
 
 
 @st.cache_data(show_spinner="MC dropout: 30 passes with dropout on...", max_entries=64)
@@ -716,3 +689,230 @@ def _parcel_points(dataset_key: DatasetKey) -> pd.DataFrame:
 def parcel_points(ds: Any) -> pd.DataFrame:
     """A point inside each parcel in WGS84: id, lat, lon (cached)."""
     return _parcel_points(_dataset_key(ds))
+
+
+# --- Parcel pages (pages/inspector.py, pages/attention.py, pages/dossier.py) --------------------
+# A figure is built once per parcel and view and shared by every rerun and session (a resource:
+# plotly validates every value it is given, and cached data would be copied on each rerun), so a
+# rerun only sends it. Callers must not modify what these return.
+
+#: Parcels (and views of them) whose figures the parcel pages keep built.
+PARCEL_FIGURES = 64
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _parcel(dataset_key: DatasetKey, parcel_id: int) -> Any:
+    return dataset(*dataset_key).parcel(parcel_id)
+
+
+def parcel(ds: Any, parcel_id: int) -> Any:
+    """One parcel's observations (``BreizhCropsDataset.parcel``), read once."""
+    return _parcel(_dataset_key(ds), int(parcel_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _parcel_trajectory(dataset_key: DatasetKey, parcel_id: int, names: tuple[str, ...], hide_cloudy: bool,
+                       predicted: str | None) -> Any:
+    from cropviz.viz.colors import class_hex
+    from cropviz.viz.trajectories import trajectory_figure
+
+    parcel = _parcel(dataset_key, parcel_id)
+    envelopes = {}
+    if len(names) == 1:
+        classes = [parcel.classname] + ([predicted] if predicted and predicted != parcel.classname else [])
+        for c in classes:  # one cached entry per class: stepping through parcels reuses every class seen
+            env = _envelopes(dataset_key, names[0], (c,)).get(c)
+            if env is not None:
+                label = f"{c} ({'true' if c == parcel.classname else 'predicted'}) mean ± std"
+                envelopes[label] = (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
+    return trajectory_figure(parcel.dates, parcel.series(list(names)), cloudy=parcel.cloudy, envelopes=envelopes,
+                             envelope_colors={label: class_hex(label.split(" (")[0]) for label in envelopes},
+                             hide_cloudy=hide_cloudy, title=f"Parcel {parcel.id}",
+                             yaxis_title=names[0] if len(names) == 1 else "value")
+
+
+def parcel_trajectory(ds: Any, parcel_id: int, names: list[str], hide_cloudy: bool = False,
+                      predicted: str | None = None) -> Any:
+    """Bands or indices ``names`` of a parcel over its dates, cloud-flagged observations marked (or
+    hidden); for one name, the envelopes of its true and ``predicted`` classes behind (built once)."""
+    return _parcel_trajectory(_dataset_key(ds), int(parcel_id), tuple(names), bool(hide_cloudy), predicted)
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _probability_figure(model_key: str, version: float, parcel_id: int, true_class: str | None, _model: Classifier,
+                        _predictions: pd.DataFrame) -> Any:
+    from cropviz.viz.trajectories import probability_bar
+
+    row = _predictions.loc[_predictions["id"].to_numpy() == parcel_id].iloc[0]
+    return probability_bar(_model.classes, [float(row[f"prob_{c}"]) for c in _model.classes], true=true_class,
+                           title=f"{_model.name}: class probabilities")
+
+
+def probability_figure(ctx: Any, parcel_id: int, true_class: str | None = None) -> Any:
+    """The class probabilities of the context's model for a parcel, as bars (built once)."""
+    model, ds = ctx.classifier, ctx.dataset
+    return _probability_figure(_model_key(model, ds), _precomputed_version(model, ds), int(parcel_id), true_class,
+                               model, ctx.predictions)
+
+
+@st.cache_resource(show_spinner="Reading the image patch...", max_entries=PARCEL_FIGURES)
+def _chips(dataset_key: DatasetKey, parcel_id: int) -> Any:
+    from cropviz.viz.chips import chip_strip
+
+    patches = dataset(*dataset_key).patches()
+    if patches is None or parcel_id not in set(patches.ids):
+        return None
+    return chip_strip(patches.read(parcel_id), patches.dates)
+
+
+def chips(ds: Any, parcel_id: int) -> Any:
+    """True-colour chips of the parcel's image patch (read and built once), None without a patch."""
+    return _chips(_dataset_key(ds), int(parcel_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _attention_figures(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws: Workspace) -> tuple[Any, Any]:
+    from cropviz.viz.explain import attention_grid
+    from cropviz.viz.trajectories import weights_figure
+
+    parcel, result = _ws.parcel_input(parcel_id), _ws.attention(parcel_id)
+    rollout = weights_figure(parcel.dates, parcel.curve, parcel.curve_name, result.rollout, "rollout",
+                             cloudy=parcel.cloudy, title="Attention rollout (mean attention received) under the "
+                                                         f"{parcel.curve_name} of the model input")
+    return rollout, attention_grid(result.matrices, parcel.dates)
+
+
+def attention_figures(model: Classifier, ds: Any, parcel_id: int) -> tuple[Any, Any]:
+    """(attention rollout under the parcel's curve, per-layer and per-head attention maps) of one
+    parcel (built once)."""
+    return _attention_figures(_model_key(model, ds), _dataset_key(ds), int(parcel_id), workspace(model, ds))
+
+
+@st.cache_resource(show_spinner="Summarising attention on cloudy observations...", max_entries=16)
+def _cloud_attention_view(model_key: str, dataset_key: DatasetKey, version: float, max_parcels: int | None,
+                          _ws: Workspace) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    from cropviz.viz.explain import cloud_attention_figure
+
+    if max_parcels is None:
+        frame = _precomputed_summary(model_key, dataset_key, version, "attention_rollout", "month", True, True, _ws)
+        frame = frame.rename(columns={"value": "attention"})
+    else:
+        frame = _observation_attention(model_key, dataset_key, max_parcels, _ws)
+    per_class, by_month = cloud_attention_tables(frame)
+    return cloud_attention_figure(frame), per_class, by_month
+
+
+def cloud_attention_view(model: Classifier, ds: Any, max_parcels: int | None = None) -> tuple[Any, pd.DataFrame,
+                                                                                              pd.DataFrame]:
+    """(figure, per class, per month 1-12) of the attention cloudy and clear observations receive:
+    over every precomputed parcel (``max_parcels`` None; :func:`precomputed` must have an
+    ``attention_rollout`` column), else over the region's first ``max_parcels`` (built once)."""
+    return _cloud_attention_view(_model_key(model, ds), _dataset_key(ds), _precomputed_version(model, ds),
+                                 max_parcels, workspace(model, ds))
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _parcel_deck(dataset_key: DatasetKey, model_key: str, color_by: str, parcel_id: int, height: int,
+                 view: tuple, _records: pd.DataFrame) -> Any:
+    from cropviz.viz.maps import parcel_deck as deck_of
+
+    # st.pydeck_chart serialises every record on each call: once is enough
+    return deck_of(_records, selected_id=parcel_id, height=height, view=dict(view)).freeze()
+
+
+def parcel_deck(ctx: Any, color_by: str, parcel_id: int, view: dict[str, Any], height: int = 560) -> Any:
+    """The region's parcels coloured by ``color_by`` with ``parcel_id`` outlined, seen from ``view``
+    (``cropviz.viz.maps.parcel_deck``), built and serialised once per parcel and view."""
+    model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
+    return _parcel_deck(_dataset_key(ctx.dataset), model_key, color_by, int(parcel_id), int(height),
+                        tuple(sorted(view.items())), map_layer_records(ctx, color_by))
+
+
+@st.cache_resource(show_spinner="Explaining the parcel...", max_entries=PARCEL_FIGURES)
+def _attribution_trajectory(model_key: str, parcel_id: int, method: str, target: int, baseline: str | None,
+                            step: int | None, options: tuple, top_k: int, _ws: Workspace) -> tuple[Any, pd.DataFrame]:
+    from cropviz.viz.trajectories import mark_top_observations, weights_figure
+
+    result = _attribution(model_key, parcel_id, method, target, baseline, step, options, _ws)
+    parcel = _ws.parcel_input(parcel_id)
+    dates, curve = parcel.dates, parcel.curve
+    fig = weights_figure(dates, curve, parcel.curve_name, result.per_observation, method, cloudy=parcel.cloudy,
+                         title=f"Per-observation attribution under the {parcel.curve_name} of the model input")
+    top = result.top_observations(k=top_k, dates=dates)
+    picked = top["index"].to_numpy()
+    mark_top_observations(fig, dates[picked], curve[picked], [pd.Timestamp(d).strftime("%d %b") for d in dates[picked]])
+    return fig, top
+
+
+def attribution_trajectory(model: Classifier, ds: Any, parcel_id: int, method: str, target: int,
+                           baseline: str | None, step: int | None, options: dict,
+                           top_k: int = 5) -> tuple[Any, pd.DataFrame]:
+    """(the parcel's curve with the :func:`attribution` per observation under it and its ``top_k``
+    observations starred, those observations: ``Attribution.top_observations``), built once."""
+    return _attribution_trajectory(_model_key(model, ds), int(parcel_id), method, int(target), baseline, step,
+                                   tuple(sorted(options.items())), int(top_k), workspace(model, ds))
+
+
+@st.cache_resource(show_spinner="Explaining the parcel...", max_entries=PARCEL_FIGURES)
+def _attribution_map(model_key: str, parcel_id: int, method: str, target: int, baseline: str | None,
+                     step: int | None, options: tuple, _ws: Workspace) -> Any:
+    from cropviz.viz.explain import attribution_heatmap
+
+    result = _attribution(model_key, parcel_id, method, target, baseline, step, options, _ws)
+    return attribution_heatmap(result.values, _ws.parcel_input(parcel_id).dates, list(_ws.model.info.bands),
+                               title="Time x band attributions")
+
+
+def attribution_map(model: Classifier, ds: Any, parcel_id: int, method: str, target: int, baseline: str | None,
+                    step: int | None, options: dict) -> Any:
+    """Time x band heatmap of the parcel's :func:`attribution`, built once."""
+    return _attribution_map(_model_key(model, ds), int(parcel_id), method, int(target), baseline, step,
+                            tuple(sorted(options.items())), workspace(model, ds))
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _dossier_trajectory(model_key: str, dataset_key: DatasetKey, parcel_id: int, true_class: str, pred_class: str,
+                        _ws: Workspace) -> tuple[Any, pd.DataFrame | None]:
+    from cropviz.viz.trajectories import mark_top_observations, trajectory_figure
+
+    parcel = _parcel(dataset_key, parcel_id)
+    series = parcel.series(["NDVI"])
+    classes = tuple(dict.fromkeys([true_class, pred_class]))  # labelled first
+    envelopes = {f"{c} ({'labelled' if c == true_class else 'predicted'}) mean ± std":
+                 (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
+                 for c, env in _envelopes(dataset_key, "NDVI", classes).items()}
+    fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
+                            title=f"Parcel {parcel_id}: NDVI", yaxis_title="NDVI")
+    if not _ws.model.differentiable or _ws.model.reads_patches:
+        return fig, None
+    decisive = _decisive(model_key, dataset_key, parcel_id, 5, _ws)
+    at = series["NDVI"].reindex(pd.DatetimeIndex(decisive["date"]), method="nearest")
+    mark_top_observations(fig, decisive["date"], at.to_numpy(),
+                          [f"#{k + 1}{' ☁' if c else ''}" for k, c in enumerate(decisive["cloud_flagged"])],
+                          name="decisive inputs (IG)")
+    return fig, decisive
+
+
+def dossier_trajectory(model: Classifier, ds: Any, parcel_id: int, true_class: str,
+                       pred_class: str) -> tuple[Any, pd.DataFrame | None]:
+    """(the parcel's NDVI before the envelopes of its labelled and predicted classes, its
+    :func:`decisive` inputs starred; those inputs, None for a model without gradients), built once."""
+    return _dossier_trajectory(_model_key(model, ds), _dataset_key(ds), int(parcel_id), true_class, pred_class,
+                               workspace(model, ds))
+
+
+@st.cache_resource(show_spinner="Reading the neighbours' curves...", max_entries=PARCEL_FIGURES)
+def _neighbour_view(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws: Workspace) -> tuple[pd.DataFrame,
+                                                                                                      Any]:
+    from cropviz.diagnose.dossier import neighbour_table
+    from cropviz.viz.diagnosis import neighbour_curves_figure
+
+    table = neighbour_table(_diagnosis(model_key, dataset_key, _ws), parcel_id)
+    curves = _curves(dataset_key, tuple(int(i) for i in table["id"]), "NDVI")
+    own = _curves(dataset_key, (parcel_id,), "NDVI")[0]
+    return table, neighbour_curves_figure(curves, own, title="NDVI of the parcel and its neighbours")
+
+
+def neighbour_view(model: Classifier, ds: Any, parcel_id: int) -> tuple[pd.DataFrame, Any]:
+    """(:func:`neighbours` of the parcel, the NDVI of the parcel and of those neighbours), built once."""
+    return _neighbour_view(_model_key(model, ds), _dataset_key(ds), int(parcel_id), workspace(model, ds))

@@ -41,6 +41,19 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options
     return event
 
 
+def view_picker(views: dict[str, str], key: str, label: str = "View") -> str:
+    """A row of buttons choosing the one view of a page to draw (``views``: URL name -> label); only
+    the chosen view's results are computed and its figures sent. The choice lives in the URL (query
+    parameter ``key``), so a shared link opens the same view."""
+    from app_support.state import query, set_query
+
+    wanted = query(key)
+    chosen = st.segmented_control(label, list(views), format_func=views.__getitem__, required=True, key=key,
+                                  default=wanted if wanted in views else next(iter(views)))
+    set_query(**{key: chosen})
+    return str(chosen)
+
+
 def _step_to_misclassified(table: pd.DataFrame, current: int | None, step: int) -> None:
     """Select the misclassified parcel ``step`` places from ``current`` (button callback)."""
     from app_support.state import select_parcel

@@ -5,13 +5,20 @@
 Measured (the issue's targets in brackets):
 - imports: a fresh Python process importing what app.py imports (streamlit and app_support), and
   which heavy libraries that pulls in (torch, captum, geopandas, rasterio) [< 1.5 s];
-- first render of every page in a fresh browser session, once the server is warm (every page
-  visited once, the demo's caches on disk) [< 3 s];
+- first render of every page, once the server is warm (every page visited once, the demo's caches
+  on disk) [< 3 s], two ways: in a fresh browser tab (a new session: the tab loads Streamlit and,
+  on its first chart, Plotly's or deck.gl's code) and from the sidebar of a session already open on
+  another page (what a user waits for when moving between pages);
 - a new parcel picked with "next misclassified" on inspector, attributions and attention [< 1 s];
-- a cached rerun of the same page (the "r" key) [< 0.5 s].
-A render ends when Streamlit's running indicator is gone, the page title is drawn and no element
-is still loading; the time is taken at the first such moment (confirmed 1 s later). The load
-average before and after is printed: on a busy machine the numbers are upper bounds.
+- a cached rerun of the same page (the "r" key) [< 0.5 s];
+- the floor: the same fresh-tab first render of a trivial Streamlit page with 0, 1 and 3 small
+  Plotly charts (what this browser pays before cropviz draws anything).
+A render ends when the server has answered (the tab's websocket received a message after the
+action), Streamlit's running indicator is gone, the page title is drawn and no element is still
+loading; the time is taken at the first such moment (confirmed later). On the map and the dossier
+a first render also waits for the map's canvas to show its first pixels (WebGL draws seconds after
+the page is ready in a browser without a GPU). The load average before and after is printed: on a
+busy machine the numbers are upper bounds.
 """
 
 from __future__ import annotations
@@ -33,6 +40,19 @@ PICKER_PAGES = {"inspector": "inspector_parcel", "attributions": "attr_parcel", 
 #: URL path of each page: the default page (the map) is served at the root; "/map" would show
 #: Streamlit's "Page not found" dialog and run the default page anyway.
 PATHS = {"map": ""}
+#: A trivial Streamlit app (a title, a line and ``FLOOR_CHARTS`` small Plotly charts): what any page
+#: pays in this browser before cropviz draws anything.
+FLOOR_APP = """
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.write("A page with nothing of cropviz on it.")
+for i in range(int(st.query_params.get("charts", "0"))):
+    st.plotly_chart(go.Figure(go.Scatter(x=np.arange(45), y=np.sin(np.arange(45) / 7 + i))), key=f"chart{i}")
+"""
+FLOOR_CHARTS = (0, 1, 3)
 IMPORTS = "import streamlit, app_support.state, app_support.cache, app_support.widgets"
 HEAVY = ("torch", "captum", "geopandas", "rasterio", "sklearn")
 
@@ -51,12 +71,12 @@ def import_seconds(repeats: int) -> tuple[float, list[str]]:
 
 
 def start_server(demo: Path, port: int, launcher: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> subprocess.Popen:
+                 env: dict[str, str] | None = None, app: str = "app.py") -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port (the checkout's cache folder: caches on disk), once
     it answers its health check. ``launcher``: what runs the streamlit module (default
-    ``python -m``); ``env``: more environment variables for the server."""
+    ``python -m``); ``env``: more environment variables for the server; ``app``: another script."""
     process = subprocess.Popen(
-        [*(launcher or [sys.executable, "-m"]), "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+        [*(launcher or [sys.executable, "-m"]), "streamlit", "run", app, "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env={**os.environ, "CROPVIZ_DEMO_ROOT": str(demo), **(env or {})}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
@@ -85,23 +105,82 @@ def chromium() -> Any:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def _busy(driver: Any) -> bool:
-    from selenium.webdriver.common.by import By
+#: Counts the messages the tab's websockets receive (Streamlit's server answers over one).
+WEBSOCKET_COUNTER = """
+(() => {
+  window.__wsMessages = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener("message", () => { window.__wsMessages += 1; });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+})();
+"""
 
-    find = driver.find_elements
-    return bool(find(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-                or find(By.CSS_SELECTOR, '[data-testid="stSkeleton"]') or not find(By.CSS_SELECTOR, "h1"))
+
+def new_tab(driver: Any) -> None:
+    """Open a tab whose documents count their websocket messages (:data:`WEBSOCKET_COUNTER`)."""
+    driver.switch_to.new_window("tab")
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WEBSOCKET_COUNTER})
+
+
+def messages(driver: Any) -> int:
+    """Websocket messages the current document has received (0 where not counted)."""
+    return int(driver.execute_script("return window.__wsMessages || 0;"))
+
+
+#: One look at the page, in the page (cheap: no layout, unlike WebDriver's visible text, which
+#: computes the style of every element and held up the drawing it was waiting for): the websocket
+#: messages received, and whether the page is quiet (no running indicator, no element loading, a
+#: title drawn) and shows ``arguments[0]``.
+LOOK = """
+const text = arguments[0];
+const quiet = !document.querySelector('[data-testid="stStatusWidget"]')
+    && !document.querySelector('[data-testid="stSkeleton"]') && !!document.querySelector("h1")
+    && (text === null || document.body.textContent.includes(text));
+return [window.__wsMessages || 0, quiet];
+"""
+
+
+#: Whether the page's deck.gl map has drawn: a pixel of its canvas's centre read back (the DOM is
+#: ready before WebGL has compiled its shaders and drawn, seconds later in a browser without a GPU).
+DECK_DRAWN = """
+const canvas = [...document.querySelectorAll("canvas")].find(c => c.width > 200 && c.height > 200);
+const gl = canvas && (canvas.getContext("webgl2") || canvas.getContext("webgl"));
+if (!gl) return false;
+const pixels = new Uint8Array(4 * 64 * 64);
+gl.readPixels(Math.floor(canvas.width / 2) - 32, Math.floor(canvas.height / 2) - 32, 64, 64, gl.RGBA,
+              gl.UNSIGNED_BYTE, pixels);
+return pixels.some((value, i) => i % 4 === 3 && value > 0);
+"""
+#: Pages whose first render ends when their map has drawn.
+DECK_PAGES = ("map", "dossier")
+
+
+def wait_drawn(driver: Any, started: float, timeout: float = 120) -> float:
+    """Seconds from ``started`` until the page's map canvas shows something (:data:`DECK_DRAWN`)."""
+    while time.perf_counter() < started + timeout:
+        if driver.execute_script(DECK_DRAWN):
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"the map did not draw in {timeout} s")
 
 
 def wait_done(driver: Any, started: float, timeout: float = 300, confirm: float = 1.0,
-              text: str | None = None) -> float:
-    """Seconds from ``started`` until the page is quiet (and shows ``text``), confirmed ``confirm`` s later."""
-    from selenium.webdriver.common.by import By
-
+              text: str | None = None, after: int | None = None) -> float:
+    """Seconds from ``started`` until the page is quiet (and shows ``text``, and its websocket has
+    received more than ``after`` messages), confirmed ``confirm`` s later."""
     deadline = started + timeout
-    quiet_at = None
+    quiet_at: float | None = None
+    received = after
     while time.perf_counter() < deadline:
-        done = not _busy(driver) and (text is None or text in driver.find_element(By.TAG_NAME, "body").text)
+        count, quiet = driver.execute_script(LOOK, text)
+        if after is not None and count != received:  # a message since the last look: the run may go on
+            quiet_at, received = None, count
+        done = quiet and (after is None or count > after)
         now = time.perf_counter()
         if done:
             quiet_at = quiet_at or now
@@ -113,12 +192,33 @@ def wait_done(driver: Any, started: float, timeout: float = 300, confirm: float 
     raise TimeoutError(f"not done in {timeout} s")
 
 
-def first_render(driver: Any, url: str) -> float:
-    """A fresh session (new tab) opening ``url``."""
-    driver.switch_to.new_window("tab")
+def first_render(driver: Any, url: str, deck: bool = False) -> float:
+    """A fresh session (new tab) opening ``url`` (until its map has drawn, with ``deck``)."""
+    new_tab(driver)
     started = time.perf_counter()
     driver.get(url)
-    return wait_done(driver, started)
+    done = wait_done(driver, started)
+    return max(done, wait_drawn(driver, started)) if deck else done
+
+
+def from_sidebar(driver: Any, base: str, page: str, previous: str, title: str) -> float:
+    """A session open on page ``previous`` (a new tab, not timed) moving to ``page`` (whose heading
+    is ``title``) through the sidebar; the tab is left open on ``page``."""
+    from selenium.webdriver.common.by import By
+
+    new_tab(driver)
+    driver.get(f"{base}/{PATHS.get(previous, previous)}")
+    wait_done(driver, time.perf_counter())
+    close_dialogs(driver)
+    link = [a for a in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]')
+            if a.get_attribute("href").split("?")[0].rstrip("/") == f"{base}/{PATHS.get(page, page)}".rstrip("/")]
+    if not link:
+        raise RuntimeError(f"no sidebar link to {page}")
+    before = messages(driver)
+    started = time.perf_counter()
+    driver.execute_script("arguments[0].click();", link[0])
+    done = wait_done(driver, started, after=before, text=title)
+    return max(done, wait_drawn(driver, started)) if page in DECK_PAGES else done
 
 
 def close_dialogs(driver: Any) -> None:
@@ -139,12 +239,10 @@ def cached_rerun(driver: Any) -> float:
 
     close_dialogs(driver)
     driver.execute_script("document.activeElement && document.activeElement.blur();")
+    before = messages(driver)
     started = time.perf_counter()
     ActionChains(driver).send_keys("r").perform()
-    appear = started + 2.0
-    while time.perf_counter() < appear and not _busy(driver):  # the run may end before it shows
-        time.sleep(0.02)
-    return wait_done(driver, started, confirm=0.5)
+    return wait_done(driver, started, confirm=0.5, after=before)
 
 
 def next_parcel(driver: Any, key: str) -> float:
@@ -153,16 +251,47 @@ def next_parcel(driver: Any, key: str) -> float:
 
     close_dialogs(driver)
     before = driver.current_url
+    received = messages(driver)
     button = driver.find_element(By.CSS_SELECTOR, f".st-key-{key}_step1 button")
     started = time.perf_counter()
     driver.execute_script("arguments[0].click();", button)
     while driver.current_url == before and time.perf_counter() - started < 60:
         time.sleep(0.02)
     parcel = driver.current_url.split("parcel=")[1].split("&")[0]
-    return wait_done(driver, started, confirm=0.5, text=f"Parcel {parcel}")
+    return wait_done(driver, started, confirm=0.5, text=f"Parcel {parcel}", after=received)
+
+
+def floor(repeats: int, port: int) -> dict[int, list[float]]:
+    """Fresh-tab first renders of :data:`FLOOR_APP` with 0, 1 and 3 charts (own server and browser)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        app = Path(folder) / "floor.py"
+        app.write_text(FLOOR_APP)
+        process = start_server(Path(folder), port, app=str(app))
+        driver = None
+        try:
+            driver = chromium()
+            times: dict[int, list[float]] = {n: [] for n in FLOOR_CHARTS}
+            for n in FLOOR_CHARTS:  # warm-up
+                driver.get(f"http://127.0.0.1:{port}/?charts={n}")
+                wait_done(driver, time.perf_counter())
+            for _ in range(repeats):
+                for n in FLOOR_CHARTS:
+                    times[n].append(first_render(driver, f"http://127.0.0.1:{port}/?charts={n}"))
+                    driver.close()
+                    driver.switch_to.window(driver.window_handles[0])
+            return times
+        finally:
+            if driver is not None:
+                driver.quit()
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def main() -> None:
+    from selenium.webdriver.common.by import By
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=REPO / "data" / "demo")
     parser.add_argument("--port", type=int, default=8633)
@@ -174,23 +303,42 @@ def main() -> None:
     seconds, heavy = import_seconds(args.repeats)
     print(f"imports: {seconds:.2f} s (median of {args.repeats} fresh processes); heavy modules loaded: "
           f"{', '.join(heavy) or 'none'}")
+    reference = floor(args.repeats, args.port + 1)
+    print("floor (a trivial Streamlit page, fresh tab): " + ", ".join(
+        f"{n} Plotly chart{'s' * (n != 1)} {statistics.median(t):.2f} s" for n, t in reference.items()), flush=True)
     server = start_server(args.demo.resolve(), args.port)
     driver = chromium()
     base = f"http://127.0.0.1:{args.port}"
     try:
-        for page in pages:  # warm the server: every page once
+        titles = {}
+        for page in [*pages, "inspector", "phenology"]:  # warm the server: every page once
             driver.get(f"{base}/{PATHS.get(page, page)}")
             wait_done(driver, time.perf_counter(), timeout=900)
+            titles[page] = driver.find_element(By.TAG_NAME, "h1").text
         rows = []
         for page in pages:
-            first = [first_render(driver, f"{base}/{PATHS.get(page, page)}") for _ in range(args.repeats)]
+            first = []
+            for _ in range(args.repeats):
+                first.append(first_render(driver, f"{base}/{PATHS.get(page, page)}", deck=page in DECK_PAGES))
+                driver.close()
+                driver.switch_to.window(driver.window_handles[0])
+            previous = "inspector" if page == "phenology" else "phenology"  # a page with a chart
+            moved = []
+            for _ in range(args.repeats):
+                moved.append(from_sidebar(driver, base, page, previous, titles[page]))
+                driver.close()
+                driver.switch_to.window(driver.window_handles[0])
+            new_tab(driver)
+            driver.get(f"{base}/{PATHS.get(page, page)}")
+            wait_done(driver, time.perf_counter())
             cached = [cached_rerun(driver) for _ in range(args.repeats)]
             picks = ([next_parcel(driver, PICKER_PAGES[page]) for _ in range(args.repeats)]
                      if page in PICKER_PAGES else [])
-            rows.append((page, first, cached, picks))
+            rows.append((page, first, moved, cached, picks))
             driver.close()
             driver.switch_to.window(driver.window_handles[0])
-            print(f"{page}: first {statistics.median(first):.2f} s, cached {statistics.median(cached):.2f} s"
+            print(f"{page}: fresh tab {statistics.median(first):.2f} s, from the sidebar "
+                  f"{statistics.median(moved):.2f} s, cached {statistics.median(cached):.2f} s"
                   + (f", new parcel {statistics.median(picks):.2f} s" if picks else ""), flush=True)
     finally:
         driver.quit()
@@ -198,11 +346,13 @@ def main() -> None:
         server.wait(timeout=30)
     print(f"\nload average (1 min) before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}; "
           f"{os.cpu_count()} CPUs; median (max) of {args.repeats}")
-    print("| page | first render (s) | new parcel (s) | cached rerun (s) |")
-    print("|---|---|---|---|")
-    for page, first, cached, picks in rows:
+    print("| page | first render, fresh tab (s) | first render, from the sidebar (s) | new parcel (s) | "
+          "cached rerun (s) |")
+    print("|---|---|---|---|---|")
+    for page, first, moved, cached, picks in rows:
         pick = f"{statistics.median(picks):.2f} ({max(picks):.2f})" if picks else "-"
-        print(f"| {page} | {statistics.median(first):.2f} ({max(first):.2f}) | {pick} | "
+        print(f"| {page} | {statistics.median(first):.2f} ({max(first):.2f}) | "
+              f"{statistics.median(moved):.2f} ({max(moved):.2f}) | {pick} | "
               f"{statistics.median(cached):.2f} ({max(cached):.2f}) |")
 
 

@@ -64,6 +64,17 @@ PAGES = ["map", "inspector", "explorer", "phenology", "attention", "attributions
          "diagnosis", "dossier", "embedding"]
 
 
+def page_views(page: str) -> tuple[str, list[str]]:
+    """The URL parameter of a page's view picker and its views (read from the page's ``VIEWS``
+    table and ``view_picker`` call); ``("", [])`` for a page without one."""
+    source = (REPO / "pages" / f"{page}.py").read_text()
+    table = re.search(r"^VIEWS = \{(.*?)\}$", source, re.M | re.S)
+    key = re.search(r"view_picker\(VIEWS, \"(\w+)\"\)", source)
+    if not table or not key:
+        return "", []
+    return key.group(1), re.findall(r"\"(\w+)\":", table.group(1))
+
+
 def problems(driver: Any) -> list[str]:
     """Exceptions and error boxes on the page."""
     from selenium.webdriver.common.by import By
@@ -91,7 +102,9 @@ def session(number: int, base: str, ids: list[int], pages: list[str], stop_at: f
                     driver.execute_script("arguments[0].click();", button)
                     time.sleep(0.3)
                 else:
-                    driver.get(f"{base}/{PATHS.get(page, page)}?parcel={rng.choice(ids)}")
+                    key, views = page_views(page)  # a shared link may name any view of the page
+                    view = f"&{key}={rng.choice(views)}" if views else ""
+                    driver.get(f"{base}/{PATHS.get(page, page)}?parcel={rng.choice(ids)}{view}")
                 record["seconds"].append(wait_done(driver, started, timeout=600, confirm=0.5))
                 record["errors"] += [f"{page}: {p}" for p in problems(driver)]
                 record["dialogs"] += [d.text[:200] for d in driver.find_elements(By.CSS_SELECTOR,

@@ -1,13 +1,14 @@
 """Attention: per-layer, per-head maps with real dates, rollout over the trajectory, cloud use."""
 
-import pandas as pd
 import streamlit as st
 
 from app_support import cache
 from app_support.state import banner, context, require
-from app_support.widgets import parcel_picker, show_figure, show_table
-from cropviz.viz.explain import attention_grid, cloud_attention_figure, month_name
-from cropviz.viz.trajectories import add_observation_weights, trajectory_figure
+from app_support.widgets import parcel_picker, show_figure, show_table, view_picker
+from cropviz.viz.explain import month_name
+
+#: The analyses below the rollout, one drawn at a time (URL name -> label).
+VIEWS = {"maps": "Maps per layer and head", "clouds": "Attention on clouds across the region"}
 
 ctx = context()
 st.title("Self-attention")
@@ -23,29 +24,26 @@ if require(ctx):
     parcel = workspace.parcel_input(ctx.selected_id)
     dates, cloudy = parcel.dates, parcel.cloudy
     result = workspace.attention(ctx.selected_id)
-    row = ctx.table.set_index("id").loc[ctx.selected_id]
+    row = ctx.table[ctx.table["id"].to_numpy() == ctx.selected_id].iloc[0]
     st.markdown(f"**Parcel {ctx.selected_id}**, {row['classname']}, predicted **{row['predicted']}** "
                 f"({row['confidence']:.2f}). The model sees {len(dates)} observations sampled from the "
                 f"season (dates on the axes); {int(cloudy.sum())} of them are cloud-flagged.")
     if model.info.shuffle_time:
         st.warning("This model was trained on time-shuffled sequences: the observations are in permuted order.")
-    fig = trajectory_figure(dates, pd.DataFrame({parcel.curve_name: parcel.curve}), cloudy=cloudy,
-                            title=f"Attention rollout (mean attention received) under the {parcel.curve_name} "
-                                  "of the model input")
-    add_observation_weights(fig, dates, result.rollout, name="rollout")
-    show_figure(fig, f"parcel-{ctx.selected_id}-rollout", key="attention_rollout")
+    rollout, grid = cache.attention_figures(model, ctx.dataset, ctx.selected_id)
+    show_figure(rollout, f"parcel-{ctx.selected_id}-rollout", key="attention_rollout")
     st.caption(f"Rollout weights sum to 1; uniform attention would give {1 / len(dates):.3f} per observation. "
                f"Cloud-flagged observations receive {result.rollout[cloudy].mean() * len(dates):.2f}x "
                f"and clear ones {result.rollout[~cloudy].mean() * len(dates):.2f}x the uniform share."
                if cloudy.any() and (~cloudy).any() else "")
-    show_figure(attention_grid(result.matrices, dates), f"parcel-{ctx.selected_id}-attention",
-                key="attention_grid")
-
+    view = view_picker(VIEWS, "attention_view")
+    if view == "maps":
+        show_figure(grid, f"parcel-{ctx.selected_id}-attention", key="attention_grid")
+        st.stop()
     st.header("Does the model ignore clouds? (region)")
     results = cache.precomputed(model, ctx.dataset)
     if results is not None and "attention_rollout" in results.columns:
-        frame = cache.precomputed_summary(model, ctx.dataset, "attention_rollout", relative=True)
-        frame = frame.rename(columns={"value": "attention"})
+        figure, per_class, by_month = cache.cloud_attention_view(model, ctx.dataset)
         st.caption(f"All {len(results):,} parcels, read from the results precomputed on Dask in "
                    f"`{results.path}`. Attention received per observation, as a multiple of the uniform "
                    "share (1.0 = average).")
@@ -54,12 +52,11 @@ if require(ctx):
         options = [n for n in (200, 500, 1000, 2000, 5000) if n < total] + [total]
         limit = st.select_slider("Parcels", options, value=min(1000, total), key="attention_parcels",
                                  format_func=lambda n: f"all {n:,}" if n == total else f"{n:,}")
-        frame = cache.observation_attention(model, ctx.dataset, max_parcels=limit)
+        figure, per_class, by_month = cache.cloud_attention_view(model, ctx.dataset, max_parcels=limit)
         st.caption(f"The region's first {min(limit, len(ctx.dataset)):,} parcels, computed now (`cropviz "
                    "precompute --explain attention` covers every parcel once, for this page to read). "
                    "Attention received per observation, as a multiple of the uniform share (1.0 = average).")
-    show_figure(cloud_attention_figure(frame), "attention-clouds", key="attention_clouds")
-    per_class, by_month = cache.cloud_attention_tables(frame)
+    show_figure(figure, "attention-clouds", key="attention_clouds")
     show_table(per_class.round(3).rename_axis("class"), "attention-clouds-per-class",
                key="attention_cloud_table")
     by_month = by_month.round(3)

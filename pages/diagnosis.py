@@ -5,7 +5,7 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import show_figure, show_table, view_picker
 from cropviz.viz.diagnosis import (
     VERDICT_ORDER,
     confusion_pairs,
@@ -18,6 +18,8 @@ from cropviz.viz.export import table_to_csv
 TRIAGE_COLUMNS = ["id", "true_class", "pred_class", "verdict", "reason", "confidence", "margin", "second_class",
                   "label_quality", "knn_agreement", "cloud_attribution_share", "flips_without_clouds",
                   "pred_without_clouds", "atypicality", "clear_observations"]
+#: Below the verdict overview, one drawn at a time (URL name -> label).
+VIEWS = {"triage": "Triage", "calibration": "Calibration of the probabilities"}
 
 ctx = context()
 st.title("Why is this parcel wrong?")
@@ -48,41 +50,40 @@ if require(ctx):
         show_figure(confusion_pairs_figure(confusion_pairs(frame), title="Most confused pairs, by verdict"),
                     "confusion-pairs", key="diagnosis_pairs")
 
-    st.subheader("Triage")
-    filters = st.columns([2, 2, 2, 1])
-    wrong_verdicts = [v for v in VERDICT_ORDER if v != "correct"]
-    verdicts = filters[0].multiselect("Verdicts", wrong_verdicts, default=wrong_verdicts,
-                                      key="diagnosis_verdict_filter")
-    true_classes = filters[1].multiselect("True class", sorted(wrong["true_class"].unique()), key="diagnosis_true")
-    pred_classes = filters[2].multiselect("Predicted class", sorted(wrong["pred_class"].unique()),
-                                          key="diagnosis_pred")
-    cloudy_only = filters[3].checkbox("Clouds change it", key="diagnosis_flips")
-    shown = frame[frame["verdict"].isin(verdicts)]
-    if true_classes:
-        shown = shown[shown["true_class"].isin(true_classes)]
-    if pred_classes:
-        shown = shown[shown["pred_class"].isin(pred_classes)]
-    if cloudy_only:
-        shown = shown[shown["flips_without_clouds"]]
-    shown = shown.sort_values("label_quality")[TRIAGE_COLUMNS].reset_index(drop=True)
-    st.caption(f"{len(shown)} parcels; lowest label quality first (click a column to sort, a row to select "
-               "the parcel for the dossier and every other page).")
-    event = show_table(shown, "triage", key="diagnosis_table", on_select="rerun", selection_mode="single-row",
-                       hide_index=True)
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        chosen = int(shown.iloc[rows[0]]["id"])
-        if chosen != ctx.selected_id:
-            select_parcel(chosen)
-        if st.button(f"Open the dossier of parcel {chosen}", key="diagnosis_open"):
-            st.switch_page("pages/dossier.py")
+    if view_picker(VIEWS, "diagnosis_view") == "triage":
+        filters = st.columns([2, 2, 2, 1])
+        wrong_verdicts = [v for v in VERDICT_ORDER if v != "correct"]
+        verdicts = filters[0].multiselect("Verdicts", wrong_verdicts, default=wrong_verdicts,
+                                          key="diagnosis_verdict_filter")
+        true_classes = filters[1].multiselect("True class", sorted(wrong["true_class"].unique()), key="diagnosis_true")
+        pred_classes = filters[2].multiselect("Predicted class", sorted(wrong["pred_class"].unique()),
+                                              key="diagnosis_pred")
+        cloudy_only = filters[3].checkbox("Clouds change it", key="diagnosis_flips")
+        shown = frame[frame["verdict"].isin(verdicts)]
+        if true_classes:
+            shown = shown[shown["true_class"].isin(true_classes)]
+        if pred_classes:
+            shown = shown[shown["pred_class"].isin(pred_classes)]
+        if cloudy_only:
+            shown = shown[shown["flips_without_clouds"]]
+        shown = shown.sort_values("label_quality")[TRIAGE_COLUMNS].reset_index(drop=True)
+        st.caption(f"{len(shown)} parcels; lowest label quality first (click a column to sort, a row to select "
+                   "the parcel for the dossier and every other page).")
+        event = show_table(shown, "triage", key="diagnosis_table", on_select="rerun", selection_mode="single-row",
+                           hide_index=True)
+        rows = event.selection.rows if event is not None else []
+        if rows:
+            chosen = int(shown.iloc[rows[0]]["id"])
+            if chosen != ctx.selected_id:
+                select_parcel(chosen)
+            if st.button(f"Open the dossier of parcel {chosen}", key="diagnosis_open"):
+                st.switch_page("pages/dossier.py")
 
-    suspects = cache.label_error_suspects(model, ctx.dataset)
-    st.download_button(f"Suspected label errors ({len(suspects)} parcels, CSV for the LPIS provider)",
-                       data=table_to_csv(suspects), file_name=f"suspected-label-errors-{ctx.dataset.region}.csv",
-                       mime="text/csv", key="diagnosis_suspects", on_click="ignore")
-
-    with st.expander("Calibration of the model's probabilities on this region"):
+        suspects = cache.label_error_suspects(model, ctx.dataset)
+        st.download_button(f"Suspected label errors ({len(suspects)} parcels, CSV for the LPIS provider)",
+                           data=lambda: table_to_csv(suspects), mime="text/csv", key="diagnosis_suspects",
+                           file_name=f"suspected-label-errors-{ctx.dataset.region}.csv", on_click="ignore")
+    else:
         report = cache.calibration(model, ctx.dataset)
         st.caption(f"Expected calibration error (10 bins) on {report['parcels']} parcels: "
                    f"{report['ece_before']:.3f} uncalibrated, {report['ece_after']:.3f} with temperature "

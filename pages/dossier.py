@@ -1,4 +1,4 @@
-"""Parcel dossier: everything about the selected parcel in one scroll, ending with its verdict."""
+"""Parcel dossier: everything about the selected parcel in one scroll, from its verdict to the evidence."""
 
 import numpy as np
 import pandas as pd
@@ -8,9 +8,7 @@ from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
-from cropviz.viz.diagnosis import VERDICT_COLORS, neighbour_curves_figure
-from cropviz.viz.maps import parcel_deck
-from cropviz.viz.trajectories import mark_top_observations, probability_bar, trajectory_figure
+from cropviz.viz.diagnosis import VERDICT_COLORS
 
 EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
             ("self_confidence", "cleanlab self-confidence"),
@@ -51,11 +49,10 @@ if require(ctx):
             points = cache.parcel_points(ds)
             here = points[points["id"] == parcel_id]
             if len(here):
-                records = cache.map_layer_records(ctx, "true")
                 # drawn offline (no map style is fetched), the parcel outlined among its neighbours
-                st.pydeck_chart(parcel_deck(records, selected_id=parcel_id, height=300,
-                                            view={"latitude": float(here["lat"].iloc[0]),
-                                                  "longitude": float(here["lon"].iloc[0]), "zoom": 14}),
+                st.pydeck_chart(cache.parcel_deck(ctx, "true", parcel_id, height=300,
+                                                  view={"latitude": float(here["lat"].iloc[0]),
+                                                        "longitude": float(here["lon"].iloc[0]), "zoom": 14}),
                                 key="dossier_map")
                 st.caption(f"{here['lat'].iloc[0]:.5f} N, {here['lon'].iloc[0]:.5f} E; parcels coloured by "
                            "their label")
@@ -66,8 +63,15 @@ if require(ctx):
         values = [float(row[f"prob_{c}"]) for c in model.classes]
         label = (f"calibrated (temperature {model.temperature:.2f}, fitted on {model.calibration_source})"
                  if model.is_calibrated else "uncalibrated")
-        show_figure(probability_bar(model.classes, values, true=row["true_class"], title="Class probabilities"),
-                    f"parcel-{parcel_id}-probabilities", key="dossier_probs")
+        # a table with bars, not a chart: the page's one Plotly figure fewer (the inspector draws it)
+        roles = {row["pred_class"]: "predicted", row["true_class"]: "labelled"}
+        if row["pred_class"] == row["true_class"]:
+            roles[row["true_class"]] = "labelled and predicted"
+        show_table(pd.DataFrame({"class": model.classes, "probability": values,
+                                 "": [roles.get(c, "") for c in model.classes]}),
+                   f"parcel-{parcel_id}-probabilities", key="dossier_probs", hide_index=True,
+                   column_config={"probability": st.column_config.ProgressColumn(
+                       "probability", format="%.2f", min_value=0.0, max_value=1.0)})
         st.caption(f"Probabilities are {label}.")
         if model.has_dropout:
             mean, entropy = cache.mc_dropout(model, ds, parcel_id)
@@ -76,21 +80,7 @@ if require(ctx):
 
     st.subheader("Trajectory, class envelopes, clouds and the decisive observations")
     with shown_errors(f"Cannot read parcel {parcel_id}"):
-        parcel = ds.parcel(parcel_id)
-    series = parcel.series(["NDVI"])
-    classes = list(dict.fromkeys([row["true_class"], row["pred_class"]]))
-    envelopes = {f"{c} ({'labelled' if c == row['true_class'] else 'predicted'}) mean ± std":
-                 (env.index, env["mean"].to_numpy(), env["std"].to_numpy())
-                 for c, env in cache.envelopes(ds, "NDVI", classes).items()}
-    fig = trajectory_figure(parcel.dates, series, cloudy=parcel.cloudy, envelopes=envelopes,
-                            title=f"Parcel {parcel_id}: NDVI", yaxis_title="NDVI")
-    decisive = None
-    if model.differentiable and not model.reads_patches:
-        decisive = cache.decisive(model, ds, parcel_id)
-        at = series["NDVI"].reindex(pd.DatetimeIndex(decisive["date"]), method="nearest")
-        mark_top_observations(fig, decisive["date"], at.to_numpy(),
-                              [f"#{k + 1}{' ☁' if c else ''}" for k, c in enumerate(decisive["cloud_flagged"])],
-                              name="decisive inputs (IG)")
+        fig, decisive = cache.dossier_trajectory(model, ds, parcel_id, row["true_class"], row["pred_class"])
     show_figure(fig, f"parcel-{parcel_id}-dossier", key="dossier_trajectory")
     if decisive is not None:
         st.caption(f"The {len(decisive)} inputs with the largest |integrated gradients| of the predicted class "
@@ -102,15 +92,11 @@ if require(ctx):
                 f"(p={row['confidence_without_clouds']:.2f}).")
 
     st.subheader("Nearest neighbours in the model's embedding")
-    neighbours = cache.neighbours(model, ds, parcel_id)
+    neighbours, curves_figure = cache.neighbour_view(model, ds, parcel_id)
     show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True)
-    curves = cache.curves(ds, neighbours["id"].tolist())
-    own = cache.curves(ds, [parcel_id])[0]
-    show_figure(neighbour_curves_figure(curves, own, title="NDVI of the parcel and its neighbours"),
-                f"parcel-{parcel_id}-neighbour-curves", key="dossier_neighbour_curves")
+    show_figure(curves_figure, f"parcel-{parcel_id}-neighbour-curves", key="dossier_neighbour_curves")
 
     st.subheader("Evidence")
     st.table(pd.DataFrame({"evidence": [text for _, text in EVIDENCE],
                            "value": [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                                      for c, _ in EVIDENCE]}))
-    st.markdown(f"**Verdict: {row['verdict']}** — {row['reason']}")

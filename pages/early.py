@@ -6,8 +6,12 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, query, require, select_parcel, set_query
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import show_figure, show_table, view_picker
 from cropviz.viz.early import sampled_stops_figure, stop_date_distribution_figure, tradeoff_figure
+
+#: The analyses below the parcel's animation, one drawn at a time (URL name -> label).
+VIEWS = {"draws": "Sampled stops", "region": "The region", "tradeoff": "Earliness vs accuracy",
+         "crops": "When each crop is decided"}
 
 
 def _elects_model(ctx):
@@ -82,51 +86,54 @@ if model is not None:
     st.caption("Press ▶ play to replay the season from the first observation; drag the slider to step. "
                "The star marks the stop and the class chosen then.")
     show_figure(fig, f"early-parcel-{parcel}", key="early_parcel_animation")
-    draws = cache.stop_draws(model, ds, parcel, n_samples=n_samples, seed=seed)
-    expected_correct = float((draws["share"] * (draws["pred"] == result.true)).sum())
-    deterministic = result.first_stop(threshold)
-    show_figure(sampled_stops_figure(draws["date"], draws["share"], draws["probability"], deterministic, n_samples),
-                f"early-draws-{parcel}", key="early_draws_figure")
-    st.caption(f"Over {n_samples} sampled draws (seed {seed}) the class at the stop is right in "
-               f"{expected_correct:.0%} of them.")
 
-    st.header("The region: parcels coloured when the model decides")
-    frame = cache.early_region(model, ds, threshold)
-    if st.toggle("Animate the region week by week", key="early_region_animate"):
-        if len(frame) > cache.EARLY_MAP_PARCELS:
-            st.caption(f"The animation shows a fixed random sample of {cache.EARLY_MAP_PARCELS} of "
-                       f"{len(frame)} parcels.")
-        show_figure(cache.region_animation(model, ds, threshold), "early-region", key="early_region_animation")
-    st.markdown("Share of the region's parcels decided, and accuracy of the decided ones, by the end of each month:")
-    over_time = cache.early_by_month(model, ds, threshold)
-    over_time.insert(0, "by end of", over_time.pop("date").dt.strftime("%b"))
-    over_time = over_time.rename(columns={"n_decided": "parcels decided", "decided": "share decided",
-                                          "correct": "share decided and right",
-                                          "running_accuracy": "accuracy of the decided"})
-    show_table(over_time, "early-decided-over-time", key="early_over_time", hide_index=True)
-
-    st.header("Earliness against accuracy")
-    names = tuple(cache.shipped_weights("elects"))
-    if names:
-        table = None
-        with shown_errors(stop=False):
-            table = cache.early_tradeoff(ds, names, threshold)
-        if table is not None:
-            show_figure(tradeoff_figure(table), "early-tradeoff", key="early_tradeoff_figure")
-            show_table(table.rename(columns={"full_season": "full season", "macro_f1": "macro F1",
-                                             "harmonic_mean": "harmonic mean", "mean_stop_date": "mean stop date"}),
-                       "early-tradeoff", key="early_tradeoff_table", hide_index=True)
-            st.caption("Each alpha is a separately trained ELECTS model; the full-season reference is the same "
-                       "backbone trained on the last step only (earliness 1). Earliness = mean share of the "
-                       "observations read before deciding.")
+    view = view_picker(VIEWS, "early_view")
+    if view == "draws":
+        draws = cache.stop_draws(model, ds, parcel, n_samples=n_samples, seed=seed)
+        expected_correct = float((draws["share"] * (draws["pred"] == result.true)).sum())
+        deterministic = result.first_stop(threshold)
+        show_figure(sampled_stops_figure(draws["date"], draws["share"], draws["probability"], deterministic,
+                                         n_samples), f"early-draws-{parcel}", key="early_draws_figure")
+        st.caption(f"Over {n_samples} sampled draws (seed {seed}) the class at the stop is right in "
+                   f"{expected_correct:.0%} of them.")
+    elif view == "region":
+        if st.toggle("Animate the region week by week", key="early_region_animate"):
+            frame = cache.early_region(model, ds, threshold)
+            if len(frame) > cache.EARLY_MAP_PARCELS:
+                st.caption(f"The animation shows a fixed random sample of {cache.EARLY_MAP_PARCELS} of "
+                           f"{len(frame)} parcels.")
+            show_figure(cache.region_animation(model, ds, threshold), "early-region", key="early_region_animation")
+        st.markdown("Share of the region's parcels decided, and accuracy of the decided ones, by the end of each "
+                    "month:")
+        over_time = cache.early_by_month(model, ds, threshold)
+        over_time.insert(0, "by end of", over_time.pop("date").dt.strftime("%b"))
+        over_time = over_time.rename(columns={"n_decided": "parcels decided", "decided": "share decided",
+                                              "correct": "share decided and right",
+                                              "running_accuracy": "accuracy of the decided"})
+        show_table(over_time, "early-decided-over-time", key="early_over_time", hide_index=True)
+    elif view == "tradeoff":
+        names = tuple(cache.shipped_weights("elects"))
+        if names:
+            table = None
+            with shown_errors(stop=False):
+                table = cache.early_tradeoff(ds, names, threshold)
+            if table is not None:
+                show_figure(tradeoff_figure(table), "early-tradeoff", key="early_tradeoff_figure")
+                show_table(table.rename(columns={"full_season": "full season", "macro_f1": "macro F1",
+                                                 "harmonic_mean": "harmonic mean",
+                                                 "mean_stop_date": "mean stop date"}),
+                           "early-tradeoff", key="early_tradeoff_table", hide_index=True)
+                st.caption("Each alpha is a separately trained ELECTS model; the full-season reference is the "
+                           "same backbone trained on the last step only (earliness 1). Earliness = mean share of "
+                           "the observations read before deciding.")
+        else:
+            st.info("No shipped ELECTS weights to compare.")
     else:
-        st.info("No shipped ELECTS weights to compare.")
-
-    st.header("When is each crop decided?")
-    show_figure(stop_date_distribution_figure(frame, classes), "early-stop-dates", key="early_stop_dates")
-    summary = cache.early_class_months(model, ds, threshold)
-    pivot = summary.pivot(index="class", columns="month", values="decided_correct")
-    pivot = pivot[[m for m in summary["month"].drop_duplicates()]].rename_axis(index="class", columns=None)
-    st.markdown("Share of each crop's parcels **decided and correct** by the end of each month "
-                "(which crops can be mapped by June?)")
-    show_table(pivot.round(2), "early-class-months", key="early_class_months")
+        frame = cache.early_region(model, ds, threshold)
+        show_figure(stop_date_distribution_figure(frame, classes), "early-stop-dates", key="early_stop_dates")
+        summary = cache.early_class_months(model, ds, threshold)
+        pivot = summary.pivot(index="class", columns="month", values="decided_correct")
+        pivot = pivot[[m for m in summary["month"].drop_duplicates()]].rename_axis(index="class", columns=None)
+        st.markdown("Share of each crop's parcels **decided and correct** by the end of each month "
+                    "(which crops can be mapped by June?)")
+        show_table(pivot.round(2), "early-class-months", key="early_class_months")

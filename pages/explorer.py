@@ -6,8 +6,11 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, query, require, select_parcel, set_query, shipped_models
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import show_figure, show_table, view_picker
 from cropviz.viz.metrics import confusion_figure, model_comparison_figure, per_class_figure
+
+#: Below the confusion matrix and its parcels, one drawn at a time (URL name -> label).
+VIEWS = {"per_class": "Per-class scores", "compare": "Compare two models"}
 
 ctx = context()
 st.title("Misclassification explorer")
@@ -20,8 +23,6 @@ if require(ctx):
     cols[1].metric("Cohen's kappa", f"{metrics['kappa']:.3f}")
     cols[2].metric("Macro F1", f"{metrics['macro_f1']:.3f}")
     cols[3].metric("Labelled parcels", metrics["n"])
-    show_figure(per_class_figure(per_class, title="Per-class precision, recall and F1"),
-                "per-class-scores", key="explorer_per_class")
     normalize = st.toggle("Row-normalised confusion matrix", value=True, key="explorer_normalize")
     event = show_figure(confusion_figure(metrics["confusion_matrix"], classes, normalize=normalize),
                         "confusion-matrix", key="explorer_confusion", on_select="rerun",
@@ -61,26 +62,30 @@ if require(ctx):
         links[1].page_link("pages/inspector.py", label="Open in the inspector", icon=":material/search:")
         links[2].page_link("pages/attributions.py", label="Explain it (attributions)", icon=":material/explore:")
 
-    st.header("Compare two models")
-    others = [m for m in shipped_models() if m != ctx.classifier.label]
-    other_name = st.selectbox("Second model", others, key="explorer_other") if others else None
-    if other_name:
-        comparison = None
-        with shown_errors(stop=False):
-            other = cache.classifier(other_name)
-            other.check_fits(ctx.dataset)
-            comparison, other_metrics, summary = cache.model_comparison(ctx.table, ctx.classifier, other, ctx.dataset)
-        if comparison is not None:
-            names = (ctx.classifier.label, other.label)
-            scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
-                                   for n, m in zip(names, (metrics, other_metrics), strict=False)])
-            show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
-            st.markdown(f"The two models disagree on **{summary['disagree']}** of {summary['parcels']} parcels: "
-                        f"only `{names[0]}` is right on {summary[f'only {names[0]} right']}, only `{names[1]}` "
-                        f"on {summary[f'only {names[1]} right']}, neither on {summary['neither right']}.")
-            a, b = names
-            show_table(comparison.rename(columns={
-                "id": "parcel", "classid": "true class id", "classname": "true class",
-                f"confidence_{a}": f"confidence {a}", f"confidence_{b}": f"confidence {b}",
-                f"predicted_{a}": f"predicted by {a}", f"predicted_{b}": f"predicted by {b}",
-                "right": "right model"}), f"disagreements-{a}-{b}", key="explorer_compare", hide_index=True)
+    if view_picker(VIEWS, "explorer_view") == "per_class":
+        show_figure(per_class_figure(per_class, title="Per-class precision, recall and F1"),
+                    "per-class-scores", key="explorer_per_class")
+    else:
+        others = [m for m in shipped_models() if m != ctx.classifier.label]
+        other_name = st.selectbox("Second model", others, key="explorer_other") if others else None
+        if other_name:
+            comparison = None
+            with shown_errors(stop=False):
+                other = cache.classifier(other_name)
+                other.check_fits(ctx.dataset)
+                comparison, other_metrics, summary = cache.model_comparison(ctx.table, ctx.classifier, other,
+                                                                            ctx.dataset)
+            if comparison is not None:
+                names = (ctx.classifier.label, other.label)
+                scores = pd.DataFrame([{**{k: m[k] for k in ("overall_accuracy", "kappa", "macro_f1")}, "model": n}
+                                       for n, m in zip(names, (metrics, other_metrics), strict=False)])
+                show_figure(model_comparison_figure(scores), "model-comparison", key="explorer_compare_fig")
+                st.markdown(f"The two models disagree on **{summary['disagree']}** of {summary['parcels']} parcels: "
+                            f"only `{names[0]}` is right on {summary[f'only {names[0]} right']}, only `{names[1]}` "
+                            f"on {summary[f'only {names[1]} right']}, neither on {summary['neither right']}.")
+                a, b = names
+                show_table(comparison.rename(columns={
+                    "id": "parcel", "classid": "true class id", "classname": "true class",
+                    f"confidence_{a}": f"confidence {a}", f"confidence_{b}": f"confidence {b}",
+                    f"predicted_{a}": f"predicted by {a}", f"predicted_{b}": f"predicted by {b}",
+                    "right": "right model"}), f"disagreements-{a}-{b}", key="explorer_compare", hide_index=True)

@@ -7,9 +7,12 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, query, select_parcel, set_query
-from app_support.widgets import seed004_results, show_figure, show_table
+from app_support.widgets import seed004_results, show_figure, show_table, view_picker
 from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
 from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD
+
+#: Below Table 4, one drawn at a time (URL name -> label).
+VIEWS = {"per_class": "Which crops need the order?", "parcels": "Parcels where the two models disagree"}
 
 ctx = context()
 st.title("Ordered vs shuffled time")
@@ -71,8 +74,12 @@ else:
                "this one from the model cards of the weights the app ships (trained once, tested on the "
                "region in the last column).")
 
-if results is not None:
-    st.header("Which crops need the order?")
+available = cache.shipped_weights()
+pairs = [n for n in available if not n.endswith("_shuffled") and f"{n}_shuffled" in available]
+view = view_picker(VIEWS, "order_view")
+if view == "per_class" and results is None:
+    st.info("No readable results file: nothing to break down per class.")
+elif view == "per_class":
     shuffled_models = [r["model"] for r in results["results"] if r["order"] == "shuffled"]
     if shuffled_models:
         default = query("ablation_model", "gru")
@@ -83,11 +90,7 @@ if results is not None:
         show_figure(per_class_delta_figure(diff), f"seed004-per-class-{model}", key="order_per_class")
         st.caption("Bars below zero: classes the model recognises worse without the time order. Classes "
                    "with few test parcels (hover) move by chance.")
-
-st.header("Parcels where the ordered and the shuffled model disagree")
-available = cache.shipped_weights()
-pairs = [n for n in available if not n.endswith("_shuffled") and f"{n}_shuffled" in available]
-if not ctx.ready:
+elif not ctx.ready:
     st.info(ctx.data_error or "Choose a dataset in the sidebar.")
 elif not pairs:
     st.info("No shipped model has a shuffled twin yet (models/<name>.pt and models/<name>_shuffled.pt). "

@@ -346,13 +346,15 @@ def reproduce_time_space(
         zoo_epochs: int | None = typer.Option(None, help="Epochs of the zoo models (default: --epochs)."),
         seed: int = typer.Option(0, help="Seed of training, folds and time shuffling."),
         zoo: str = typer.Option("transformer,lstm,tempcnn",
-                                help="Zoo sequence models of the shuffle ablation ('' for none).")) -> None:
+                                help="Zoo sequence models of the shuffle ablation ('' for none)."),
+        device: str = typer.Option("cpu", help="Where the models train: cpu, cuda, cuda:1 or auto (CUDA when "
+                                               "present).")) -> None:
     """Seed 004 (Garnot et al.): spatial vs temporal models, ordered vs shuffled time."""
     from cropviz.ablation import reproduce_time_space as run
 
     try:
         results = run(root, out, quick=quick, folds=folds, seed=seed, epochs=epochs, zoo_epochs=zoo_epochs,
-                      zoo=[m for m in zoo.split(",") if m], progress=True)
+                      zoo=[m for m in zoo.split(",") if m], progress=True, device=device)
     except CropvizError as error:
         _fail(error)
     for row in results["results"]:

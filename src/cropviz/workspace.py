@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from cropviz.scale.results import PrecomputedResults
 
 
+#: Parcels whose model inputs, attention and what-if edits a workspace keeps in memory.
+PARCELS_KEPT = 64
+
+
 @dataclass(frozen=True)
 class ParcelInput:
     """One parcel as the model sees it: T x D inputs, their dates and cloud flags, and a curve to
@@ -58,8 +62,11 @@ class Workspace:
     _references: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # the last parcels viewed, read once for their attention, what-if and sanity views (thread-safe)
-        self._parcel_inputs = lru_cache(maxsize=64)(self._read_parcel_input)
+        # the last parcels viewed, read once for their attention, what-if and sanity views, and
+        # their attention and edits computed once: a page's rerun repeats no model pass (thread-safe)
+        self._parcel_inputs = lru_cache(maxsize=PARCELS_KEPT)(self._read_parcel_input)
+        self._attention = lru_cache(maxsize=PARCELS_KEPT)(self._compute_attention)
+        self._what_if = lru_cache(maxsize=4 * PARCELS_KEPT)(self._compute_what_if)
 
     @classmethod
     def open(cls, root: str | Path, region: str, model: str | Path, year: int | None = None,
@@ -161,13 +168,21 @@ class Workspace:
         return TABLE if self.model.differentiable else {}
 
     def attention(self, parcel_id: int) -> AttentionResult:
-        """Self-attention maps and rollout of one parcel (models with attention)."""
+        """Self-attention maps and rollout of one parcel (models with attention; the last
+        ``PARCELS_KEPT`` parcels' kept: do not modify the result)."""
+        return self._attention(int(parcel_id))
+
+    def _compute_attention(self, parcel_id: int) -> AttentionResult:
         from cropviz.explain import attention
 
         return attention(self.model.model, self.parcel_input(parcel_id).x)
 
     def what_if(self, parcel_id: int, observation: int, mode: str = "remove", step: int | None = None) -> WhatIf:
-        """Class probabilities of the parcel before and after removing (or clouding) one observation."""
+        """Class probabilities of the parcel before and after removing (or clouding) one observation
+        (recent edits kept: do not modify the result)."""
+        return self._what_if(int(parcel_id), int(observation), mode, None if step is None else int(step))
+
+    def _compute_what_if(self, parcel_id: int, observation: int, mode: str, step: int | None) -> WhatIf:
         from cropviz.explain import what_if
 
         parcel = self.parcel_input(parcel_id)

@@ -26,6 +26,7 @@ def test_results_file_has_every_model_in_both_orders(tiny_results):
     assert results["data"]["simulated"] is True
     assert results["protocol"]["batch_size"] == 32 and results["protocol"]["learning_rate"] == 1e-3
     assert results["protocol"]["seed"] == 3 and "frh04" in results["data"]["split"]
+    assert results["protocol"]["device"] == "CPU"
     for row in results["results"]:
         for key in ("overall_accuracy", "macro_f1", "precision", "recall", "per_class_f1", "parameters",
                     "epochs", "seed", "best_epoch"):
@@ -45,6 +46,16 @@ def test_cross_validation_records_the_spread(demo_root, tmp_path):
     assert len(row["folds"]) == 3 and len(row["best_epoch"]) == 3
     assert row["spread"]["macro_f1_min"] <= row["macro_f1"] <= row["spread"]["macro_f1_max"]
     assert "3-fold" in results["data"]["split"]
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_run_records_its_device_and_learns_like_the_cpu_run(demo_root, tmp_path):
+    runs = {device: reproduce_time_space(demo_root, tmp_path / f"{device}.json", quick=True, epochs=2,
+                                         models=("gru",), shuffled=(), zoo=(), progress=False, device=device)
+            for device in ("cpu", "cuda")}
+    assert runs["cuda"]["protocol"]["device"] != "CPU"
+    cpu, gpu = (runs[d]["results"][0] for d in ("cpu", "cuda"))
+    assert gpu["n"] == cpu["n"] and abs(gpu["overall_accuracy"] - cpu["overall_accuracy"]) < 0.15
 
 
 def test_bad_arguments_and_files_are_named_errors(demo_root, tmp_path):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.test_pages import chart_keys
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,7 +78,14 @@ def test_order_page_tables_chart_and_disagreements(ablation_app):
     assert set(ours["model"]) == {"gru", "tempcnn"}
     cards = next(f for f in frames if "test region" in f.columns)
     assert set(cards["model"]) == {"gru", "tempcnn"}
+    # the first render: Table 4's chart and the first view (which crops need the order)
+    assert chart_keys(at) == ["order_delta", "order_per_class"]
     assert at.selectbox(key="order_class_model").options == ["gru", "tempcnn"]
+    assert not [s for s in at.selectbox if s.key == "order_pair"]  # the disagreements wait for their view
+    at.segmented_control(key="order_view").set_value("parcels").run()
+    _no_failures(at)
+    assert chart_keys(at) == ["order_delta", "order_parcel_figure"]
+    assert at.query_params["order_view"] == "parcels"
     assert at.selectbox(key="order_pair").value == "gru"
     parcel_box = at.selectbox(key="order_parcel_gru")
     target = parcel_box.options[-1]
@@ -91,6 +100,7 @@ def test_order_page_tables_chart_and_disagreements(ablation_app):
 def test_order_page_switches_to_the_sequence_pair(ablation_app):
     at = ablation_app
     at.run()
+    at.query_params["order_view"] = "parcels"  # a link to the view
     at.switch_page("pages/order.py")
     at.run()
     at.selectbox(key="order_pair").select("tempcnn").run()

@@ -1,9 +1,12 @@
-"""The app's in-memory caches are bounded: a long session, or many users, cannot grow them without limit."""
+"""The app's in-memory caches are bounded (a long session, or many users, cannot grow them without
+limit), and a page's rerun takes what it shows from them: no model pass, no figure built again."""
 
 from __future__ import annotations
 
 import inspect
 
+import numpy as np
+import pandas as pd
 import pytest
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
@@ -69,3 +72,167 @@ def test_attribution_cache_drops_the_least_recent_parcel_beyond_its_bound():
         assert ws.computed[-1] == 0 and len(ws.computed) == bound + 2
     finally:
         cache._attribution.clear()
+
+
+class _Calls:
+    """Replaces ``owner.name`` (a module's function, a class's method) by a wrapper counting its calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        self.count = 0
+        original = getattr(owner, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def _clear_parcel_caches() -> None:
+    for cached in (cache._workspace, cache._parcel, cache._parcel_trajectory, cache._probability_figure,
+                   cache._chips, cache._attention_figures, cache._cloud_attention_view):
+        cached.clear()
+
+
+def _open(app, page: str, parcel: int):
+    app.query_params["parcel"] = str(parcel)
+    app.run()
+    app.switch_page(page)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["parcel"] == parcel
+    return app
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_inspector_rerun_reads_and_draws_nothing_again(app, demo_root, monkeypatch):
+    import cropviz.viz.chips
+    import cropviz.viz.trajectories
+    from cropviz.data import open_breizhcrops
+    from cropviz.data.breizhcrops import BreizhCropsDataset
+
+    parcel = int(open_breizhcrops(demo_root, "frh04").patches().ids[0])  # a parcel with image chips
+    _clear_parcel_caches()
+    reads = _Calls(monkeypatch, BreizhCropsDataset, "parcel")
+    lines = _Calls(monkeypatch, cropviz.viz.trajectories, "trajectory_figure")
+    bars = _Calls(monkeypatch, cropviz.viz.trajectories, "probability_bar")
+    chips = _Calls(monkeypatch, cropviz.viz.chips, "chip_strip")
+
+    def counts() -> tuple[int, ...]:
+        return lines.count, bars.count, chips.count
+
+    _open(app, "pages/inspector.py", parcel)
+    assert len(app.get("plotly_chart")) == 3  # trajectory, probabilities, chips
+    read = reads.count  # the parcel, and those the class envelopes average
+    assert read >= 1 and counts() == (1, 1, 1)
+    app.run()  # the "r" key
+    assert not app.exception
+    assert reads.count == read and counts() == (1, 1, 1)
+    app.radio(key="inspector_view").set_value("clear only").run()  # another view of the parcel: one new figure
+    assert not app.exception
+    assert reads.count == read and counts() == (2, 1, 1)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_attention_rerun_runs_the_model_and_draws_nothing_again(app, demo_root, monkeypatch):
+    import cropviz.explain
+    import cropviz.viz.explain
+    from cropviz.data import open_breizhcrops
+
+    ids = open_breizhcrops(demo_root, "frh04").index["id"]
+    _clear_parcel_caches()
+    passes = _Calls(monkeypatch, cropviz.explain, "attention")
+    grids = _Calls(monkeypatch, cropviz.viz.explain, "attention_grid")
+    clouds = _Calls(monkeypatch, cropviz.viz.explain, "cloud_attention_figure")
+    app.query_params["attention_view"] = "clouds"  # the region's view, drawn below the parcel's rollout
+    _open(app, "pages/attention.py", int(ids.iloc[2]))
+    assert (passes.count, grids.count, clouds.count) == (1, 1, 1)
+    app.run()
+    assert not app.exception
+    assert (passes.count, grids.count, clouds.count) == (1, 1, 1)
+    app.selectbox(key="attention_parcel").select(int(ids.iloc[3])).run()  # a new parcel: its own views only
+    assert not app.exception
+    assert (passes.count, grids.count, clouds.count) == (2, 2, 1)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_an_attributions_rerun_repeats_no_what_if_edit(app, demo_root, monkeypatch):
+    import cropviz.explain
+    from cropviz.data import open_breizhcrops
+
+    _clear_parcel_caches()
+    edits = _Calls(monkeypatch, cropviz.explain, "what_if")
+    app.query_params["attr_view"] = "what_if"  # where the page draws its views one at a time
+    _open(app, "pages/attributions.py", int(open_breizhcrops(demo_root, "frh04").index["id"].iloc[4]))
+    assert edits.count == 1
+    app.run()
+    assert not app.exception
+    assert edits.count == 1
+    app.radio(key="attr_whatif_mode").set_value("cloud").run()
+    assert edits.count == 2
+
+
+@pytest.fixture
+def demo_model(app_env: dict[str, str], demo_root, monkeypatch: pytest.MonkeyPatch):
+    """(transformer, test region of the tiny demo) through the app's caches, outside a script run."""
+    for key, value in app_env.items():
+        monkeypatch.setenv(key, value)
+    return cache.classifier("transformer"), cache.dataset(str(demo_root), "frh04", 2017, "L1C")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_attribution_figures_are_drawn_once_from_the_cached_attribution(demo_model):
+    model, ds = demo_model
+    parcel = int(ds.index["id"].iloc[6])
+    args = (model, ds, parcel, "saliency", 1, None, None, {})
+    fig, top = cache.attribution_trajectory(*args, top_k=3)
+    result, curve = cache.attribution(*args), cache.workspace(model, ds).parcel_input(parcel).curve
+    np.testing.assert_allclose(next(t for t in fig.data if t.name == "saliency").y, result.per_observation)
+    order = np.argsort(-np.abs(result.per_observation))[:3]
+    assert sorted(top["index"]) == sorted(order.tolist())
+    np.testing.assert_allclose(fig.data[-1].y, curve[top["index"].to_numpy()])  # the starred observations
+    assert cache.attribution_trajectory(*args, top_k=3)[0] is fig
+    heatmap = cache.attribution_map(*args)
+    np.testing.assert_allclose(heatmap.data[0].z, result.values.T)
+    assert cache.attribution_map(*args) is heatmap
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_dossier_map_is_serialised_once_and_as_drawn_fresh(demo_model):
+    from app_support.state import AppContext, _parcel_table
+    from cropviz.viz.maps import parcel_deck
+
+    model, ds = demo_model
+    ctx = AppContext(dataset=ds, classifier=model, predictions=cache.predictions(model, ds))
+    ctx.table = _parcel_table(ctx)
+    parcel = int(ds.index["id"].iloc[1])
+    view = {"latitude": 48.1, "longitude": -2.9, "zoom": 14}
+    deck = cache.parcel_deck(ctx, "true", parcel, view, height=300)
+    spec = deck.to_json()
+    fresh = parcel_deck(cache.map_layer_records(ctx, "true"), selected_id=parcel, height=300, view=view)
+    assert spec == fresh.to_json() and '"selected"' in spec
+    assert cache.parcel_deck(ctx, "true", parcel, view, height=300) is deck and deck.to_json() is spec
+    assert cache.parcel_deck(ctx, "true", int(ds.index["id"].iloc[2]), view, height=300).to_json() != spec
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_dossier_figures_are_drawn_once_from_the_cached_results(demo_model):
+    from cropviz.diagnose.dossier import decisive_observations, neighbour_table
+
+    model, ds = demo_model
+    parcel = int(ds.index["id"].iloc[3])
+    row = cache.diagnosis(model, ds).set_index("id").loc[parcel]
+    fig, decisive = cache.dossier_trajectory(model, ds, parcel, row["true_class"], row["pred_class"])
+    ws = cache.workspace(model, ds)  # the library's answer: the 5 inputs of largest |IG| (32 steps)
+    inputs = ws.inputs([parcel])
+    expected = decisive_observations(ws.attribution(parcel, "integrated_gradients", n_steps=32).per_observation,
+                                     inputs.dates[0], None if inputs.cloudy is None else inputs.cloudy[0], 5)
+    pd.testing.assert_frame_equal(decisive, expected)
+    stars = fig.data[-1]
+    assert stars.name == "decisive inputs (IG)" and list(stars.text)[0].startswith("#1")
+    assert len(stars.x) == len(decisive) == 5
+    assert cache.dossier_trajectory(model, ds, parcel, row["true_class"], row["pred_class"])[0] is fig
+    table, curves = cache.neighbour_view(model, ds, parcel)
+    pd.testing.assert_frame_equal(table, neighbour_table(cache.diagnosis(model, ds), parcel))
+    assert len(curves.data) >= len(table) + 1  # every neighbour and the parcel itself
+    assert cache.neighbour_view(model, ds, parcel)[1] is curves

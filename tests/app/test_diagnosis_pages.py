@@ -6,6 +6,9 @@ import base64
 import json
 
 import numpy as np
+import pytest
+
+from tests.app.test_pages import chart_keys
 
 
 def _values(data) -> list:
@@ -39,6 +42,18 @@ def test_diagnosis_page_counts_verdicts_and_offers_label_errors(app):
     assert set(table["verdict"]) <= {"label_error", "cloud_driven", "ambiguous", "atypical", "model_error"}
 
 
+def test_diagnosis_first_render_sends_the_overview_and_calibration_on_demand(app):
+    _open(app, "pages/diagnosis.py")
+    assert chart_keys(app) == ["diagnosis_verdicts", "diagnosis_pairs"]
+    assert app.query_params["diagnosis_view"] == "triage"
+    app.segmented_control(key="diagnosis_view").set_value("calibration").run()
+    _no_failures(app)
+    assert chart_keys(app) == ["diagnosis_verdicts", "diagnosis_pairs", "diagnosis_reliability",
+                                "diagnosis_reliability_class"]
+    assert any(c.value.startswith("Expected calibration error (10 bins) on 40 parcels") for c in app.caption)
+    assert not [d for d in app.dataframe if "label_quality" in d.value.columns]  # the triage table waits
+
+
 def test_a_verdict_filter_narrows_the_triage_table(app):
     _open(app, "pages/diagnosis.py")
     table = app.dataframe(key="diagnosis_table").value
@@ -61,8 +76,16 @@ def test_dossier_shows_the_selected_parcels_verdict(app):
     _no_failures(app)
     text = " ".join(m.value for m in app.markdown)
     assert f"**Parcel {target}**" in text
-    assert f"Verdict: {wrong['verdict'].iloc[0]}" in text
+    assert f"### Verdict: :red[{wrong['verdict'].iloc[0]}]" in text
+    assert text.count("Verdict:") == 1  # said once, at the top
     assert app.query_params["parcel"] == str(target)
+    # the trajectory and the neighbours' curves are the page's Plotly charts; probabilities are a table
+    assert chart_keys(app) == ["dossier_trajectory", "dossier_neighbour_curves"]
+    probabilities = next(d.value for d in app.dataframe if "probability" in d.value.columns)
+    assert probabilities["probability"].sum() == pytest.approx(1.0, abs=1e-3)
+    roles = probabilities.set_index("class")[""]
+    row = wrong.iloc[0]
+    assert roles[row["true_class"]] == "labelled" and roles[row["pred_class"]] == "predicted"
 
 
 def test_embedding_page_draws_every_parcel_and_rings_the_selected_one(app):

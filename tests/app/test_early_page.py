@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.test_pages import chart_keys
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -58,20 +60,37 @@ def test_early_page_with_elects_in_the_sidebar(early_app):
     at = _open_early(early_app, "elects")
     assert any("SIMULATED demo" in w.value for w in at.warning)
     assert not [s for s in at.selectbox if s.key == "early_model"]  # the sidebar model is used
-    headers = [h.value for h in at.header]
-    assert headers == ["One parcel, date by date", "The region: parcels coloured when the model decides",
-                       "Earliness against accuracy", "When is each crop decided?"]
+    assert [h.value for h in at.header] == ["One parcel, date by date"]
+    # the first render sends the parcel's animation and the first view only
+    assert chart_keys(at) == ["early_parcel_animation", "early_draws_figure"]
+    assert at.query_params["early_view"] == "draws"
     assert [len(spec.get("frames", [])) for spec in _chart_specs(at)][:1] == [70]
     verdict = next(m.value for m in at.markdown if m.value.startswith("Stops on **"))
     assert "class at the stop **" in verdict and "full-season answer **" in verdict and "true class **" in verdict
+    assert any(c.value.startswith("Over 200 sampled draws (seed 0)") for c in at.caption)
+    assert not at.dataframe  # the region's tables wait for their views
+    at.segmented_control(key="early_view").set_value("tradeoff").run()
+    _no_failures(at)
+    assert chart_keys(at) == ["early_parcel_animation", "early_tradeoff_figure"]
     tradeoff = next(d.value for d in at.dataframe if "harmonic mean" in d.value.columns)
     assert sorted(tradeoff["model"]) == ["elects", "elects_fullseason"]
     full = tradeoff.set_index("model").loc["elects_fullseason"]
     assert full["earliness"] == 1.0 and bool(full["full season"])
+    at.segmented_control(key="early_view").set_value("crops").run()
+    _no_failures(at)
+    assert chart_keys(at) == ["early_parcel_animation", "early_stop_dates"]
+    months = next(d.value for d in at.dataframe if "Jun" in d.value.columns)
+    assert ((months >= 0) & (months <= 1)).all().all()
+    at.segmented_control(key="early_view").set_value("region").run()
+    _no_failures(at)
+    assert chart_keys(at) == ["early_parcel_animation"]  # a table, the animation on demand
+    over_time = next(d.value for d in at.dataframe if "by end of" in d.value.columns)
+    assert over_time["share decided"].is_monotonic_increasing
     parcel = at.selectbox(key="early_parcel")
     parcel.select(parcel.options[2]).run()
     _no_failures(at)
     assert at.session_state["parcel"] == int(parcel.options[2])
+    assert at.segmented_control(key="early_view").value == "region"  # the view stays with a new parcel
     at.toggle(key="early_region_animate").set_value(True).run()
     _no_failures(at)
     animated = [spec for spec in _chart_specs(at) if spec.get("frames")]

@@ -78,13 +78,14 @@ def test_the_selected_parcel_stays_in_the_url_across_pages_and_opens_from_a_copi
 
 
 def test_visiting_ordered_vs_shuffled_does_not_change_the_selected_parcel(app):
-    _open(app, "pages/order.py")
+    _open(app, "pages/order.py", order_view="parcels")
     shown = {int(i) for i in next(d.value for d in app.dataframe if {"ordered", "shuffled"} <= set(d.value.columns)
                                   and "id" in d.value.columns)["id"]}
     _navigate(app, "pages/inspector.py")
     outside = next(int(i) for i in app.selectbox(key="inspector_parcel").options if int(i) not in shown)
     app.selectbox(key="inspector_parcel").select(outside).run()
     _navigate(app, "pages/order.py")
+    app.segmented_control(key="order_view").set_value("parcels").run()  # a bare link opens the first view
     assert app.session_state["parcel"] == outside
     assert app.query_params["parcel"] == str(outside)
     # the page shows one of its own parcels until the user selects it
@@ -97,14 +98,14 @@ def test_visiting_ordered_vs_shuffled_does_not_change_the_selected_parcel(app):
 
 
 def test_order_caption_names_the_colours_its_bars_use(app):
-    _open(app, "pages/order.py")
+    _open(app, "pages/order.py", order_view="parcels")
     caption = next(c.value for c in app.caption if "pushes towards" in c.value)
     assert f"{POSITIVE_WORD} pushes towards the class, {NEGATIVE_WORD} away" in caption
     assert any("differ from the table above" in c.value for c in app.caption)  # two F1 values explained
 
 
 def test_what_if_reports_probabilities(app):
-    _open(app, "pages/attributions.py")
+    _open(app, "pages/attributions.py", attr_view="what_if")
     line = next(m.value for m in app.markdown if m.value.startswith("Predicted **"))
     values = [float(v) for v in re.findall(r"\((\d+\.\d+)\)", line)]
     assert len(values) == 2 and all(0 < v <= 1 for v in values), line
@@ -122,10 +123,12 @@ def test_attributions_name_cloudy_decisive_observations_and_guide_the_delta(app)
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in top["date"])
     assert set(top["cloud-flagged"]) <= {"yes", "no"}
     assert any("|delta| below" in c.value for c in app.caption) or any("IG steps" in w.value for w in app.warning)
-    heatmap = next(f for f in _figures(app) if _title(f) == "Time x band attributions")
+    heatmap = next(f for f in _figures(app) if _title(f) == "Time x band attributions")  # the first view
     bands = list(heatmap.data[0].y)
     assert bands[0].startswith("B1 ") or bands[0].startswith("B2 ")  # named, first band on top
     assert heatmap.layout.yaxis.autorange == "reversed"
+    app.segmented_control(key="attr_view").set_value("classes").run()
+    _no_failures(app)
     region = next(f for f in _figures(app) if "mean |attribution|" in _title(f))
     assert region.data[0].zmin == 0 and region.data[0].zmid is None  # sequential, whole scale used
 
@@ -145,7 +148,7 @@ def test_inspector_draws_envelopes_in_class_colours_and_probabilities_on_a_0_1_a
 
 
 def test_attention_offers_parcel_counts_the_region_has_and_month_names(app, demo_root):
-    _open(app, "pages/attention.py")
+    _open(app, "pages/attention.py", attention_view="clouds")
     slider = next(s for s in app.select_slider if s.key == "attention_parcels")
     total = len(app.session_state["context"].table)
     assert max(slider.options) == f"all {total:,}" and len(slider.options) <= 6
@@ -161,6 +164,8 @@ def test_misclassifications_open_on_the_biggest_confusion_with_readable_tables(a
     assert (app.selectbox(key="explorer_true").value, app.selectbox(key="explorer_pred").value) == (true, predicted)
     cell = app.dataframe(key="explorer_cell_table").value
     assert len(cell) > 0 and not any("_" in c for c in cell.columns), list(cell.columns)
+    app.segmented_control(key="explorer_view").set_value("compare").run()
+    _no_failures(app)
     assert not app.json  # the comparison summary is a sentence, not raw JSON
     assert any(m.value.startswith("The two models disagree on") for m in app.markdown)
     comparison = _table(app, "right model")
@@ -169,7 +174,7 @@ def test_misclassifications_open_on_the_biggest_confusion_with_readable_tables(a
 
 
 def test_early_classification_tables_and_verdicts_read_as_words(app):
-    _open(app, "pages/early.py", model="elects")
+    _open(app, "pages/early.py", model="elects", early_view="region")
     over_time = _table(app, "by end of")
     assert not any("_" in c for c in over_time.columns)
     assert not [m for m in app.metric if m.label in ("Class at the stop", "Full-season answer")]

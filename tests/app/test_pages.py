@@ -109,6 +109,12 @@ def test_attention_page_shows_rollout_and_cloud_numbers(app):
     app.switch_page("pages/attention.py")
     app.run()
     _no_failures(app)
+    # the first render draws the parcel's rollout and its per-layer maps, not the region
+    assert chart_keys(app) == ["attention_rollout", "attention_grid"] and not app.dataframe
+    assert app.query_params["attention_view"] == "maps"
+    app.segmented_control(key="attention_view").set_value("clouds").run()
+    _no_failures(app)
+    assert chart_keys(app) == ["attention_rollout", "attention_clouds"]
     table = next(d.value for d in app.dataframe if "all classes" in d.value.index)
     assert "all classes" in table.index
     assert {"clear", "cloudy", "cloudy / clear"} <= set(table.columns)
@@ -143,7 +149,7 @@ def test_attention_page_reads_precomputed_results_of_the_whole_region(app, demo_
     precompute(root, "frh04", "transformer", explain=("attention",), scheduler=cluster.scheduler_address,
                partition_size=20, progress=False)
     app.query_params.update({"source": "Dataset folder", "root": str(root), "region": "frh04",
-                             "model": "transformer"})
+                             "model": "transformer", "attention_view": "clouds"})
     app.switch_page("pages/attention.py")
     app.run()
     _no_failures(app)
@@ -155,3 +161,72 @@ def test_attention_page_reads_precomputed_results_of_the_whole_region(app, demo_
                                                                  ds.index["id"].to_numpy())).round(3)
     computed_now = computed_now.rename_axis("class")  # the page names its index for people
     pd.testing.assert_frame_equal(from_results, computed_now, atol=2e-3)
+
+
+# --------------------------------------------------------------------------- views (issue 15, speed)
+
+def chart_keys(at) -> list[str]:
+    """The keys of the Plotly charts the last run sent, in page order."""
+    return [chart.proto.id.rsplit("-", 1)[-1] for chart in at.get("plotly_chart")]
+
+
+def _top_observations(at) -> int:
+    """Rows of the attributions page's top-observations table."""
+    return len(next(d.value for d in at.dataframe if "cloud-flagged" in d.value.columns))
+
+
+#: Each view of the attributions page and the charts it adds below the trajectory.
+ATTRIBUTION_VIEWS = {"time_band": ["attr_heatmap"], "compare": ["attr_compare_fig"],
+                     "what_if": ["attr_whatif_before", "attr_whatif_after"], "sanity": [],
+                     "classes": ["attr_agg_heatmap", "attr_agg_curve"]}
+
+
+def test_attributions_first_render_sends_two_charts_and_each_view_only_its_own(app):
+    app.run()
+    app.switch_page("pages/attributions.py")
+    app.run()
+    _no_failures(app)
+    assert chart_keys(app) == ["attr_trajectory", "attr_heatmap"]
+    assert _top_observations(app) == 5
+    picker = app.segmented_control(key="attr_view")
+    assert picker.options == ["Time x band", "Compare", "What-if", "Sanity check", "Class patterns"]
+    assert app.query_params["attr_view"] == "time_band"
+    for view, keys in ATTRIBUTION_VIEWS.items():
+        app.segmented_control(key="attr_view").set_value(view).run()
+        _no_failures(app)
+        assert chart_keys(app) == ["attr_trajectory", *keys], view
+        assert app.query_params["attr_view"] == view
+        assert _top_observations(app) == 5  # the primary content stays
+    app.segmented_control(key="attr_view").set_value("sanity").run()
+    assert [b.label for b in app.button if b.key == "attr_sanity"] == ["Randomise the model's weights and compare"]
+
+
+def test_a_shared_link_opens_the_attributions_view_it_names(app):
+    app.query_params["attr_view"] = "what_if"
+    app.switch_page("pages/attributions.py")
+    app.run()
+    _no_failures(app)
+    assert app.segmented_control(key="attr_view").value == "what_if"
+    assert chart_keys(app) == ["attr_trajectory", "attr_whatif_before", "attr_whatif_after"]
+    app.query_params["attr_view"] = "no such view"  # an unknown name opens the first view
+    app.switch_page("pages/explorer.py")
+    app.run()
+    app.switch_page("pages/attributions.py")
+    app.run()
+    _no_failures(app)
+    assert chart_keys(app) == ["attr_trajectory", "attr_heatmap"]
+
+
+def test_explorer_first_render_sends_two_charts_and_the_comparison_on_demand(app):
+    app.run()
+    app.switch_page("pages/explorer.py")
+    app.run()
+    _no_failures(app)
+    assert chart_keys(app) == ["explorer_confusion", "explorer_per_class"]
+    assert not any("right model" in d.value.columns for d in app.dataframe)  # the second model is not run
+    app.segmented_control(key="explorer_view").set_value("compare").run()
+    _no_failures(app)
+    assert chart_keys(app) == ["explorer_confusion", "explorer_compare_fig"]
+    assert app.query_params["explorer_view"] == "compare"
+    assert len(next(d.value for d in app.dataframe if "right model" in d.value.columns)) > 0
+    assert len(app.dataframe(key="explorer_cell_table").value) > 0

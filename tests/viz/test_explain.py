@@ -36,8 +36,13 @@ def test_attention_heatmap_allows_repeated_dates():
 
 
 def test_attention_grid_one_panel_per_layer_and_head():
-    fig = attention_grid(RNG.uniform(size=(3, 2, 10, 10)), DATES)
+    matrices = RNG.uniform(size=(3, 2, 10, 10))
+    fig = attention_grid(matrices, DATES)
     assert len(fig.data) == 6
+    np.testing.assert_allclose(fig.data[3].z, matrices[1, 1])  # row-major: layer 2, head 2
+    assert (fig.data[3].xaxis, fig.data[3].yaxis) == ("x4", "y4")
+    labels = [d.strftime("%Y-%m-%d") for d in DATES]
+    assert fig.data[5].text[2][7] == f"query {labels[2]}<br>key {labels[7]}"
     assert fig.layout.annotations[5].text == "layer 3 · head 2"
     assert all(t.coloraxis == "coloraxis" for t in fig.data)
 

@@ -145,15 +145,20 @@ def test_legend_one_entry_per_class():
         legend_items("pred")
 
 
-def test_5000_parcels_build_fast():
-    n = 5000
-    rng = np.random.default_rng(0)
+def _ellipses(n: int, seed: int) -> gpd.GeoDataFrame:
+    """``n`` 24-vertex elliptic parcels (about 300 x 330 m) scattered over Brittany."""
+    rng = np.random.default_rng(seed)
     theta = np.linspace(0, 2 * np.pi, 24)
     cx, cy = rng.uniform(-3, -1, n), rng.uniform(47.5, 48.5, n)
     geoms = shapely.polygons(np.stack([cx[:, None] + 0.002 * np.cos(theta),
                                        cy[:, None] + 0.0015 * np.sin(theta)], axis=-1))
-    gdf = gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
-                           geometry=geoms, crs="EPSG:4326")
+    return gpd.GeoDataFrame({"id": np.arange(n), "classname": rng.choice(CLASSES, n)},
+                            geometry=geoms, crs="EPSG:4326")
+
+
+def test_5000_parcels_build_fast():
+    n = 5000
+    gdf = _ellipses(n, 0)
     start = time.perf_counter()
     rec = parcel_layer_data(gdf, "true", simplify_m=10)
     assert time.perf_counter() - start < 2.0  # well under 1 s on an idle machine
@@ -172,3 +177,116 @@ def test_uncertainty_colours_run_from_certain_to_uniform():
     assert rgb[2].tolist() == continuous_colors([np.nan], "confidence")[0].tolist()  # unknown: grey
     legend = legend_items("uncertainty", steps=3)
     assert [label for label, _ in legend] == ["0.00", "0.50", "1.00"]
+
+
+def _metre_squares(sizes_m, lat=48.0, crs="EPSG:4326"):
+    """Squares of the given sides in metres, 1 km apart, as WGS84 (metres through a local UTM zone)."""
+    utm = gpd.GeoDataFrame(geometry=[shapely.Point(-2.0, lat)], crs="EPSG:4326").estimate_utm_crs()
+    origin = gpd.GeoSeries([shapely.Point(-2.0, lat)], crs="EPSG:4326").to_crs(utm).iloc[0]
+    geoms = [shapely.box(origin.x + 1000 * i, origin.y, origin.x + 1000 * i + s, origin.y + s)
+             for i, s in enumerate(sizes_m)]
+    return gpd.GeoDataFrame({"id": np.arange(len(sizes_m)), "classname": "wheat"}, geometry=geoms,
+                            crs=utm).to_crs(crs), utm
+
+
+def _area_m2(rings, utm):
+    """Area in m² of a [exterior, *holes] list of [lon, lat] rings."""
+    poly = shapely.Polygon(rings[0], rings[1:])
+    return float(gpd.GeoSeries([poly], crs="EPSG:4326").to_crs(utm).area.iloc[0])
+
+
+def test_border_is_the_parcel_minus_a_4_m_inset():
+    gdf, utm = _metre_squares([100.0, 6.0])
+    rec = parcel_layer_data(gdf)
+    outer, hole = rec["border"].iloc[0]
+    assert outer == rec["polygon"].iloc[0][0]  # the parcel's own exterior ring, not a copy of other values
+    parcel = shapely.Polygon(outer)
+    inset = shapely.Polygon(hole)
+    assert parcel.contains(inset)
+    inset_m2 = float(gpd.GeoSeries([inset], crs="EPSG:4326").to_crs(utm).area.iloc[0])
+    assert inset_m2 == pytest.approx(92.0 ** 2, rel=0.01)
+    assert _area_m2(rec["border"].iloc[0], utm) == pytest.approx(100.0 ** 2 - 92.0 ** 2, rel=0.02)
+    # a 6 m parcel vanishes under the inset: drawn whole as border
+    assert rec["border"].iloc[1] == [rec["polygon"].iloc[1][0]]
+    wide = parcel_layer_data(gdf, border_m=10.0)
+    assert _area_m2([wide["border"].iloc[0][1]], utm) == pytest.approx(80.0 ** 2, rel=0.01)
+
+
+def test_border_of_multipolygons_and_holes_keeps_one_record_per_part():
+    _, utm = _metre_squares([100.0])
+    origin = gpd.GeoSeries([shapely.Point(-2.0, 48.0)], crs="EPSG:4326").to_crs(utm).iloc[0]
+    a = shapely.box(origin.x, origin.y, origin.x + 100, origin.y + 100)
+    b = shapely.affinity.translate(a, 500)
+    holed = shapely.Polygon(shapely.affinity.translate(a, 1000).exterior,
+                            [shapely.affinity.translate(a, 1000).centroid.buffer(20).exterior])
+    gdf = gpd.GeoDataFrame({"id": [0, 1]}, geometry=[shapely.MultiPolygon([a, b]), holed], crs=utm)
+    rec = parcel_layer_data(gdf.to_crs("EPSG:4326"))
+    assert list(rec["id"]) == [0, 0, 1]
+    assert [len(b) for b in rec["border"]] == [2, 2, 2]  # exterior + inset exterior, per part
+    assert len(rec["polygon"].iloc[2]) == 2  # the parcel keeps its hole
+    for _, r in rec.iterrows():
+        assert shapely.Polygon(r["polygon"][0]).contains(shapely.Polygon(r["border"][1]))
+        assert _area_m2([r["border"][1]], utm) == pytest.approx(92.0 ** 2, rel=0.01)
+
+
+def test_no_layer_is_stroked_or_a_path():
+    gdf, _ = _metre_squares([100.0, 150.0, 80.0])
+    rec = parcel_layer_data(gdf)
+    outline = outline_layer(shapely.box(-2.1, 47.9, -1.9, 48.1))
+    spec = json.loads(parcel_deck(rec, selected_id=1, under=[outline]).to_json())
+    assert [layer["id"] for layer in spec["layers"]] == ["outline", "parcels", "borders", "selected",
+                                                         "selected-core"]
+    for layer in spec["layers"]:
+        assert layer["@@type"] not in ("PathLayer", "LineLayer", "GeoJsonLayer"), layer["id"]
+        assert not layer.get("stroked", False), layer["id"]
+        assert "lineWidthMinPixels" not in layer, layer["id"]
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert layers["parcels"]["pickable"] and not layers["borders"]["pickable"]
+    assert "border" not in layers["parcels"]["data"][0]  # each layer carries only what it draws
+    assert list(layers["borders"]["data"][0]) == ["border"]
+
+
+def test_selected_parcel_is_a_ring_around_it_of_a_few_pixels():
+    gdf, utm = _metre_squares([100.0, 150.0])
+    rec = parcel_layer_data(gdf)
+    zoom = 15.0
+    spec = json.loads(parcel_deck(rec, selected_id=1, view={"latitude": 48.0, "longitude": -2.0,
+                                                            "zoom": zoom}, ring_px=3.0).to_json())
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert [d["id"] for d in layers["selected"]["data"]] == [1]
+    assert [d["id"] for d in layers["selected-core"]["data"]] == [1]
+    white, black = layers["selected"]["data"][0]["polygon"], layers["selected-core"]["data"][0]["polygon"]
+    parcel = shapely.Polygon(rec["polygon"].iloc[1][0])
+    assert white[1] == rec["polygon"].iloc[1][0]  # the hole is the parcel itself
+    assert shapely.Polygon(white[0]).contains(parcel.boundary)
+    assert shapely.Polygon(white[0]).contains(shapely.Polygon(black[0]))
+    # 3 px at zoom 15 and 48 N: 3 * 40075017 * cos(48) / (512 * 2**15) = 4.77 m around a 150 m square
+    px_m = 40_075_016.686 * np.cos(np.radians(48.0)) / (512 * 2 ** zoom)
+    ring_m2 = _area_m2(white, utm)
+    width = 3 * px_m
+    assert ring_m2 == pytest.approx(4 * 150 * width + np.pi * width ** 2, rel=0.03)
+    assert _area_m2(black, utm) == pytest.approx(4 * 150 * width / 2 + np.pi * (width / 2) ** 2, rel=0.03)
+    assert "selected" not in [layer["id"] for layer in json.loads(parcel_deck(rec, selected_id=7).to_json())["layers"]]
+
+
+def test_borders_stay_compact():
+    n = 500
+    gdf = _ellipses(n, 1)
+    rec = parcel_layer_data(gdf, "true")
+    # the inset ring has no more vertices than the parcel (mitred corners, no rounded arcs)
+    assert all(len(b[1]) <= len(p[0]) for b, p in zip(rec["border"], rec["polygon"], strict=True))
+    assert all(b[0] is p[0] for b, p in zip(rec["border"], rec["polygon"], strict=True))  # shared, not copied
+    deck = parcel_deck(rec, selected_id=3)
+    compact = deck.to_json()
+    assert json.loads(compact) == json.loads(pdk.Deck.to_json(deck))  # pydeck's content, unindented
+    assert "\n" not in compact and len(compact) < 0.4 * len(pdk.Deck.to_json(deck))
+
+
+def test_a_frozen_deck_answers_with_the_json_of_the_moment_it_was_frozen():
+    rec = parcel_layer_data(_gdf(3), "true")
+    deck = parcel_deck(rec, selected_id=101)
+    before = deck.to_json()
+    assert deck.freeze() is deck and deck.to_json() == before
+    deck.layers.pop()  # a later change is not serialised again
+    assert deck.to_json() == before and "_frozen" not in json.loads(before)
+    assert json.loads(pdk.Deck.to_json(deck)) != json.loads(before)

@@ -12,6 +12,7 @@ from cropviz.viz.trajectories import (
     mark_top_observations,
     probability_bar,
     trajectory_figure,
+    weights_figure,
 )
 
 DATES = pd.date_range("2017-01-05", periods=12, freq="30D")
@@ -107,3 +108,15 @@ def test_probability_bar_refuses_values_that_are_not_probabilities():
         probability_bar(["barley", "wheat", "corn"], np.exp(probs))  # exponentiated twice
     with pytest.raises(ConfigurationError):
         probability_bar(["barley", "wheat", "corn"], np.log(probs))
+
+
+def test_weights_figure_draws_the_curve_and_the_weights_under_it():
+    curve, weights = np.linspace(0.1, 0.8, 12), np.linspace(-0.5, 0.6, 12)
+    fig = weights_figure(DATES, curve, "NDVI", weights, name="saliency", cloudy=CLOUDY, title="parcel 1")
+    line, bars = _trace(fig, "NDVI"), _trace(fig, "saliency")
+    np.testing.assert_allclose(line.y, curve[~CLOUDY])  # the line joins the clear observations
+    np.testing.assert_allclose(_trace(fig, CLOUD_TRACE_NAME).y, curve[CLOUDY])
+    np.testing.assert_allclose(bars.y, weights)
+    assert bars.yaxis == "y2" and fig.layout.yaxis2.title.text == "saliency"
+    assert list(bars.marker.color[:2]) == [NEGATIVE_COLOR, NEGATIVE_COLOR] and bars.marker.color[-1] == POSITIVE_COLOR
+    assert fig.layout.title.text == "parcel 1" and fig.layout.xaxis.title.text == "date"

@@ -29,6 +29,7 @@ from cropviz.ablation.data import (
     region_split,
 )
 from cropviz.ablation.tables import ORDERS, PAPER_NAMES, RESULTS_FORMAT, SEED004_MODELS, command_line
+from cropviz.devices import device_name, resolve_device
 from cropviz.errors import ConfigurationError
 from cropviz.metrics import classification_metrics
 from cropviz.models import registry
@@ -67,20 +68,24 @@ def macro_summary(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
             "n": metrics["n"]}
 
 
-def _predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def _predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 64,
+             device: torch.device | None = None) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
-            out.append(model(torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))).argmax(1).numpy())
+            rows = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device or "cpu")
+            out.append(model(rows).argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def train_and_test(name: str, data: AblationData, split: dict[str, np.ndarray], *, shuffled: bool,
                    epochs: int, seed: int = 0, batch_size: int = PAPER_BATCH_SIZE,
-                   learning_rate: float = PAPER_LEARNING_RATE, progress: bool = False) -> dict[str, Any]:
-    """Train registry model ``name`` on ``split['train']`` (Adam), keep the epoch of best validation
-    macro F1, and return its test metrics with ``best_epoch``, ``history`` and parameter counts."""
+                   learning_rate: float = PAPER_LEARNING_RATE, progress: bool = False,
+                   device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Train registry model ``name`` on ``split['train']`` (Adam) on ``device`` ('auto': CUDA when
+    present), keep the epoch of best validation macro F1, and return its test metrics with
+    ``best_epoch``, ``history`` and parameter counts."""
     spec = registry.spec(name)
     if spec.input_form != data.form:
         raise ConfigurationError(f"{name} takes {spec.input_form} inputs, the data holds {data.form}")
@@ -93,7 +98,9 @@ def train_and_test(name: str, data: AblationData, split: dict[str, np.ndarray], 
     fixed = {part: model_inputs(data, index, shuffled, seed, 0, normalization) for part, index in split.items()
              if part != "train" or data.form == registry.PATCH}
     hparams = dict(spec.demo_hparams or spec.defaults)
-    model = registry.build(name, num_classes=len(data.classes), sequence_length=spec.sequence_length, **hparams)
+    where = resolve_device(device)
+    model = registry.build(name, num_classes=len(data.classes), sequence_length=spec.sequence_length,
+                           **hparams).to(where)
     started = time.time()
 
     def epoch_data(epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,14 +109,15 @@ def train_and_test(name: str, data: AblationData, split: dict[str, np.ndarray], 
         return x, y["train"]
 
     def validate(trained: torch.nn.Module) -> dict[str, Any]:
-        f1 = classification_metrics(y["val"], _predict(trained, fixed["val"]), data.classes)["macro_f1"]
+        f1 = classification_metrics(y["val"], _predict(trained, fixed["val"], device=where),
+                                    data.classes)["macro_f1"]
         return {"val_macro_f1": f1, "score": (f1,)}
 
     fitted = fit(model, epoch_data, validate, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                 rng=rng, progress=progress, label=f"{name} {'shuffled' if shuffled else 'ordered'}")
+                 rng=rng, progress=progress, label=f"{name} {'shuffled' if shuffled else 'ordered'}", device=where)
     best, best_epoch = fitted.best["val_macro_f1"], fitted.best["epoch"]
     history = fitted.history
-    result = macro_summary(y["test"], _predict(model, fixed["test"]), data.classes)
+    result = macro_summary(y["test"], _predict(model, fixed["test"], device=where), data.classes)
     counts = _counts(model) if data.form == registry.PATCH else None
     result.update(best_epoch=best_epoch, val_macro_f1=best, history=history,
                   train_seconds=round(time.time() - started, 1),
@@ -171,7 +179,7 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
                          batch_size: int = PAPER_BATCH_SIZE, learning_rate: float = PAPER_LEARNING_RATE,
                          train_regions: Sequence[str] = DEMO_TRAIN, val_region: str = DEMO_VAL,
                          test_region: str = DEMO_TEST, year: int = 2017,
-                         level: str = "L1C") -> dict[str, Any]:
+                         level: str = "L1C", device: str | torch.device = "cpu") -> dict[str, Any]:
     """Reproduce seed 004 (Tables 2-4) on the patches under ``root`` and write the JSON to ``out``.
 
     Every model of ``models`` is trained on ordered inputs, those of ``shuffled`` also on
@@ -179,7 +187,8 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
     or the same folds over all parcels). ``folds=1``: train ``train_regions``, keep the best
     epoch on ``val_region``, test on ``test_region``; ``folds>=3``: stratified seeded folds over
     the union of those regions (3:1:1 for 5). ``quick``: 1 epoch, at most 24 patches and 200
-    sequences per region (a smoke run). Returns the results dict written to ``out``.
+    sequences per region (a smoke run). ``device``: where the models train ('auto': CUDA when
+    present; recorded in the protocol). Returns the results dict written to ``out``.
     """
     unknown = [m for m in (*models, *shuffled, *zoo) if m.lower() not in registry.names()]
     if unknown:
@@ -222,7 +231,8 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
         for name, order in part_plan:
             bar.set_postfix_str(f"{name} {order}")
             runs = [train_and_test(name, data, split, shuffled=order == "shuffled", epochs=n_epochs, seed=seed,
-                                   batch_size=batch_size, learning_rate=learning_rate, progress=progress)
+                                   batch_size=batch_size, learning_rate=learning_rate, progress=progress,
+                                   device=device)
                     for split in splits]
             rows.append(_aggregate(name, order, family, runs, seed, n_epochs))
             bar.update(1)
@@ -249,6 +259,7 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
                      "folds": folds, "seed": seed, "quick": quick,
                      "shuffle": "per-parcel permutation of the time axis, seeded by (seed, parcel id), "
                                 "the same at training, validation and test",
+                     "device": device_name(device),
                      "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "results": rows, "seconds": round(time.time() - started, 1),
     }

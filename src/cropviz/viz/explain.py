@@ -63,10 +63,15 @@ def _square(matrix: np.ndarray, labels: list[str], what: str) -> np.ndarray:
     return m
 
 
-def _attention_trace(m: np.ndarray, labels: list[str], **kw: Any) -> go.Heatmap:
-    t = len(labels)
-    hover = [[f"query {labels[i]}<br>key {labels[j]}" for j in range(t)] for i in range(t)]
-    return go.Heatmap(z=m, x=list(range(t)), y=list(range(t)), text=hover,
+def _attention_hover(labels: list[str]) -> np.ndarray:
+    # an array (copied and sent in one piece), not T x T nested lists of strings
+    dates = np.asarray(labels, dtype=object)
+    return ("query " + dates[:, None]) + ("<br>key " + dates[None, :])
+
+
+def _attention_trace(m: np.ndarray, hover: np.ndarray, **kw: Any) -> go.Heatmap:
+    t = len(hover)
+    return go.Heatmap(z=m, x=np.arange(t), y=np.arange(t), text=hover,
                       hovertemplate="%{text}<br>attention %{z:.4f}<extra></extra>", **kw)
 
 
@@ -75,7 +80,7 @@ def attention_heatmap(matrix: np.ndarray, dates: Sequence | np.ndarray,
     """Heatmap of a T x T attention matrix: rows = query date, columns = key date."""
     labels = date_labels(dates)
     m = _square(matrix, labels, "attention matrix")
-    fig = go.Figure(_attention_trace(m, labels, colorscale="Viridis", zmin=0,
+    fig = go.Figure(_attention_trace(m, _attention_hover(labels), colorscale="Viridis", zmin=0,
                                      colorbar={"title": {"text": "attention"}}))
     fig.update_layout(title=title, xaxis={"title": {"text": "key date"}, **_ticks(labels)},
                       yaxis={"title": {"text": "query date"}, "autorange": "reversed",
@@ -95,23 +100,28 @@ def attention_grid(matrices: np.ndarray, dates: Sequence | np.ndarray,
         raise ConfigurationError(
             f"attention_grid needs an L x H x T x T array, got shape {a.shape}")
     n_layers, n_heads = a.shape[:2]
+    hover = _attention_hover(labels)
     row_height = 300
     height = 90 + row_height * n_layers + 60
     fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.03,
                         vertical_spacing=min(0.3, 60 / height) if n_layers > 1 else 0.0,
                         subplot_titles=[f"layer {i + 1} · head {j + 1}"
                                         for i in range(n_layers) for j in range(n_heads)])
-    for i in range(n_layers):
-        for j in range(n_heads):
-            m = _square(a[i, j], labels, f"attention of layer {i + 1} head {j + 1}")
-            fig.add_trace(_attention_trace(m, labels, coloraxis="coloraxis"), row=i + 1, col=j + 1)
+    cells = [(i, j) for i in range(n_layers) for j in range(n_heads)]  # make_subplots numbers axes row-major
+    fig.add_traces([_attention_trace(_square(a[i, j], labels, f"attention of layer {i + 1} head {j + 1}"), hover,
+                                     coloraxis="coloraxis") for i, j in cells],
+                   rows=[i + 1 for i, _ in cells], cols=[j + 1 for _, j in cells])
     ticks = _ticks(short_date_labels(dates), max_ticks=6)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_xaxes(showticklabels=True, title={"text": "key date (attended to)"}, row=n_layers, **ticks)
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_yaxes(showticklabels=True, title={"text": "query date"}, col=1, **{**ticks, "tickangle": 0})
-    fig.update_layout(title=title, coloraxis={"colorscale": "Viridis", "cmin": 0,
-                                              "colorbar": {"title": {"text": "attention"}}},
+    axes: dict[str, dict] = {}
+    for k, (i, j) in enumerate(cells):  # every axis in one layout update (plotly validates each update)
+        suffix = str(k + 1) if k else ""
+        axes[f"xaxis{suffix}"] = ({"showticklabels": True, "title": {"text": "key date (attended to)"}, **ticks}
+                                  if i == n_layers - 1 else {"showticklabels": False})
+        axes[f"yaxis{suffix}"] = {"autorange": "reversed", **(
+            {"showticklabels": True, "title": {"text": "query date"}, **ticks, "tickangle": 0}
+            if j == 0 else {"showticklabels": False})}
+    fig.update_layout(**axes, title=title,
+                      coloraxis={"colorscale": "Viridis", "cmin": 0, "colorbar": {"title": {"text": "attention"}}},
                       height=height, showlegend=False,
                       margin={"l": 90, "r": 20, "t": 90 if title else 50, "b": 90})
     return fig
@@ -125,8 +135,8 @@ def _symmetric_range(*arrays: np.ndarray) -> float:
 def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw: Any) -> go.Heatmap:
     t = len(labels)
     names = [band_label(b) for b in bands]
-    hover = [[f"{labels[j]}<br>{name}" for j in range(t)] for name in names]
-    return go.Heatmap(z=v.T, x=list(range(t)), y=names, text=hover,
+    hover = (np.asarray(labels, dtype=object)[None, :] + "<br>") + np.asarray(names, dtype=object)[:, None]
+    return go.Heatmap(z=v.T, x=np.arange(t), y=names, text=hover,
                       hovertemplate="%{text}<br>attribution %{z:.4g}<extra></extra>", **kw)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pydeck as pdk
 import shapely
+from pydeck.bindings.json_tools import default_serialize
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import (
@@ -123,6 +125,29 @@ def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf
 
 
+def _metric(geoms: np.ndarray, lat: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """WGS84 polygons in a local metric frame (lon scaled by cos(lat) of each geometry's
+    ``lat``), or back to degrees with ``inverse``; a new array."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    scale = np.column_stack([np.cos(np.radians(lat))[index], np.ones(len(index))]) * _M_PER_DEG
+    return shapely.set_coordinates(np.array(geoms, copy=True), coords / scale if inverse else coords * scale)
+
+
+def _inset_exteriors(parts: np.ndarray, lat: np.ndarray, inset_m: float, decimals: int) -> list[list]:
+    """Per polygon, the exterior rings (lists of rounded [lon, lat]) of its parts shrunk
+    ``inset_m`` metres inward; none where it vanishes under the inset."""
+    inset = shapely.buffer(_metric(parts, lat), -inset_m, join_style="mitre", mitre_limit=2.0)
+    pieces, owner = shapely.get_parts(_metric(inset, lat, inverse=True), return_index=True)
+    keep = (shapely.get_type_id(pieces) == 3) & ~shapely.is_empty(pieces)
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(pieces[keep]), return_index=True)
+    coords = np.round(coords, decimals).tolist()
+    ends = np.cumsum(np.bincount(ring, minlength=int(keep.sum()))).tolist()
+    out: list[list] = [[] for _ in range(len(parts))]
+    for part, a, b in zip(owner[keep].tolist(), [0] + ends[:-1], ends, strict=True):
+        out[part].append(coords[a:b])
+    return out
+
+
 def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
                       true_col: str = "classname", pred_col: str = "predicted",
                       confidence_col: str = "confidence", ndvi_col: str = "ndvi",
@@ -130,7 +155,7 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
                       crop_col: str | None = None, classes: Sequence[str] | None = None,
                       simplify_m: float | None = None,
                       decimals: int = 6, alpha: int = 200,
-                      ndvi_range: tuple[float, float] = (0.0, 1.0)) -> pd.DataFrame:
+                      ndvi_range: tuple[float, float] = (0.0, 1.0), border_m: float = 4.0) -> pd.DataFrame:
     """Records for a pydeck PolygonLayer, one per polygon part (multipolygons are exploded).
 
     Columns: ``id, code, crop, true, predicted, confidence, confidence_text, ndvi,
@@ -139,8 +164,12 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
     attribute columns give empty text / NaN. ``crop_col`` names a crop label column (default:
     the true class). ``classes`` maps integer class-id columns (such as the predictions
     table's ``true``/``pred``) to names. ``simplify_m`` simplifies geometries with that
-    tolerance in metres (topology preserved) for large regions. Vectorised: 5,000 parcels take
-    well under a second.
+    tolerance in metres (topology preserved) for large regions. ``border``: the parcel's edge
+    as a filled polygon with holes, its exterior ring with a hole per part of the parcel
+    shrunk ``border_m`` metres inward (the whole parcel when it vanishes under the inset; the
+    edges of a parcel's own holes are not drawn); :func:`parcel_deck` fills it in the line
+    colour instead of stroking the parcels (deck.gl's path shader costs seconds per page in a
+    browser without a GPU). Vectorised: 5,000 parcels take well under a second.
     """
     if color_by not in COLOR_BY:
         raise _unknown_mode(color_by)
@@ -167,6 +196,8 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
     part_ends = np.cumsum(np.bincount(ring_part, minlength=len(parts))).tolist()
     polygons = [ring_lists[a:b] for a, b in zip([0] + part_ends[:-1], part_ends, strict=False)]
     centroids = shapely.get_coordinates(shapely.centroid(parts))
+    holes = _inset_exteriors(parts, centroids[:, 1], border_m, decimals)
+    borders = [[rings[0], *inner] for rings, inner in zip(polygons, holes, strict=True)]
     boxes = shapely.bounds(parts)
     fill = np.column_stack([rgb[row], np.full(len(row), int(alpha), dtype=np.uint8)])
     conf = confidence[row]
@@ -181,6 +212,7 @@ def parcel_layer_data(gdf_wgs84: gpd.GeoDataFrame, color_by: str = "true",
                                     "-").astype(object),
         "ndvi": ndvi[row],
         "polygon": polygons,
+        "border": borders,
         "fill_color": fill.tolist(),
         "lon": np.round(centroids[:, 0], decimals),
         "lat": np.round(centroids[:, 1], decimals),
@@ -271,14 +303,14 @@ def basemap_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> 
 
 
 def outline_layer(outline: Any) -> pdk.Layer:
-    """A light, non-pickable fill of a region's outline (a shapely (multi)polygon in WGS84)."""
+    """A light, non-pickable fill of a region's outline (a shapely (multi)polygon in WGS84);
+    not stroked (deck.gl's path shader costs seconds per page in a browser without a GPU)."""
     rings = [[np.round(shapely.get_coordinates(ring), 6).tolist()
               for ring in [part.exterior, *part.interiors]]
              for part in shapely.get_parts(outline) if part.geom_type == "Polygon"]
     return pdk.Layer("PolygonLayer", id="outline", data=[{"polygon": r} for r in rings],
                      get_polygon="polygon", get_fill_color=[225, 222, 210, 255],
-                     get_line_color=[170, 165, 150, 255], line_width_min_pixels=1,
-                     stroked=True, filled=True, pickable=False)
+                     stroked=False, filled=True, pickable=False)
 
 
 def image_data_url(path: str | PathLike[str]) -> str:
@@ -342,49 +374,97 @@ def picked_parcel(picked: Mapping[str, Any]) -> int | None:
     return None if value is None else int(value)
 
 
+#: Circumference of the earth at the equator in metres (deck.gl's web-mercator world).
+_EARTH_M = 40_075_016.686
+
+
+def metres_per_pixel(zoom: float, latitude: float) -> float:
+    """Metres a screen pixel spans at ``zoom`` and ``latitude`` in deck.gl's web-mercator view."""
+    return _EARTH_M * math.cos(math.radians(latitude)) / (_WORLD_PX * 2.0 ** zoom)
+
+
+def selection_rings(records: pd.DataFrame, selected_id: int, width_m: float, decimals: int = 6) -> pd.DataFrame:
+    """Records (``id``, ``polygon``) of a ring around each polygon part of parcel ``selected_id``:
+    the part's exterior grown ``width_m`` metres outward, with the part itself as the hole.
+    Empty when no record has that id."""
+    rows = records[records["id"] == selected_id]
+    if len(rows) == 0:
+        return pd.DataFrame({"id": np.array([], dtype=np.int64), "polygon": []})
+    outer = shapely.polygons([np.asarray(rings[0], dtype=float) for rings in rows["polygon"]])
+    lat = rows["lat"].to_numpy(dtype=float)
+    grown = _metric(shapely.buffer(_metric(outer, lat), width_m, quad_segs=4), lat, inverse=True)
+    rings = [[np.round(shapely.get_coordinates(shapely.get_exterior_ring(g)), decimals).tolist(), polygon[0]]
+             for g, polygon in zip(grown, rows["polygon"], strict=True)]
+    return pd.DataFrame({"id": rows["id"].to_numpy(), "polygon": rings})
+
+
+class CompactDeck(pdk.Deck):
+    """A pydeck Deck whose JSON (what ``st.pydeck_chart`` sends) has no indentation: pydeck indents
+    by 2 spaces, which triples the size of nested polygon data and keeps Python's JSON encoder
+    off its fast path."""
+
+    _frozen: str | None = None  # the JSON of :meth:`freeze` (a class default: not serialised)
+
+    def to_json(self) -> str:
+        """The deck as compact JSON (same content as :meth:`pydeck.Deck.to_json`); after
+        :meth:`freeze`, the JSON of that moment."""
+        if self._frozen is not None:
+            return self._frozen
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+    def freeze(self) -> CompactDeck:
+        """Serialise the deck now and answer every later :meth:`to_json` with that JSON (a deck
+        shared unchanged by many reruns is serialised once); returns the deck."""
+        self._frozen = self.to_json()
+        return self
+
+
 def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
                 view: pdk.ViewState | Mapping | None = None, under: Sequence[pdk.Layer] = (),
                 height: int = 560, tooltip: bool = True,
                 line_color: Sequence[int] = (40, 40, 40, 200), opacity: float = 1.0,
-                tiles: tuple[TileSet, str, str] | None = None) -> pdk.Deck:
+                tiles: tuple[TileSet, str, str] | None = None, ring_px: float = 3.0) -> pdk.Deck:
     """A pydeck Deck of parcel records from :func:`parcel_layer_data`, with no map style.
 
     The parcel layer has id ``'parcels'`` and is pickable (streamlit selection returns its
     records). ``under``: layers drawn beneath the parcels (:func:`basemap_layer`,
-    :func:`outline_layer`). The selected parcel is outlined by a non-pickable layer
-    ``'selected'``. ``opacity``: of the parcel layer (below 1 the imagery
-    shows through). ``tiles``: a tile set, its URL template and the MVT worker's URL: the parcels
-    are drawn from vector tiles (:func:`tile_layer`), ``records`` give the view and the selected
-    parcel's outline.
+    :func:`outline_layer`). Nothing is stroked (deck.gl's path shader costs seconds per page in
+    a browser without a GPU): the parcels' edges are a non-pickable layer ``'borders'`` above
+    them, their ``border`` rings filled in ``line_color``, and the selected parcel is marked by
+    :func:`selection_rings` filled white (layer ``'selected'``, ``ring_px`` pixels wide at the
+    view's zoom) and black (``'selected-core'``, half as wide). ``opacity``: of the parcel layer
+    (below 1 the imagery shows through). ``tiles``: a tile set, its URL template and the MVT
+    worker's URL: the parcels are drawn from vector tiles (:func:`tile_layer`), ``records`` give
+    the view and the selected parcel's rings.
     Without ``view`` the view is :func:`clickable_view`.
     """
     if len(records) == 0:
         raise ConfigurationError("no parcels to draw (empty records)")
+    state = (clickable_view(records, selected_id, height_px=height) if view is None
+             else pdk.ViewState(**view) if isinstance(view, Mapping) else view)
+    layers = [*under]
     if tiles is not None:
-        layer = tile_layer(*tiles, opacity=opacity)
+        layers.append(tile_layer(*tiles, opacity=opacity))
     else:
         columns = [c for c in LAYER_COLUMNS if c in records.columns]
-        layer = pdk.Layer("PolygonLayer", data=records[columns],
-                          id="parcels", get_polygon="polygon", get_fill_color="fill_color",
-                          get_line_color=list(line_color), line_width_min_pixels=1,
-                          stroked=True, filled=True, pickable=True, auto_highlight=True,
-                          highlight_color=[255, 255, 255, 110], opacity=float(opacity))
-    layers = [*under, layer]
-    selected = records[records["id"] == selected_id] if selected_id is not None else records[:0]
-    if len(selected):
-        layers.append(pdk.Layer("PolygonLayer", data=selected[["id", "polygon"]], id="selected",
-                                get_polygon="polygon", filled=False, stroked=True,
-                                get_line_color=[255, 255, 255, 255], line_width_min_pixels=4,
-                                pickable=False))
-        layers.append(pdk.Layer("PolygonLayer", data=selected[["id", "polygon"]], id="selected-core",
-                                get_polygon="polygon", filled=False, stroked=True,
-                                get_line_color=[0, 0, 0, 255], line_width_min_pixels=2,
-                                pickable=False))
-    if view is None:
-        view = clickable_view(records, selected_id, height_px=height)
-    elif isinstance(view, Mapping):
-        view = pdk.ViewState(**view)
-    return pdk.Deck(layers=layers, initial_view_state=view, map_style=NO_MAP_STYLE,
+        layers.append(pdk.Layer("PolygonLayer", data=records[columns],
+                                id="parcels", get_polygon="polygon", get_fill_color="fill_color",
+                                stroked=False, filled=True, pickable=True, auto_highlight=True,
+                                highlight_color=[255, 255, 255, 110], opacity=float(opacity)))
+        if "border" in records.columns:
+            layers.append(pdk.Layer("PolygonLayer", data=records[["border"]], id="borders",
+                                    get_polygon="border", get_fill_color=list(line_color),
+                                    stroked=False, filled=True, pickable=False, opacity=float(opacity)))
+    if selected_id is not None:
+        pixel_m = metres_per_pixel(float(state.zoom), float(state.latitude))
+        white = selection_rings(records, selected_id, ring_px * pixel_m)
+        if len(white):
+            black = selection_rings(records, selected_id, ring_px * pixel_m / 2)
+            for layer_id, rings, color in (("selected", white, [255, 255, 255, 255]),
+                                           ("selected-core", black, [0, 0, 0, 255])):
+                layers.append(pdk.Layer("PolygonLayer", data=rings, id=layer_id, get_polygon="polygon",
+                                        get_fill_color=color, stroked=False, filled=True, pickable=False))
+    return CompactDeck(layers=layers, initial_view_state=state, map_style=NO_MAP_STYLE,
                     map_provider=None, height=height,
                     tooltip={"html": TOOLTIP_HTML if tiles is None else FILE_TOOLTIP_HTML,
                              "style": _TOOLTIP_STYLE} if tooltip else False)

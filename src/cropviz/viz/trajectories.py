@@ -125,7 +125,7 @@ def trajectory_figure(dates: Sequence | np.ndarray, values: pd.DataFrame | pd.Se
                     "line": {"width": 2, "color": CLOUD_COLOR}},
             hovertemplate="%{x|%Y-%m-%d}<br>%{customdata}: %{y:.3f}<br>cloud-flagged"
                           "<extra></extra>"))
-    fig.update_layout(title=title, yaxis_title=yaxis_title, xaxis_title="date",
+    fig.update_layout(title=title, yaxis={"title": {"text": yaxis_title}}, xaxis={"title": {"text": "date"}},
                       hovermode="closest", legend={"orientation": "h", "y": -0.15},
                       margin={"l": 50, "r": 20, "t": 50 if title else 20, "b": 40})
     return fig
@@ -153,6 +153,16 @@ def add_observation_weights(fig: go.Figure, dates: Sequence | np.ndarray,
                               "zeroline": True, "showgrid": False},
                       bargap=0.3)
     return fig
+
+
+def weights_figure(dates: Sequence | np.ndarray, curve: Sequence[float] | np.ndarray, curve_name: str,
+                   weights: Sequence[float] | np.ndarray, name: str = "weight",
+                   cloudy: Sequence[bool] | np.ndarray | None = None, title: str | None = None) -> go.Figure:
+    """A parcel's ``curve`` (e.g. the NDVI of the model input) over ``dates`` with per-observation
+    ``weights`` (attention, attribution) as bars under it (:func:`add_observation_weights`)."""
+    fig = trajectory_figure(dates, pd.DataFrame({curve_name: np.asarray(curve, dtype=float)}), cloudy=cloudy,
+                            title=title)
+    return add_observation_weights(fig, dates, weights, name=name)
 
 
 def mark_top_observations(fig: go.Figure, dates: Sequence | np.ndarray,

@@ -81,6 +81,25 @@ def parcel_picker(ctx: Any, key: str) -> None:
                           args=(ctx.table, ctx.selected_id, step))
 
 
+#: Columns of the paper-directions table and their headings.
+DIRECTION_COLUMNS = {"claim": "claim", "paper": "paper", "paper_holds": "holds in the paper", "ours": "ours",
+                     "ours_std": "ours std (folds)", "holds": "holds", "detail": "detail"}
+
+
+def paper_directions(study: Seed004Study, claims: tuple[str, ...], key: str, caption: str) -> None:
+    """'Does the paper's direction appear here?': the claims checked on the study's results, one
+    warning per claim they do not show, and why."""
+    st.header("Does the paper's direction appear here?")
+    show_table(study.paper_directions(claims)[list(DIRECTION_COLUMNS)].rename(columns=DIRECTION_COLUMNS),
+               f"seed004-directions-{key}", key=f"{key}_directions", hide_index=True)
+    st.caption(caption)
+    warnings = study.direction_warnings(claims)
+    for line in warnings:
+        st.warning(line)
+    if warnings:
+        st.caption(study.direction_reason())
+
+
 def seed004_results(key: str) -> Seed004Study:
     """The seed 004 study of the results file the user uploads, else of the shipped demo run (its
     ``results`` None when unreadable)."""

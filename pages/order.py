@@ -7,9 +7,12 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, query, select_parcel, set_query
-from app_support.widgets import seed004_results, show_figure, show_table, view_picker
+from app_support.widgets import paper_directions, seed004_results, show_figure, show_table, view_picker
 from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
 from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD
+
+#: The paper's claims this page checks (see Seed004Study.paper_directions).
+DIRECTIONS = ("b", "c")
 
 #: Below Table 4, one drawn at a time (URL name -> label).
 VIEWS = {"per_class": "Which crops need the order?", "parcels": "Parcels where the two models disagree"}
@@ -24,15 +27,23 @@ st.markdown(
     "observations as a set (a memory of what was seen).")
 explainer = st.container()
 study = seed004_results("order_results_upload")
+size = ("the size of a run is given by its results file" if study.results is None else
+        f"this run has {study.run_summary()}, so differences "
+        + ("within the fold spread are noise" if study.folds > 1 else "of a few F1 points may be noise"))
 explainer.info(
     "**What the demo can show:** the protocol end to end (training both orders, per-class losses, the "
     "parcels where the two models disagree and what each model looks at). **What it cannot:** the size of "
-    "the effect on real crops. The demo is simulated, its patch set is 80 parcels per region and training "
-    "was cut to a few epochs, so differences of a few F1 points are within noise. To measure it on real "
+    "the effect on real crops. The demo is simulated: its data are made by cropviz's simulator and its numbers "
+    f"are not BreizhCrops results; {size}. To measure it on real "
     f"data (BreizhCrops layout with patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}` "
     "and upload the file below.")
 
 results = study.results
+
+if results is not None:
+    paper_directions(study, DIRECTIONS, "order",
+                     f"Paper: {study.theirs}, Table 4. Ours: {study.label}; F1 shuffled - ordered in points (< 0: "
+                     "shuffling costs the model); \"holds\" is empty where the results lack a run the claim needs.")
 
 st.header("Table 4: macro F1 ordered and shuffled")
 theirs = study.paper_table(4).reset_index().rename(columns={"Ordered": "ordered", "Shuffled": "shuffled",
@@ -52,11 +63,15 @@ if results is not None:
     bars = pd.concat([theirs.assign(source=study.theirs)[["source", "model", "delta"]],
                       ours[ours["model"].isin(list(names))].assign(source=study.label,
                                                                   model=lambda f: f["model"].map(names))
-                      [["source", "model", "delta"]]])
+                      [["source", "model", "delta", "delta_std"]]])
     show_figure(grouped_bars(bars, "delta", axis_title="F1 shuffled - ordered (points)"), "seed004-order-delta",
                 key="order_delta")
-    st.caption("Paper: the more parameters a model gives to time, the more shuffling costs it (GRU -8.5, "
-               "CNN+GRU9 -6.3, ConvLSTM -1.3). Compare the signs and the ranking, not the sizes.")
+    paper = theirs.set_index("model")["delta"]
+    spread = (f"error bars: ±1 standard deviation over {study.folds} folds of the per-fold difference"
+              if study.folds > 1 else "no error bars: one train/test split (`--folds 5` measures the spread)")
+    st.caption(f"Paper: the more parameters a model gives to time, the more shuffling costs it (GRU "
+               f"{paper['GRU']:+.1f}, CNN+GRU9 {paper['CNN+GRU9']:+.1f}, ConvLSTM {paper['ConvLSTM']:+.1f}). "
+               f"Compare the signs and the ranking, not the sizes; {spread}.")
     if "transformer" in set(ours["model"]):
         st.caption("The BreizhCrops Transformer has no positional encoding and max-pools over time: it gives the "
                    "same answer for any order of its inputs, so its ordered-shuffled difference is the spread "

@@ -5,8 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from app_support.state import banner, context
-from app_support.widgets import seed004_results, show_figure, show_table
+from app_support.widgets import paper_directions, seed004_results, show_figure, show_table
 from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
+
+#: The paper's claims this page checks (see Seed004Study.paper_directions).
+DIRECTIONS = ("a", "d")
 
 ctx = context()
 st.title("Spatial vs temporal structure")
@@ -19,15 +22,23 @@ st.markdown(
     "and the best models spent ~90 % of their parameters on time.")
 explainer = st.container()
 study = seed004_results("space_results_upload")
+size = ("the size of a run is given by its results file" if study.results is None else
+        f"this run has {study.run_summary()}, so differences "
+        + ("within the fold spread are noise" if study.folds > 1 else "of a few F1 points may be noise"))
 explainer.info(
     "**What the demo can show:** the six architectures with their parameter split (Table 1), trained and "
     "tested with the same protocol, and the tables in the paper's form. **What it cannot:** whether *real* "
-    "patches carry little crop information in their shape and texture. The simulated patches are built by "
-    "cropviz, so whatever spatial signal they hold is what the simulator put there; 80 patches per region "
-    "and a few epochs also leave the rankings noisy. To measure it on real data (BreizhCrops layout with "
+    "patches carry little crop information in their shape and texture. The demo is simulated: its patches are "
+    "made by cropviz's simulator, so whatever spatial signal they hold is what the simulator put there, and its "
+    f"numbers are not BreizhCrops results; {size}. To measure it on real data (BreizhCrops layout with "
     f"patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
 
 results = study.results
+
+if results is not None:
+    paper_directions(study, DIRECTIONS, "space",
+                     f"Paper: {study.theirs}, Table 2. Ours: {study.label}, macro F1 points; \"holds\" is empty where "
+                     "the results lack a model the claim needs.")
 
 st.header("Table 2: performance (and Table 1: parameters)")
 theirs = (study.paper_table(2).join(study.paper_table(1)[["parameters", "temporal_ratio"]]).reset_index()
@@ -55,9 +66,11 @@ if results is not None:
         show_figure(f1_vs_temporal_share(comparison), "seed004-f1-vs-share", key="space_share")
     with right:
         show_figure(grouped_bars(comparison, "macro_f1"), "seed004-f1-bars", key="space_bars")
+    spread = (f"error bars: ±1 standard deviation over {study.folds} folds" if study.folds > 1 else
+              "no error bars: one train/test split (`--folds 5` measures the spread)")
     st.caption(f"Grey: {study.theirs} (Tables 1-2; the paper gives no ratio for the ConvLSTM, it is placed at "
-               f"cropviz's count for the same architecture). Blue: {label}. The paper's RF baseline "
-               "scored 36.9.")
+               f"cropviz's count for the same architecture). Blue: {label}; {spread}. The paper's RF baseline "
+               f"scored {study.paper_table(2).loc['RF', 'F-score']}.")
 
     st.header("Table 3: per-class F1")
     left, right = st.columns(2)

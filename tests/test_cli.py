@@ -35,3 +35,17 @@ def test_a_missing_region_is_one_line_without_traceback(demo_root):
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "nowhere" in lines[0] and "Traceback" not in result.output
+
+
+def test_reproduce_resumes_a_study_from_its_runs_folder_and_refuses_bad_folds(demo_root, tmp_path):
+    out = tmp_path / "study.json"
+    args = ["reproduce", "time-space", "--root", str(demo_root), "--out", str(out), "--quick", "--folds", "3",
+            "--models", "gru", "--shuffled", "", "--zoo", "", "--only-folds", "2", "--runs", str(tmp_path / "runs")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["gru-ordered-fold2of3.json"]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and json.loads(out.read_text())["reused_runs"] == 1
+    bad = runner.invoke(app, [*args[:-4], "--only-folds", "two"])
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code != 0 and len(lines) == 1 and "--only-folds 'two'" in lines[0]

@@ -102,3 +102,23 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0
     assert "missing.pt" in result.output and "Traceback" not in result.output
+
+
+def test_fit_stops_after_patience_epochs_without_improvement_and_keeps_the_best():
+    from cropviz.errors import ConfigurationError
+    from cropviz.training import fit
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LogSoftmax(-1))
+    x, y = np.zeros((8, 2), np.float32), np.zeros(8, np.int64)
+    scores = iter([0.5, 0.7, 0.6, 0.7, 0.65, 0.9])  # best at epoch 2, then 3 epochs without a better one
+
+    def validate(_):
+        return {"f1": (value := next(scores)), "score": (value,)}
+
+    result = fit(model, lambda epoch: (x, y), validate, epochs=6, batch_size=4, learning_rate=0.1,
+                 rng=np.random.default_rng(0), patience=3)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
+    assert result.best["epoch"] == 2 and result.best["f1"] == 0.7
+    with pytest.raises(ConfigurationError, match="patience"):
+        fit(model, lambda epoch: (x, y), validate, epochs=2, batch_size=4, learning_rate=0.1,
+            rng=np.random.default_rng(0), patience=0)

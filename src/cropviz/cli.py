@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from cropviz.errors import CropvizError
+from cropviz.errors import ConfigurationError, CropvizError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Explore and explain crop-type classifiers on Sentinel-2 parcel time series.")
@@ -118,8 +118,6 @@ def train(model: str = typer.Option(..., help="Registry model name."), root: Pat
 
 
 def _parse_hparams(items: list[str]) -> dict[str, Any]:
-    from cropviz.errors import ConfigurationError
-
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -345,16 +343,36 @@ def reproduce_time_space(
         epochs: int | None = typer.Option(None, help="Epochs (default 15, quick 1; the paper used 50)."),
         zoo_epochs: int | None = typer.Option(None, help="Epochs of the zoo models (default: --epochs)."),
         seed: int = typer.Option(0, help="Seed of training, folds and time shuffling."),
+        models: str = typer.Option("cnn,cnn_gru7,cnn_gru8,cnn_gru9,gru,convlstm",
+                                   help="Seed 004 patch models trained on ordered time ('' for none)."),
+        shuffled: str = typer.Option("cnn_gru7,cnn_gru8,cnn_gru9,gru,convlstm",
+                                     help="Patch models also trained on shuffled time ('' for none)."),
         zoo: str = typer.Option("transformer,lstm,tempcnn",
                                 help="Zoo sequence models of the shuffle ablation ('' for none)."),
         device: str = typer.Option("cpu", help="Where the models train: cpu, cuda, cuda:1 or auto (CUDA when "
-                                               "present).")) -> None:
-    """Seed 004 (Garnot et al.): spatial vs temporal models, ordered vs shuffled time."""
+                                               "present)."),
+        runs: Path | None = typer.Option(None, help="Folder of finished runs, reused when the command is run "
+                                                    "again (default: <out stem>.runs beside --out)."),
+        patience: int | None = typer.Option(None, help="Stop a training after this many epochs without a better "
+                                                       "validation macro F1 (--epochs is then the most)."),
+        only_folds: str = typer.Option("", help="Run only these folds of the --folds split, e.g. 1,2 (default: "
+                                                "all); the results are means over them.")) -> None:
+    """Seed 004 (Garnot et al.): spatial vs temporal models, ordered vs shuffled time. Resumable:
+    every finished model and fold is kept under --runs and not trained again."""
     from cropviz.ablation import reproduce_time_space as run
 
+    def names(text: str) -> list[str]:
+        return [m.strip() for m in text.split(",") if m.strip()]
+
+    try:
+        fold_numbers = [int(k) for k in names(only_folds)] or None
+    except ValueError:
+        _fail(ConfigurationError(f"--only-folds {only_folds!r}: give fold numbers such as 1,2"))
     try:
         results = run(root, out, quick=quick, folds=folds, seed=seed, epochs=epochs, zoo_epochs=zoo_epochs,
-                      zoo=[m for m in zoo.split(",") if m], progress=True, device=device)
+                      models=names(models), shuffled=names(shuffled), zoo=names(zoo), progress=True,
+                      device=device, runs_dir=runs, patience=patience,
+                      only_folds=fold_numbers)
     except CropvizError as error:
         _fail(error)
     for row in results["results"]:

@@ -297,14 +297,18 @@ def _nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def fit(model: nn.Module, epoch_data: Callable[[int], tuple[np.ndarray, np.ndarray]],
         validate: Callable[[nn.Module], dict[str, Any]], *, epochs: int, batch_size: int, learning_rate: float,
         rng: np.random.Generator, weight_decay: float = 0.0, device: torch.device | None = None,
-        loss: LossFunction = _nll, progress: bool = False, label: str = "train") -> FitResult:
+        loss: LossFunction = _nll, progress: bool = False, label: str = "train",
+        patience: int | None = None) -> FitResult:
     """The one training loop: Adam over shuffled mini-batches of ``epoch_data(epoch)`` (inputs,
     labels), ``validate(model)`` after each epoch, and the weights of the epoch with the highest
     ``score`` (a tuple in the metrics) loaded back into ``model``, which is left in eval mode.
 
     Float metrics go into each epoch's history row beside ``epoch`` and ``train_loss``. Batches of
-    one parcel are skipped (BatchNorm needs two).
+    one parcel are skipped (BatchNorm needs two). ``patience``: stop once that many epochs in a
+    row have not improved the best score (early stopping; None trains all ``epochs``).
     """
+    if patience is not None and patience < 1:
+        raise ConfigurationError(f"{label}: patience must be at least 1 epoch (got {patience})")
     device = device or torch.device("cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     best: dict[str, Any] | None = None
@@ -330,6 +334,8 @@ def fit(model: nn.Module, epoch_data: Callable[[int], tuple[np.ndarray, np.ndarr
         bar.set_postfix(loss=f"{np.mean(losses) if losses else float('nan'):.3f}")
         if best is None or metrics["score"] > best["score"]:
             best, best_state = dict(metrics, epoch=epoch), copy.deepcopy(model.state_dict())
+        elif patience is not None and epoch - best["epoch"] >= patience:
+            break
     if best is None:
         raise ConfigurationError(f"{label}: no epoch to train (epochs={epochs})")
     model.load_state_dict(best_state)

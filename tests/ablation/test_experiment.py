@@ -48,6 +48,42 @@ def test_cross_validation_records_the_spread(demo_root, tmp_path):
     assert "3-fold" in results["data"]["split"]
 
 
+def test_an_interrupted_study_resumes_from_its_saved_runs(demo_root, tmp_path, monkeypatch):
+    import cropviz.ablation.experiment as experiment
+
+    out = tmp_path / "cv.json"
+    first = reproduce_time_space(demo_root, out, quick=True, folds=3, epochs=1, models=("gru",), shuffled=(),
+                                 zoo=(), progress=False)
+    saved = sorted(p.name for p in experiment.default_runs_dir(out).iterdir())
+    assert saved == [f"gru-ordered-fold{k}of3.json" for k in (1, 2, 3)] and first["reused_runs"] == 0
+    (experiment.default_runs_dir(out) / "gru-ordered-fold2of3.json").unlink()  # as if stopped during fold 2
+    trained = []
+    real = experiment.train_and_test
+    monkeypatch.setattr(experiment, "train_and_test", lambda name, *a, **k: trained.append(name) or real(name, *a, **k))
+    again = reproduce_time_space(demo_root, out, quick=True, folds=3, epochs=1, models=("gru", "cnn"), shuffled=(),
+                                 zoo=(), progress=False)
+    assert trained == ["gru", "cnn", "cnn", "cnn"] and again["reused_runs"] == 2
+    gru = {r["model"]: r for r in again["results"]}["gru"]
+    assert gru["folds"] == {r["model"]: r for r in first["results"]}["gru"]["folds"]  # deterministic seeds
+    trained.clear()
+    other = reproduce_time_space(demo_root, out, quick=True, folds=3, epochs=2, models=("gru",), shuffled=(),
+                                 zoo=(), progress=False)
+    assert trained == ["gru"] * 3 and other["reused_runs"] == 0  # another protocol is never reused
+
+
+def test_a_subset_of_folds_is_run_and_labelled_as_such(demo_root, tmp_path):
+    results = reproduce_time_space(demo_root, tmp_path / "two.json", quick=True, folds=3, epochs=3, patience=1,
+                                   only_folds=(3, 1), models=("gru",), shuffled=(), zoo=(), progress=False)
+    row = results["results"][0]
+    assert [f["fold"] for f in row["folds"]] == [1, 3] and results["protocol"]["folds_run"] == [1, 3]
+    assert "folds run: 1, 3 of 3" in results["data"]["split"]
+    assert "--only-folds 1,3" in results["equivalent_command"] and "--patience 1" in results["equivalent_command"]
+    assert all(1 <= b <= e <= 3 for b, e in zip(row["best_epoch"], row["epochs_run"], strict=True))
+    with pytest.raises(ConfigurationError, match="folds 1 to 3"):
+        reproduce_time_space(demo_root, tmp_path / "x.json", quick=True, folds=3, only_folds=(4,), zoo=(),
+                             progress=False)
+
+
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
 def test_a_gpu_run_records_its_device_and_learns_like_the_cpu_run(demo_root, tmp_path):
     runs = {device: reproduce_time_space(demo_root, tmp_path / f"{device}.json", quick=True, epochs=2,

@@ -78,3 +78,100 @@ def test_order_disagreements_put_both_models_side_by_side():
     assert table["shuffled"].tolist() == ["barley", "wheat", "corn"]
     assert table["disagree"].tolist() == [True, False, False]
     assert table["confidence_shuffled"].tolist() == [0.5, 0.4, 0.9]
+
+
+def _hand_row(model: str, order: str, folds: list[float]) -> dict:
+    """One results row (as reproduce_time_space writes it) from per-fold macro F1 in percent."""
+    from cropviz.ablation.tables import PAPER_NAMES
+
+    f1 = [v / 100 for v in folds]
+    row = {"model": model, "paper_name": PAPER_NAMES.get(model, model), "order": order, "family": "seed 004",
+           "macro_f1": float(np.mean(f1)), "temporal_share": 0.5}
+    if len(f1) > 1:
+        row["folds"] = [{"macro_f1": v, "n": 10} for v in f1]
+        row["spread"] = {"macro_f1_std": float(np.std(f1, ddof=1))}
+    return row
+
+
+def _hand_results(rows: list[dict], folds: int = 3, simulated: bool = True) -> dict:
+    return {"format": ablation.RESULTS_FORMAT, "results": rows, "protocol": {"folds": folds, "epochs": 2},
+            "data": {"simulated": simulated, "patches": {"parcels": 60}}}
+
+
+#: Three folds where every direction of the paper holds except CNN+GRU8 above the GRU; no CNN+GRU9.
+FOLDED = _hand_results([
+    _hand_row("cnn", "ordered", [60, 61, 62]), _hand_row("cnn_gru7", "ordered", [65, 66, 67]),
+    _hand_row("cnn_gru8", "ordered", [73, 74, 75]), _hand_row("gru", "ordered", [70, 72, 74]),
+    _hand_row("convlstm", "ordered", [60, 60, 60]), _hand_row("gru", "shuffled", [65, 66, 70]),
+    _hand_row("convlstm", "shuffled", [58, 59, 57])])
+
+
+def test_order_table_gives_the_spread_of_the_per_fold_differences():
+    table = order_table(FOLDED).set_index("model")
+    assert list(table.index) == ["gru", "convlstm"]
+    gru = table.loc["gru"]
+    assert (gru["ordered"], gru["shuffled"], gru["delta"]) == (72.0, 67.0, -5.0)
+    # per-fold deltas -5, -6, -4: std 1.0; ordered 70/72/74: 2.0; shuffled 65/66/70: sqrt(7) = 2.6
+    assert (gru["delta_std"], gru["ordered_std"], gru["shuffled_std"]) == (1.0, 2.0, 2.6)
+    assert table.loc["convlstm", "delta_std"] == 1.0  # -2, -1, -3
+    single = _hand_results([_hand_row("gru", "ordered", [70]), _hand_row("gru", "shuffled", [66])], folds=1)
+    row = order_table(single).iloc[0]
+    assert row["delta"] == -4.0
+    assert np.isnan(row["delta_std"]) and np.isnan(row["ordered_std"]) and np.isnan(row["shuffled_std"])
+
+
+def test_space_time_and_comparison_keep_the_fold_spread():
+    assert space_time_table(FOLDED).set_index("model").loc["gru", "macro_f1_std"] == 2.0
+    ours = paper_comparison(FOLDED).set_index(["source", "model"])
+    assert ours.loc[("ours (simulated demo)", "CNN"), "macro_f1_std"] == 1.0
+    assert np.isnan(ours.loc[(ablation.THEIRS, "CNN"), "macro_f1_std"])
+
+
+def test_paper_directions_check_each_claim_on_the_folds():
+    from cropviz.ablation.tables import paper_directions
+
+    table = paper_directions(FOLDED)
+    assert list(table["claim_id"]) == ["a", "b", "c", "d", "d", "d"]
+    assert list(table["paper"]) == [18.9, -8.5, -7.2, 53.2, 55.1, 55.1]  # Tables 2 and 4 of the paper
+    # the paper's own CNN+GRU8/9 (55.1) lie above its GRU (53.8)
+    assert list(table["paper_holds"]) == [True, True, True, True, False, False]
+    assert list(table["ours"][:5]) == [11.0, -5.0, -3.0, 66.0, 74.0]
+    assert list(table["ours_std"][:5]) == [1.0, 1.0, 2.0, 1.0, 1.0]
+    assert list(table["holds"]) == [True, True, True, True, False, None]
+    a, b, c, d7, d8, d9 = table["detail"]
+    assert a == ("GRU ordered 72.0 ± 2.0 vs CNN ordered 61.0 ± 1.0 over 3 folds: +11.0; "
+                 "per fold 10.0 to 12.0, holding in 3 of 3")
+    assert b.endswith(": -5.0; per fold -6.0 to -4.0, holding in 3 of 3")
+    assert c.startswith("shuffled - ordered: GRU -5.0, ConvLSTM -2.0 over 3 folds")
+    assert c.endswith("per fold -5.0 to -1.0, holding in 3 of 3")
+    assert d7.endswith("holding in 3 of 3") and d8.endswith("holding in 0 of 3")
+    assert d9 == "not checked: the results hold no CNN+GRU9 ordered run"
+    assert np.isnan(table["ours"][5])
+
+
+def test_paper_directions_that_fail_or_lack_runs():
+    from cropviz.ablation.tables import paper_directions
+
+    failing = _hand_results([_hand_row("cnn", "ordered", [65, 66, 67]), _hand_row("gru", "ordered", [70, 72, 74]),
+                             _hand_row("gru", "shuffled", [69, 71, 72])])
+    table = paper_directions(failing).set_index("claim_id")
+    assert (table.loc["a", "ours"], table.loc["a", "holds"]) == (6.0, False)
+    assert table.loc["a", "detail"].endswith("per fold 5.0 to 7.0, holding in 0 of 3")
+    assert (table.loc["b", "ours"], table.loc["b", "holds"]) == (-1.3, False)  # 70.7 - 72.0
+    assert table.loc["c", "holds"] is None and "ConvLSTM ordered, ConvLSTM shuffled" in table.loc["c", "detail"]
+    study = ablation.Seed004Study(failing)
+    assert study.paper_directions(["b"])["claim_id"].tolist() == ["b"]
+    warnings = study.direction_warnings(["a", "b", "c"])
+    assert warnings[0].startswith("Not reproduced here: GRU beats CNN by >= 10 macro F1 points. "
+                                  "Paper +18.9, ours +6.0 ± 1.0 (GRU ordered 72.0 ± 2.0 vs CNN ordered 66.0")
+    assert warnings[1].startswith("Not reproduced here: shuffling costs the GRU >= 3 points. Paper -8.5, ours -1.3")
+    assert len(warnings) == 2  # the ConvLSTM claim is not checked, not failed
+    assert study.folds == 3
+    assert study.run_summary() == "60 simulated patch parcels, 3-fold cross-validation, 2 epochs"
+    assert "simulated" in study.direction_reason() and "not BreizhCrops results" in study.direction_reason()
+    # one split, a difference of 58.3 - 48.3 (9.999... in floating point) meets the 10-point claim
+    single = _hand_results([_hand_row("cnn", "ordered", [48.3]), _hand_row("gru", "ordered", [58.3])], folds=1)
+    row = paper_directions(single).iloc[0]
+    assert (row["ours"], row["holds"]) == (10.0, True) and np.isnan(row["ours_std"])
+    assert row["detail"] == "GRU ordered 58.3 vs CNN ordered 48.3 on one split: +10.0"
+    assert "--folds 5" in ablation.Seed004Study(single).direction_reason()

@@ -118,5 +118,93 @@ def test_space_time_page_tables(ablation_app):
     frames = [d.value for d in at.dataframe]
     ours = next(f for f in frames if "temporal share" in f.columns and "F-score std (folds)" in f.columns)
     assert list(ours["model"]) == ["CNN", "CNN+GRU9", "GRU"]  # the paper's order
-    theirs = frames[0]
+    theirs = next(f for f in frames if "temporal share" in f.columns and "F-score std (folds)" not in f.columns)
     assert theirs.set_index("model").loc["GRU", "F-score"] == 53.8
+    assert "holds in the paper" in frames[0].columns  # the paper's directions come first
+
+
+def _folded_row(model: str, order: str, folds: list[float], family: str = "seed 004") -> dict:
+    """A results row with three folds, in the form reproduce_time_space writes (macro F1 in percent)."""
+    import numpy as np
+
+    from cropviz.ablation.tables import PAPER_NAMES
+
+    f1 = [v / 100 for v in folds]
+    metrics = {k: float(np.mean(f1)) for k in ("overall_accuracy", "kappa", "macro_f1", "precision", "recall")}
+    return {"model": model, "paper_name": PAPER_NAMES.get(model, model), "order": order, "family": family, "seed": 0,
+            "epochs": 2, **metrics, "per_class_f1": {"barley": metrics["macro_f1"], "wheat": metrics["macro_f1"]},
+            "per_class_support": {"barley": 30, "wheat": 30}, "parameters": 1000, "temporal_share": 0.5,
+            "best_epoch": [2, 2, 2], "train_seconds": 1.0, "test_parcels": 60,
+            "folds": [{**{k: v for k in metrics}, "best_epoch": 2, "n": 20} for v in f1],
+            "spread": {"macro_f1_std": float(np.std(f1, ddof=1))}}
+
+
+@pytest.fixture
+def folded_app(app, tmp_path, monkeypatch):
+    """The app on a hand-written 3-fold results file where the GRU beats the CNN by only 4 points
+    (claim a fails) and shuffling costs the ConvLSTM more than the GRU (claim c fails)."""
+    from cropviz.ablation import RESULTS_FORMAT
+
+    rows = [_folded_row("cnn", "ordered", [50, 52, 54]), _folded_row("cnn_gru7", "ordered", [53, 54, 55]),
+            _folded_row("gru", "ordered", [55, 56, 57]), _folded_row("convlstm", "ordered", [50, 50, 50]),
+            _folded_row("gru", "shuffled", [50, 50, 51]), _folded_row("convlstm", "shuffled", [40, 41, 42])]
+    results = {"format": RESULTS_FORMAT, "results": rows, "command": None,
+               "equivalent_command": "cropviz reproduce time-space --root DIR --folds 3 --out FILE",
+               "data": {"simulated": True, "split": "3-fold stratified cross-validation",
+                        "patches": {"parcels": 60, "classes": ["barley", "wheat"]}},
+               "protocol": {"folds": 3, "epochs": 2, "zoo_epochs": 2, "paper_epochs": 50}}
+    path = tmp_path / "folded.json"
+    path.write_text(json.dumps(results))
+    monkeypatch.setenv("CROPVIZ_SEED004_RESULTS", str(path))
+    return app
+
+
+def _error_bars(at, key: str) -> dict[str, list | None]:
+    """Per trace name, the error-bar array of the Plotly chart ``key``."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(key))
+    return {t["name"]: t.get("error_y", {}).get("array") for t in json.loads(chart.proto.spec)["data"]}
+
+
+def test_space_time_page_checks_the_papers_directions_with_error_bars(folded_app):
+    at = folded_app
+    at.run()
+    at.switch_page("pages/space_time.py")
+    at.run()
+    _no_failures(at)
+    assert "60 simulated patch parcels, 3-fold cross-validation, 2 epochs" in at.info[0].value
+    directions = next(d.value for d in at.dataframe if "holds in the paper" in d.value.columns)
+    assert list(directions["claim"]) == ["GRU beats CNN by >= 10 macro F1 points", "CNN+GRU7 lies between CNN and GRU",
+                                         "CNN+GRU8 lies between CNN and GRU", "CNN+GRU9 lies between CNN and GRU"]
+    assert list(directions["ours"][:2]) == [4.0, 54.0]
+    assert list(directions["holds"]) == [False, True, None, None]
+    assert [w.value for w in at.warning if w.value.startswith("Not reproduced")] == [
+        "Not reproduced here: GRU beats CNN by >= 10 macro F1 points. Paper +18.9, ours +4.0 ± 1.0 (GRU ordered "
+        "56.0 ± 1.0 vs CNN ordered 52.0 ± 2.0 over 3 folds: +4.0; per fold 3.0 to 5.0, holding in 0 of 3)."]
+    assert any("not BreizhCrops results" in c.value for c in at.caption)
+    assert any("error bars: ±1 standard deviation over 3 folds" in c.value for c in at.caption)
+    bars = _error_bars(at, "space_bars")
+    assert bars["theirs (real T31TFM data, Garnot et al.)"] is None
+    assert bars["ours (simulated demo)"] == [2.0, 1.0, 1.0, 0.0]  # CNN, CNN+GRU7, GRU, ConvLSTM
+    assert _error_bars(at, "space_share")["ours (simulated demo)"] == [2.0, 1.0, 1.0, 0.0]
+
+
+def test_order_page_checks_the_papers_directions_with_error_bars(folded_app):
+    at = folded_app
+    at.run()
+    at.switch_page("pages/order.py")
+    at.run()
+    _no_failures(at)
+    directions = next(d.value for d in at.dataframe if "holds in the paper" in d.value.columns)
+    assert list(directions["claim"]) == ["shuffling costs the GRU >= 3 points",
+                                         "shuffling costs the GRU more than the ConvLSTM"]
+    assert list(directions["paper"]) == [-8.5, -7.2]
+    assert list(directions["ours"]) == [-5.7, 3.3]  # GRU 50.3 - 56.0; ConvLSTM 41.0 - 50.0
+    assert list(directions["holds"]) == [True, False]
+    warnings = [w.value for w in at.warning if w.value.startswith("Not reproduced")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Not reproduced here: shuffling costs the GRU more than the ConvLSTM. Paper -7.2, "
+                                  "ours +3.3 ± 1.5 (shuffled - ordered: GRU -5.7, ConvLSTM -9.0 over 3 folds")
+    ours = next(d.value for d in at.dataframe if "delta_std" in d.value.columns).set_index("model")
+    assert (ours.loc["gru", "delta_std"], ours.loc["convlstm", "delta_std"]) == (0.6, 1.0)  # -5/-6/-6, -10/-9/-8
+    assert any("error bars: ±1 standard deviation over 3 folds" in c.value for c in at.caption)
+    assert _error_bars(at, "order_delta")["ours (simulated demo)"] == [0.6, 1.0]  # GRU, ConvLSTM

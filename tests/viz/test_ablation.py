@@ -37,6 +37,24 @@ def test_grouped_bars_label_each_source():
     assert fig.layout.barmode == "group"
     assert [t.name for t in fig.data] == ["theirs", "ours"]
     assert list(fig.data[1].x) == ["CNN", "GRU"]
+    assert fig.data[0].error_y.array is None and fig.data[1].error_y.array is None  # no std column
+
+
+def test_grouped_bars_draw_the_std_of_the_sources_that_have_one():
+    frame = COMPARISON.assign(macro_f1_std=[np.nan, np.nan, np.nan, 2.5, np.nan])
+    fig = grouped_bars(frame, "macro_f1")
+    theirs, ours = fig.data
+    assert theirs.error_y.array is None  # the paper's bars have none
+    assert list(ours.error_y.array) == [2.5, None] and ours.error_y.symmetric and ours.error_y.type == "data"
+    assert list(ours.hovertemplate) == ["%{x}<br>ours: %{y:.1f} ± 2.5<extra></extra>",
+                                        "%{x}<br>ours: %{y:.1f}<extra></extra>"]
+    fig.to_json()  # the missing std serialises
+    delta = pd.DataFrame({"source": ["ours", "ours"], "model": ["GRU", "ConvLSTM"], "delta": [-5.0, -2.0],
+                          "delta_std": [1.0, 1.5]})
+    assert list(grouped_bars(delta, "delta").data[0].error_y.array) == [1.0, 1.5]
+    assert grouped_bars(delta.drop(columns="delta_std"), "delta").data[0].error_y.array is None
+    share = f1_vs_temporal_share(frame)
+    assert share.data[0].error_y.array is None and list(share.data[1].error_y.array) == [2.5, None]
 
 
 def test_per_class_delta_sorted_with_signed_colours():

@@ -93,13 +93,49 @@ def results_frame(results: dict[str, Any]) -> pd.DataFrame:
     return frame[columns + ["macro_f1_std"]]
 
 
+def _rows(results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["model"], r["order"]): r for r in results["results"]}
+
+
+def _fold_f1(row: dict[str, Any] | None) -> np.ndarray | None:
+    """Per-fold macro F1 (percent) of a results row, None without at least two folds."""
+    folds = (row or {}).get("folds") or []
+    return 100 * np.array([f["macro_f1"] for f in folds], dtype=float) if len(folds) > 1 else None
+
+
+def _paired(*rows: dict[str, Any] | None) -> list[np.ndarray] | None:
+    """The per-fold macro F1 of several rows, fold by fold, or None unless all have the same folds."""
+    values = [_fold_f1(row) for row in rows]
+    if any(v is None for v in values) or len({len(v) for v in values if v is not None}) != 1:
+        return None
+    return [v for v in values if v is not None]
+
+
+def _std(values: np.ndarray | None) -> float:
+    return float(np.std(values, ddof=1)) if values is not None and len(values) > 1 else np.nan
+
+
+def folds_run(results: dict[str, Any]) -> int:
+    """How many folds (or splits) the rows of ``results`` average: the protocol's ``folds_run``
+    when a study ran only some of its folds, else its ``folds``."""
+    protocol = results.get("protocol", {})
+    return len(protocol.get("folds_run") or range(int(protocol.get("folds", 1))))
+
+
 def order_table(results: dict[str, Any]) -> pd.DataFrame:
-    """Table 4 form (percent): per model macro F1 ordered, shuffled and the difference."""
+    """Table 4 form (percent): per model macro F1 ordered, shuffled and the difference; with folds,
+    ``ordered_std``, ``shuffled_std`` and ``delta_std`` (std of the per-fold shuffled - ordered
+    differences, ddof 1), NaN without."""
     frame = results_frame(results)
     both = frame.pivot_table(index="model", columns="order", values="macro_f1", aggfunc="first")
     both = both.reindex(columns=list(ORDERS))
     both = both.dropna(subset=["shuffled"]) * 100
     both["delta"] = both["shuffled"] - both["ordered"]
+    rows = _rows(results)
+    pairs = {m: (rows.get((m, "ordered")), rows.get((m, "shuffled"))) for m in both.index}
+    both["ordered_std"] = [_std(_fold_f1(o)) for o, _ in pairs.values()]
+    both["shuffled_std"] = [_std(_fold_f1(s)) for _, s in pairs.values()]
+    both["delta_std"] = [_std(p[1] - p[0]) if (p := _paired(*pair)) else np.nan for pair in pairs.values()]
     family = frame.drop_duplicates("model").set_index("model")["family"]
     both.insert(0, "family", family.reindex(both.index))
     order = [m for m in frame["model"].drop_duplicates() if m in both.index]
@@ -119,6 +155,89 @@ def space_time_table(results: dict[str, Any]) -> pd.DataFrame:
     keep = ["model", "paper_name", "overall_accuracy", "macro_f1", "precision", "recall", "parameters",
             "temporal_share", "macro_f1_std"]
     return frame[keep].reset_index(drop=True)
+
+
+#: The thresholds of issue #18's checks of the paper's directions (macro F1 points).
+GRU_OVER_CNN = 10.0
+GRU_ORDER_COST = 3.0
+
+
+def _directions_claims() -> list[tuple[str, str, list[tuple[str, str]], list[float], Any, Any]]:
+    """(id, claim, rows needed, the paper's numbers for them, value, test) of each checked claim."""
+    f1 = paper_table(2)["F-score"].astype(float)
+    table4 = paper_table(4)
+    order4 = [float(table4.loc[name, column]) for name in ("GRU", "ConvLSTM") for column in ("Ordered", "Shuffled")]
+    claims: list[tuple[str, str, list[tuple[str, str]], list[float], Any, Any]] = [
+        ("a", f"GRU beats CNN by >= {GRU_OVER_CNN:g} macro F1 points", [("gru", "ordered"), ("cnn", "ordered")],
+         [f1["GRU"], f1["CNN"]], lambda gru, cnn: gru - cnn, lambda v, *_: v >= GRU_OVER_CNN),
+        ("b", f"shuffling costs the GRU >= {GRU_ORDER_COST:g} points", [("gru", "ordered"), ("gru", "shuffled")],
+         order4[:2], lambda o, s: s - o, lambda v, *_: v <= -GRU_ORDER_COST),
+        ("c", "shuffling costs the GRU more than the ConvLSTM",
+         [("gru", "ordered"), ("gru", "shuffled"), ("convlstm", "ordered"), ("convlstm", "shuffled")], order4,
+         lambda go, gs, co, cs: (gs - go) - (cs - co), lambda v, *_: v < 0)]
+    for model in ("cnn_gru7", "cnn_gru8", "cnn_gru9"):
+        name = PAPER_NAMES[model]
+        claims.append(("d", f"{name} lies between CNN and GRU",
+                       [(model, "ordered"), ("cnn", "ordered"), ("gru", "ordered")], [f1[name], f1["CNN"], f1["GRU"]],
+                       lambda v, c, g: v,
+                       lambda _, v, c, g: (np.minimum(c, g) <= v) & (v <= np.maximum(c, g))))
+    return claims
+
+
+def _describe(claim_id: str, rows: list[dict[str, Any]], inputs: list[float], span: str) -> str:
+    """The numbers behind one claim, e.g. 'GRU 71.2 ± 1.1 vs CNN 55.0 ± 2.0 over 5 folds'."""
+    shown = []
+    for row, value in zip(rows, inputs, strict=True):
+        std = _std(_fold_f1(row))
+        shown.append(f"{PAPER_NAMES.get(row['model'], row['model'])} {row['order']} {value:.1f}"
+                     + ("" if np.isnan(std) else f" ± {std:.1f}"))
+    if claim_id == "c":
+        go, gs, co, cs = inputs
+        return (f"shuffled - ordered: GRU {gs - go:+.1f}, ConvLSTM {cs - co:+.1f} {span} "
+                f"({'; '.join(shown)})")
+    if claim_id == "d":
+        return f"{shown[0]}; CNN {inputs[1]:.1f}, GRU {inputs[2]:.1f} {span}"
+    return f"{' vs '.join(shown)} {span}"
+
+
+def paper_directions(results: dict[str, Any]) -> pd.DataFrame:
+    """The paper's directions checked on ``results`` (macro F1, percent points): one row per claim,
+    ``claim_id`` (a: GRU - CNN, b: GRU's order cost, c: GRU's cost - ConvLSTM's, d: each CNN+GRU
+    variant between CNN and GRU), ``claim``, ``paper`` (the claim's number in the paper's Tables 2
+    and 4), ``paper_holds``, ``ours``, ``ours_std`` (std over folds of the paired per-fold values,
+    NaN without folds), ``holds`` (None when the results lack a row it needs) and ``detail``."""
+    rows = _rows(results)
+    folds = folds_run(results)
+    span = f"over {folds} folds" if folds > 1 else "on one split"
+    out = []
+    for claim_id, claim, needed, paper_inputs, value, test in _directions_claims():
+        paper = round(float(value(*paper_inputs)), 1)
+        row: dict[str, Any] = {"claim_id": claim_id, "claim": claim, "paper": paper,
+                               "paper_holds": bool(test(paper, *paper_inputs)),
+                               "ours": np.nan, "ours_std": np.nan, "holds": None}
+        missing = [f"{PAPER_NAMES.get(m, m)} {o}" for m, o in needed if (m, o) not in rows]
+        if missing:
+            out.append(row | {"detail": f"not checked: the results hold no {', '.join(missing)} run"})
+            continue
+        found = [rows[key] for key in needed]
+        inputs = [round(100 * r["macro_f1"], 1) for r in found]
+        ours = round(float(value(*inputs)), 1)
+        detail = _describe(claim_id, found, inputs, span)
+        if claim_id in ("a", "b"):
+            detail += f": {ours:+.1f}"
+        per_fold = _paired(*found)
+        std = np.nan
+        if per_fold is not None:
+            fold_inputs = [np.round(v, 1) for v in per_fold]
+            fold_values = np.round(np.broadcast_to(value(*fold_inputs), fold_inputs[0].shape).astype(float), 1)
+            std = round(_std(fold_values), 1)
+            held = np.asarray(test(fold_values, *fold_inputs), dtype=bool)
+            detail += (f"; per fold {fold_values.min():.1f} to {fold_values.max():.1f}, "
+                       f"holding in {int(held.sum())} of {len(held)}")
+        out.append(row | {"ours": ours, "ours_std": std, "holds": bool(test(ours, *inputs)),
+                          "detail": detail})
+    return pd.DataFrame(out, columns=["claim_id", "claim", "paper", "paper_holds", "ours", "ours_std", "holds",
+                                      "detail"]).astype({"holds": object})
 
 
 def per_class_table(results: dict[str, Any], models: Sequence[str] = ("cnn", "gru", "cnn_gru9", "convlstm"),
@@ -143,7 +262,8 @@ def per_class_order_differences(results: dict[str, Any], model: str) -> pd.DataF
 
 def paper_comparison(results: dict[str, Any]) -> pd.DataFrame:
     """Macro F1 and temporal share per seed 004 model, theirs (Tables 1-2) and ours, long form
-    ``source, model, macro_f1, temporal_share, share_note``."""
+    ``source, model, macro_f1, macro_f1_std, temporal_share, share_note`` (std over folds: ours
+    with folds, else NaN)."""
     theirs = paper_table(2)
     shares = paper_table(1)["temporal_ratio"]
     ours = space_time_table(results).set_index("paper_name")
@@ -158,8 +278,9 @@ def paper_comparison(results: dict[str, Any]) -> pd.DataFrame:
     label = ours_label(results)
     for name, row in ours.iterrows():
         rows.append({"source": label, "model": name, "macro_f1": float(row["macro_f1"]),
-                     "temporal_share": float(row["temporal_share"]), "share_note": "cropviz parameter count"})
-    return pd.DataFrame(rows)
+                     "macro_f1_std": float(row["macro_f1_std"]), "temporal_share": float(row["temporal_share"]),
+                     "share_note": "cropviz parameter count"})
+    return pd.DataFrame(rows, columns=["source", "model", "macro_f1", "macro_f1_std", "temporal_share", "share_note"])
 
 
 def ours_label(results: dict[str, Any]) -> str:
@@ -241,3 +362,54 @@ class Seed004Study:
     def paper_comparison(self) -> pd.DataFrame:
         """Theirs and ours, macro F1 against temporal share (see :func:`paper_comparison`)."""
         return paper_comparison(self._checked())
+
+    @property
+    def folds(self) -> int:
+        """Folds the results average (1: one train/validation/test split; see :func:`folds_run`)."""
+        return folds_run(self._checked())
+
+    def run_summary(self) -> str:
+        """The size of the results' run in words, e.g. '320 simulated patch parcels, 5-fold
+        cross-validation, 12 epochs (the paper: 50)'."""
+        results = self._checked()
+        data, protocol = results.get("data", {}), results.get("protocol", {})
+        parcels = (data.get("patches") or {}).get("parcels")
+        kind = "simulated patch parcels" if data.get("simulated") else "patch parcels"
+        planned = int(protocol.get("folds", 1))
+        split = (f"{planned}-fold cross-validation" if self.folds == planned > 1 else
+                 f"{self.folds} of the {planned} folds of a cross-validation" if planned > 1 else
+                 "one train/validation/test split")
+        paper = protocol.get("paper_epochs")
+        return (f"{parcels if parcels is not None else 'an unknown number of'} {kind}, {split}, "
+                f"{protocol.get('epochs', '?')} epochs" + (f" (the paper: {paper})" if paper else ""))
+
+    def direction_warnings(self, claims: Sequence[str] | None = None) -> list[str]:
+        """One line per claim of :meth:`paper_directions` that the results do not show, with the
+        numbers (:meth:`direction_reason` says why)."""
+        lines = []
+        for row in self.paper_directions(claims).itertuples():
+            if row.holds is None or row.holds:
+                continue
+            number = "{:.1f}" if row.claim_id == "d" else "{:+.1f}"
+            spread = "" if np.isnan(row.ours_std) else f" ± {row.ours_std:.1f}"
+            paper = "" if row.paper_holds else " (the paper's own number does not meet it either)"
+            lines.append(f"Not reproduced here: {row.claim}. Paper {number.format(row.paper)}{paper}, ours "
+                         f"{number.format(row.ours)}{spread} ({row.detail}).")
+        return lines
+
+    def direction_reason(self) -> str:
+        """Why a direction of the paper may not appear in these results."""
+        results = self._checked()
+        if results.get("data", {}).get("simulated"):
+            reason = (f"Why: the demo is simulated ({self.run_summary()}). Its patches and labels are made by "
+                      "cropviz's simulator, so which model wins is set by the signal the simulator put in space "
+                      "and time, not by real crops; these are not BreizhCrops results.")
+        else:
+            reason = f"These results ({self.run_summary()}) do not show it."
+        return reason + (" One split gives no spread; `--folds 5` measures it." if self.folds == 1 else "")
+
+    def paper_directions(self, claims: Sequence[str] | None = None) -> pd.DataFrame:
+        """The paper's directions checked on the results (see :func:`paper_directions`), only
+        ``claims`` (claim ids) when given."""
+        table = paper_directions(self._checked())
+        return table if claims is None else table[table["claim_id"].isin(list(claims))].reset_index(drop=True)

@@ -32,16 +32,33 @@ def _source_colors(sources: Sequence[str]) -> dict[str, str]:
     return {s: SOURCE_COLORS[k % len(SOURCE_COLORS)] for k, s in enumerate(dict.fromkeys(sources))}
 
 
+def _error_y(part: pd.DataFrame, value: str) -> dict[str, Any] | None:
+    """Symmetric plotly error bars from the ``<value>_std`` column of ``part``, None when it has no
+    finite value (rows without one get no bar)."""
+    column = f"{value}_std"
+    if column not in part:
+        return None
+    std = pd.to_numeric(part[column], errors="coerce").to_numpy(float)
+    if not np.isfinite(std).any():
+        return None
+    return {"type": "data", "symmetric": True, "visible": True,
+            "array": [float(v) if np.isfinite(v) else None for v in std]}
+
+
 def grouped_bars(frame: pd.DataFrame, value: str, title: str | None = None,
                  axis_title: str = "macro F1 (%)") -> go.Figure:
-    """Bars of ``value`` per ``model``, one group per model and one colour per ``source``."""
+    """Bars of ``value`` per ``model``, one group per model and one colour per ``source``; error bars
+    of ±``<value>_std`` for the sources that have finite ones in that column."""
     _need(frame, ("source", "model", value), "grouped_bars")
     colors = _source_colors(frame["source"])
     fig = go.Figure()
     for source, part in frame.groupby("source", sort=False):
-        fig.add_bar(x=part["model"], y=part[value], name=str(source), marker_color=colors[source],
+        error = _error_y(part, value)
+        spreads = [""] * len(part) if error is None else [
+            "" if std is None else f" ± {std:.1f}" for std in error["array"]]
+        fig.add_bar(x=part["model"], y=part[value], name=str(source), marker_color=colors[source], error_y=error,
                     text=[f"{v:.1f}" for v in part[value]], textposition="outside",
-                    hovertemplate="%{x}<br>" + str(source) + ": %{y:.1f}<extra></extra>")
+                    hovertemplate=[f"%{{x}}<br>{source}: %{{y:.1f}}{spread}<extra></extra>" for spread in spreads])
     fig.update_layout(barmode="group", title=title, yaxis={"title": {"text": axis_title}},
                       legend={"orientation": "h", "y": -0.2}, margin={"l": 60, "r": 20, "t": 40 if title else 10})
     return fig
@@ -66,7 +83,8 @@ def label_positions(x: Sequence[float], y: Sequence[float], x_span: float, y_spa
 def f1_vs_temporal_share(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Macro F1 (%) against the temporal share of parameters, one marker series per ``source``,
     each point labelled with its model (labels of nearby points placed apart, see
-    :func:`label_positions`). Points without a share are left out."""
+    :func:`label_positions`), with error bars of ±``macro_f1_std`` where the frame has finite ones.
+    Points without a share are left out."""
     _need(frame, ("source", "model", "macro_f1", "temporal_share"), "f1_vs_temporal_share")
     colors = _source_colors(frame["source"])
     notes = frame["share_note"] if "share_note" in frame else pd.Series([""] * len(frame), index=frame.index)
@@ -78,7 +96,7 @@ def f1_vs_temporal_share(frame: pd.DataFrame, title: str | None = None) -> go.Fi
     for source, part in drawn.groupby("source", sort=False):
         fig.add_scatter(x=part["temporal_share"], y=part["macro_f1"], mode="markers+text", name=str(source),
                         text=part["model"], textposition=list(positions.loc[part.index]),
-                        marker={"size": 11, "color": colors[source]},
+                        marker={"size": 11, "color": colors[source]}, error_y=_error_y(part, "macro_f1"),
                         customdata=notes.loc[part.index],
                         hovertemplate="%{text}: share %{x:.2f}, F1 %{y:.1f}<br>%{customdata}<extra>"
                                       + str(source) + "</extra>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.app.test_pages import chart_keys
@@ -80,7 +81,12 @@ def test_early_page_with_elects_in_the_sidebar(early_app):
     _no_failures(at)
     assert chart_keys(at) == ["early_parcel_animation", "early_stop_dates"]
     months = next(d.value for d in at.dataframe if "Jun" in d.value.columns)
-    assert ((months >= 0) & (months <= 1)).all().all()
+    shares = months.drop(columns="median stop")
+    assert ((shares >= 0) & (shares <= 1)).all().all()
+    stops = pd.to_datetime(months["median stop"] + " 2017", format="%d %b %Y")
+    for month in ("Mar", "Jun", "Dec"):  # nothing decided right before its class's median stop month
+        ends = pd.Timestamp(f"1 {month} 2017") + pd.offsets.MonthEnd(0)
+        assert (months.loc[stops > ends, month] <= 0.5).all()
     at.segmented_control(key="early_view").set_value("region").run()
     _no_failures(at)
     assert chart_keys(at) == ["early_parcel_animation"]  # a table, the animation on demand

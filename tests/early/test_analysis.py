@@ -98,6 +98,8 @@ def test_class_stop_summary_months():
     assert wheat.loc["May", "decided_correct"] == 0.0 and wheat.loc["Sep", "decided_correct"] == 0.5
     corn = summary[summary["class"] == "corn"].set_index("month")
     assert corn.loc["May", "decided_correct"] == 1.0
+    medians = summary.drop_duplicates("class").set_index("class")["median_stop_date"]
+    assert medians["wheat"] == pd.Timestamp("2017-05-01") and medians["barley"] == pd.Timestamp("2017-03-01")
 
 
 def test_tradeoff_row_uses_early_metrics_and_full_season_has_earliness_one():

@@ -240,7 +240,8 @@ def class_stop_summary(early_df: pd.DataFrame, classes: Sequence[str],
 
     One row per (class present, month 1-12 of ``year``, default the year of the stop dates):
     class, month ('Jan'...), cutoff (first day of the next month, exclusive), support,
-    decided, decided_correct, mean_stop_date (per class, same on each row).
+    decided, decided_correct, mean_stop_date and median_stop_date (per class, same on each row;
+    the median is the lower middle date for an even count, a date some parcel stopped on).
     """
     if len(early_df) == 0:
         raise ConfigurationError("class_stop_summary: no parcels")
@@ -252,13 +253,14 @@ def class_stop_summary(early_df: pd.DataFrame, classes: Sequence[str],
         when = pd.to_datetime(group["stop_date"]).to_numpy(dtype="datetime64[ns]")
         right = (group["pred_at_stop"] == group["true"]).to_numpy()
         mean_stop = pd.Timestamp(int(when.astype(np.int64).mean())).normalize()
+        median_stop = pd.Timestamp(np.sort(when)[(len(when) - 1) // 2]).normalize()
         for month, cutoff in enumerate(cutoffs, start=1):
             decided = when < cutoff.to_datetime64()
             rows.append({"classid": int(classid), "class": classes[int(classid)],
                          "month": pd.Timestamp(year=year, month=month, day=1).strftime("%b"),
                          "cutoff": cutoff, "support": len(group), "decided": float(decided.mean()),
                          "decided_correct": float((decided & right).mean()),
-                         "mean_stop_date": mean_stop})
+                         "mean_stop_date": mean_stop, "median_stop_date": median_stop})
     return pd.DataFrame(rows)
 
 

@@ -321,7 +321,10 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
             f" --epochs {epochs}" if epochs != (QUICK_EPOCHS if quick else DEFAULT_EPOCHS) else "") + (
             f" --zoo-epochs {zoo_epochs}" if zoo_epochs != epochs else "") + (f" --seed {seed}" if seed else "") + (
             f" --patience {patience}" if patience else "") + (
-            f" --only-folds {','.join(map(str, fold_numbers))}" if len(fold_numbers) < folds else ""),
+            f" --only-folds {','.join(map(str, fold_numbers))}" if len(fold_numbers) < folds else "") + "".join(
+            f" --{option} {','.join(chosen) or repr('')}" for option, chosen, default in (
+                ("models", models, SEED004_MODELS), ("shuffled", shuffled, SHUFFLED_MODELS),
+                ("zoo", zoo, ZOO_SHUFFLE_MODELS)) if tuple(chosen) != tuple(default)),
         "data": {"root": str(root), "simulated": simulated,
                  "description": ("cropviz SIMULATED demo (not real Sentinel-2 data)" if simulated
                                  else "BreizhCrops-layout data (real unless stated otherwise)"),

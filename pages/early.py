@@ -136,6 +136,6 @@ if model is not None:
         pivot = pivot[[m for m in summary["month"].drop_duplicates()]].rename_axis(index="class", columns=None)
         medians = summary.drop_duplicates("class").set_index("class")["median_stop_date"]
         pivot.insert(0, "median stop", medians.reindex(pivot.index).dt.strftime("%d %b"))
-        st.markdown("Share of each crop's parcels **decided and correct** by the end of each month "
-                    "(which crops can be mapped by June?), after the median date its parcels stop on")
+        st.markdown("Each crop's median stop date, then the share of its parcels **decided and correct** by the "
+                    "end of each month (which crops can be mapped by June?)")
         show_table(pivot.round(2), "early-class-months", key="early_class_months")

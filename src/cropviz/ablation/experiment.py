@@ -195,10 +195,11 @@ def _saved_run(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return saved["result"]
 
 
-def _save_run(path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
+def _write_json(path: Path, value: Any, indent: int | None = None) -> None:
+    """Write ``value`` as JSON through a temporary file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_clean({"key": key, "result": result})))
+    tmp.write_text(json.dumps(value, indent=indent))
     tmp.replace(path)
 
 
@@ -300,7 +301,7 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
                                          epochs=n_epochs, seed=seed, batch_size=batch_size,
                                          learning_rate=learning_rate, progress=progress, device=device,
                                          patience=patience)
-                    _save_run(path, key, run)
+                    _write_json(path, _clean({"key": key, "result": run}))
                 else:
                     reused += 1
                 runs.append(run)
@@ -342,9 +343,5 @@ def reproduce_time_space(root: str | Path, out: str | Path, quick: bool = False,
         "results": rows, "seconds": round(time.time() - started, 1), "reused_runs": reused,
     }
     results = _clean(results)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)
+    _write_json(Path(out), results, indent=1)
     return results

@@ -28,8 +28,9 @@ T = TypeVar("T")
 
 #: Default size bound of a cache folder (bytes); oldest entries are removed beyond it.
 DEFAULT_BYTES_LIMIT = 2 * 1024**3
-#: Bump when the layout of cached values changes: older entries are then never read.
-FORMAT = 2
+#: Bump when the layout of cached values changes or a cached computation is corrected: older
+#: entries are then never read (3: the embeddings of models that run large batches in blocks).
+FORMAT = 3
 
 
 def dataset_fingerprint(dataset: BreizhCropsDataset) -> dict[str, Any]:

@@ -10,9 +10,10 @@ import torch
 
 from cropviz.data import open_breizhcrops
 from cropviz.diagnose import embed, project_2d
-from cropviz.diagnose.embedding import classifier_head
+from cropviz.diagnose.embedding import classifier_head, forward_with_embedding
 from cropviz.errors import ConfigurationError
 from cropviz.models import Classifier
+from cropviz.models.fast import EVAL_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,18 @@ def test_projection_is_seeded_and_keeps_clusters_apart():
     spread = max(first[:30].std(axis=0).max(), first[30:].std(axis=0).max())
     assert gap > 3 * spread
     assert project_2d(points[:3]).shape == (3, 2)
+
+
+def test_models_that_run_large_batches_in_blocks_give_every_row_its_embedding(demo_root, transformer):
+    ds = open_breizhcrops(demo_root, "frh04")
+    x = transformer.inputs(ds, ds.index["id"].to_numpy()).x
+    many = np.concatenate([x] * (2 * EVAL_ROWS // len(x) + 2))[: 2 * EVAL_ROWS + 7]
+    log_probs, features = forward_with_embedding(transformer.model, many, 9, torch.device("cpu"),
+                                                 batch_size=len(many))
+    assert features.shape == (len(many), 64)
+    head = classifier_head(transformer.model, 9)
+    with torch.no_grad():
+        from_embedding = torch.log_softmax(head(torch.from_numpy(features)), dim=-1).numpy()
+    np.testing.assert_allclose(from_embedding, log_probs, atol=1e-4)
+    _, one_by_one = forward_with_embedding(transformer.model, many[-3:], 9, torch.device("cpu"), batch_size=1)
+    np.testing.assert_allclose(features[-3:], one_by_one, atol=1e-5)

@@ -49,7 +49,11 @@ def forward_with_embedding(model: nn.Module, x: np.ndarray, num_classes: int, de
                     captured.clear()
                     batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
                     log_probs.append(model(batch).float().cpu().numpy())
-                    features = captured[-1]
+                    # models that run large batches in blocks call the head once per block
+                    features = torch.cat(captured)
+                    if len(features) != len(batch):
+                        raise ConfigurationError(f"{type(model).__name__}: its head saw {len(features)} rows "
+                                                 f"for a batch of {len(batch)}; cannot take the embedding")
                     if features.ndim == 3:  # one embedding per time step: the last one decides
                         features = features[:, -1]
                     embeddings.append(features.reshape(len(batch), -1).float().cpu().numpy())

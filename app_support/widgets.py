@@ -82,6 +82,8 @@ def parcel_picker(ctx: Any, key: str) -> None:
 
 
 #: Columns of the paper-directions table and their headings.
+#: What a direction table shows where the results cannot check a claim.
+NOT_CHECKED = "–"
 DIRECTION_COLUMNS = {"claim": "claim", "paper": "paper", "paper_holds": "holds in the paper", "ours": "ours",
                      "ours_std": "ours std (folds)", "holds": "holds", "detail": "detail"}
 
@@ -90,8 +92,13 @@ def paper_directions(study: Seed004Study, claims: tuple[str, ...], key: str, cap
     """'Does the paper's direction appear here?': the claims checked on the study's results, one
     warning per claim they do not show, and why."""
     st.header("Does the paper's direction appear here?")
-    show_table(study.paper_directions(claims)[list(DIRECTION_COLUMNS)].rename(columns=DIRECTION_COLUMNS),
-               f"seed004-directions-{key}", key=f"{key}_directions", hide_index=True)
+    table = study.paper_directions(claims)[list(DIRECTION_COLUMNS)]
+    for column in ("ours", "ours_std"):
+        table[column] = [NOT_CHECKED if pd.isna(v) else f"{v:.1f}" for v in table[column]]
+    for column in ("paper_holds", "holds"):
+        table[column] = [NOT_CHECKED if pd.isna(v) else ("yes" if v else "no") for v in table[column]]
+    show_table(table.rename(columns=DIRECTION_COLUMNS), f"seed004-directions-{key}", key=f"{key}_directions",
+               hide_index=True)
     st.caption(caption)
     warnings = study.direction_warnings(claims)
     for line in warnings:

@@ -68,10 +68,11 @@ if require(ctx):
         if row["pred_class"] == row["true_class"]:
             roles[row["true_class"]] = "labelled and predicted"
         show_table(pd.DataFrame({"class": model.classes, "probability": values,
-                                 "": [roles.get(c, "") for c in model.classes]}),
+                                 "role": [roles.get(c, "") for c in model.classes]}),
                    f"parcel-{parcel_id}-probabilities", key="dossier_probs", hide_index=True,
                    column_config={"probability": st.column_config.ProgressColumn(
-                       "probability", format="%.2f", min_value=0.0, max_value=1.0)})
+                       "probability", format="%.2f", min_value=0.0, max_value=1.0, width="small"),
+                                  "role": st.column_config.TextColumn("role", width="medium")})
         st.caption(f"Probabilities are {label}.")
         if model.has_dropout:
             mean, entropy = cache.mc_dropout(model, ds, parcel_id)

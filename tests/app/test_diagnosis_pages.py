@@ -83,7 +83,7 @@ def test_dossier_shows_the_selected_parcels_verdict(app):
     assert chart_keys(app) == ["dossier_trajectory", "dossier_neighbour_curves"]
     probabilities = next(d.value for d in app.dataframe if "probability" in d.value.columns)
     assert probabilities["probability"].sum() == pytest.approx(1.0, abs=1e-3)
-    roles = probabilities.set_index("class")[""]
+    roles = probabilities.set_index("class")["role"]
     row = wrong.iloc[0]
     assert roles[row["true_class"]] == "labelled" and roles[row["pred_class"]] == "predicted"
 

@@ -81,9 +81,9 @@ def parcel_picker(ctx: Any, key: str) -> None:
                           args=(ctx.table, ctx.selected_id, step))
 
 
-#: Columns of the paper-directions table and their headings.
 #: What a direction table shows where the results cannot check a claim.
 NOT_CHECKED = "–"
+#: Columns of the paper-directions table and their headings.
 DIRECTION_COLUMNS = {"claim": "claim", "paper": "paper", "paper_holds": "holds in the paper", "ours": "ours",
                      "ours_std": "ours std (folds)", "holds": "holds", "detail": "detail"}
 

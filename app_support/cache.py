@@ -620,6 +620,31 @@ def diagnosis(model: Classifier, ds: Any) -> pd.DataFrame:
     return _diagnosis(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
 
 
+@st.cache_data(show_spinner="Predicting and embedding every parcel of the region (first time only)...",
+               max_entries=16)
+def _diagnosis_overview(model_key: str, dataset_key: DatasetKey, _ws: Workspace) -> pd.DataFrame:
+    return _ws.diagnosis(explain="none")
+
+
+def diagnosis_overview(model: Classifier, ds: Any) -> pd.DataFrame:
+    """The region's diagnosis without integrated gradients (predictions, label quality, neighbours,
+    atypicality; verdicts that need the IG cloud share are not final: use :func:`parcel_diagnosis`)."""
+    return _diagnosis_overview(_model_key(model, ds), _dataset_key(ds), workspace(model, ds))
+
+
+@st.cache_data(show_spinner="Explaining the parcel's clouds with integrated gradients...", max_entries=256)
+def _parcel_diagnosis(model_key: str, dataset_key: DatasetKey, ids: tuple[int, ...], _ws: Workspace) -> pd.DataFrame:
+    _diagnosis_overview(model_key, dataset_key, _ws)  # the region's part, under its own spinner
+    return _ws.parcel_diagnosis(list(ids))
+
+
+def parcel_diagnosis(model: Classifier, ds: Any, ids: list[int]) -> pd.DataFrame:
+    """The diagnosis rows of parcels ``ids``, equal to :func:`diagnosis`'s, without diagnosing the
+    whole region first (``Workspace.parcel_diagnosis``), cached."""
+    return _parcel_diagnosis(_model_key(model, ds), _dataset_key(ds), tuple(int(i) for i in ids),
+                             workspace(model, ds))
+
+
 def label_error_suspects(model: Classifier, ds: Any) -> pd.DataFrame:
     """Parcels whose label the diagnosis doubts, as a table for the LPIS provider."""
     from cropviz.diagnose import suspected_label_errors
@@ -907,7 +932,9 @@ def _neighbour_view(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws
     from cropviz.diagnose.dossier import neighbour_table
     from cropviz.viz.diagnosis import neighbour_curves_figure
 
-    table = neighbour_table(_diagnosis(model_key, dataset_key, _ws), parcel_id)
+    neighbours = _diagnosis_overview(model_key, dataset_key, _ws).set_index("id").at[parcel_id, "neighbours"]
+    table = neighbour_table(_parcel_diagnosis(model_key, dataset_key, (parcel_id, *map(int, neighbours)), _ws),
+                            parcel_id)
     curves = _curves(dataset_key, tuple(int(i) for i in table["id"]), "NDVI")
     own = _curves(dataset_key, (parcel_id,), "NDVI")[0]
     return table, neighbour_curves_figure(curves, own, title="NDVI of the parcel and its neighbours")

@@ -26,16 +26,15 @@ banner(ctx)
 if require(ctx):
     model, ds = ctx.classifier, ctx.dataset
     with shown_errors("Cannot diagnose this region"):
-        frame = cache.diagnosis(model, ds)
-    rows = frame.set_index("id")
-    ids = rows.index.tolist()
-    if ctx.selected_id not in rows.index:
+        ids = cache.diagnosis_overview(model, ds)["id"].tolist()
+    if ctx.selected_id not in set(ids):
         select_parcel(ids[0])
     st.session_state["dossier_parcel"] = st.session_state["parcel"]
     st.selectbox("Parcel", ids, key="dossier_parcel",
                  on_change=lambda: select_parcel(st.session_state["dossier_parcel"]))
     parcel_id = int(st.session_state["parcel"])
-    row = rows.loc[parcel_id]
+    with shown_errors(f"Cannot diagnose parcel {parcel_id}"):
+        row = cache.parcel_diagnosis(model, ds, [parcel_id]).iloc[0]
     color = VERDICT_COLORS.get(row["verdict"], "#000000")
     st.markdown(f"### Verdict: :{'blue' if row['verdict'] == 'correct' else 'red'}[{row['verdict']}]")
     st.markdown(f"<span style='color:{color}'>■</span> {row['reason']}", unsafe_allow_html=True)

@@ -17,8 +17,8 @@ banner(ctx)
 if require(ctx):
     model, ds = ctx.classifier, ctx.dataset
     with shown_errors("Cannot embed this region"):
-        frame = cache.diagnosis(model, ds)
-        coords = cache.embedding_2d(model, ds).merge(frame[["id", "true_class", "pred_class", "verdict"]], on="id")
+        frame = cache.diagnosis_overview(model, ds)
+        coords = cache.embedding_2d(model, ds).merge(frame[["id", "true_class", "pred_class"]], on="id")
     st.caption("Each point is a parcel: the input of the model's classification layer, projected to 2-D with "
                "UMAP (seed 0). Click a point to select the parcel on every page; lasso a group to list it "
                "and see it on the map." + ("" if model.differentiable else
@@ -26,6 +26,9 @@ if require(ctx):
                                             "in for an embedding."))
     choice = st.radio("Colour by", list(COLOR_BY), horizontal=True, key="embedding_color")
     lassoed = st.session_state.get("embedding_lasso", [])
+    if choice == "Verdict":  # verdicts need the region's diagnosis with integrated gradients
+        with shown_errors("Cannot diagnose this region"):
+            coords = coords.merge(cache.diagnosis(model, ds)[["id", "verdict"]], on="id")
     fig = embedding_figure(coords[["x", "y"]].to_numpy(), coords["id"], coords[COLOR_BY[choice]],
                            "verdict" if choice == "Verdict" else "class",
                            selected_id=ctx.selected_id, highlighted=lassoed,
@@ -39,6 +42,8 @@ if require(ctx):
         st.rerun()
     if len(points) > 1:
         st.session_state["embedding_lasso"] = points
+        with shown_errors("Cannot diagnose this region"):
+            frame = cache.diagnosis(model, ds)
         group = frame[frame["id"].isin(points)][["id", "true_class", "pred_class", "verdict", "reason"]]
         st.subheader(f"{len(group)} lassoed parcels")
         records = cache.map_layer_records(ctx, "true")

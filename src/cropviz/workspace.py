@@ -67,6 +67,8 @@ class Workspace:
         self._parcel_inputs = lru_cache(maxsize=PARCELS_KEPT)(self._read_parcel_input)
         self._attention = lru_cache(maxsize=PARCELS_KEPT)(self._compute_attention)
         self._what_if = lru_cache(maxsize=4 * PARCELS_KEPT)(self._compute_what_if)
+        # the IG cloud shares of the parcels whose diagnosis rows were asked for, one by one
+        self._cloud_shares: dict[int, float] = {}
 
     @classmethod
     def open(cls, root: str | Path, region: str, model: str | Path, year: int | None = None,
@@ -84,8 +86,11 @@ class Workspace:
         """Changes when the model weights, the dataset files or the sampling seed change."""
         return cache_key(self.model, self.dataset, self.seed)
 
+    def _stored_key(self, **settings: Any) -> str:
+        return f"{self.key}-{self.model.label}-{settings_key(**settings)}"
+
     def _stored(self, kind: str, compute: Any, **settings: Any) -> Any:
-        return self.store.get(kind, f"{self.key}-{self.model.label}-{settings_key(**settings)}", compute)
+        return self.store.get(kind, self._stored_key(**settings), compute)
 
     # ---------------------------------------------------------------------------------- inputs
 
@@ -244,22 +249,31 @@ class Workspace:
 
     def evidence(self, explain: str = "wrong", progress: ProgressCallback | None = None) -> Evidence:
         """Per-parcel evidence for the diagnosis: probabilities with and without clouds, the
-        penultimate embedding, integrated gradients on cloudy inputs (stored)."""
-        from cropviz.diagnose import region_evidence
+        penultimate embedding, integrated gradients on cloudy inputs (stored in two parts: the
+        model passes, and the integrated gradients ``explain`` asks for)."""
+        from dataclasses import replace
 
-        return self._stored("evidence", lambda: region_evidence(
-            self.model, self.dataset, seed=self.seed, explain=explain, progress=progress), explain=explain)
+        from cropviz.diagnose import region_evidence
+        from cropviz.diagnose.evidence import attribute_clouds
+
+        passes = self._stored("evidence", lambda: region_evidence(
+            self.model, self.dataset, seed=self.seed, explain="none", progress=progress))
+        if explain == "none":
+            return passes
+        shares = self._stored("cloud_attribution", lambda: attribute_clouds(
+            self.model, self.dataset, passes, seed=self.seed, explain=explain), explain=explain)
+        return replace(passes, cloud_attribution_share=shares)
 
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, N x E) the model's penultimate embedding of every parcel it reads."""
-        evidence = self.evidence()
+        evidence = self.evidence("none")
         return evidence.ids, evidence.embedding
 
     def embedding_2d(self) -> pd.DataFrame:
         """The embedding projected to 2-D with UMAP (seeded): id, x, y (stored)."""
         from cropviz.diagnose.region import embedding_2d
 
-        return self._stored("embedding_2d", lambda: embedding_2d(self.evidence(), seed=self.seed))
+        return self._stored("embedding_2d", lambda: embedding_2d(self.evidence("none"), seed=self.seed))
 
     def diagnosis(self, explain: str = "wrong") -> pd.DataFrame:
         """One row per parcel with its evidence and a verdict (``cropviz.diagnose.diagnose``, stored)."""
@@ -268,3 +282,28 @@ class Workspace:
         return self._stored("diagnosis", lambda: diagnose(
             self.model, self.dataset, predictions=self.predictions(), seed=self.seed,
             evidence=self.evidence(explain)), explain=explain)
+
+    def parcel_diagnosis(self, ids: IntArray) -> pd.DataFrame:
+        """The rows of :meth:`diagnosis` for parcels ``ids`` (in that order) without attributing the
+        whole region: from the stored diagnosis when there is one; otherwise from the region's
+        diagnosis without integrated gradients, with the IG cloud share computed for just those of
+        ``ids`` whose verdict needs it (misclassified, with cloud-flagged inputs; kept) and their
+        verdicts assigned again. Needs a store with a folder to be fast."""
+        from cropviz.diagnose.verdict import assign
+
+        wanted = [int(i) for i in ids]
+        if self.store.contains("diagnosis", self._stored_key(explain="wrong")):
+            return self.diagnosis().set_index("id").loc[wanted].reset_index()
+        rows = self.diagnosis(explain="none").set_index("id").loc[wanted].reset_index()
+        need = rows.loc[(rows["cloudy_inputs"] > 0) & (rows["true"] != rows["pred"]), "id"]
+        missing = [parcel_id for parcel_id in dict.fromkeys(need.tolist()) if parcel_id not in self._cloud_shares]
+        if missing:
+            from cropviz.diagnose.evidence import attribute_clouds
+
+            evidence = self.evidence("none")
+            positions = pd.Index(evidence.ids).get_indexer(missing)
+            shares = attribute_clouds(self.model, self.dataset, evidence.take(positions), seed=self.seed)
+            self._cloud_shares.update(zip(missing, shares.tolist(), strict=True))
+        rows["cloud_attribution_share"] = [self._cloud_shares.get(int(i), np.nan) for i in rows["id"]]
+        rows["verdict"], rows["reason"] = assign(rows, self.model.classes)
+        return rows

@@ -97,3 +97,44 @@ def test_embedding_page_draws_every_parcel_and_rings_the_selected_one(app):
     assert sorted(drawn) == sorted(ctx.table["id"].tolist())
     assert traces["selected parcel"] == [app.session_state["parcel"]]
     assert app.radio(key="embedding_color").options == ["True class", "Predicted class", "Verdict"]
+
+
+@pytest.fixture
+def fresh_caches(tmp_path, monkeypatch):
+    """An empty result store and empty Streamlit caches (both emptied again afterwards)."""
+    import streamlit as st
+
+    monkeypatch.setenv("CROPVIZ_CACHE_DIR", str(tmp_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def test_dossier_of_a_cloudy_misclassified_parcel_attributes_that_parcel_only(app, fresh_caches, monkeypatch):
+    from cropviz.diagnose import evidence
+    from cropviz.workspace import Workspace
+
+    app.run()
+    ctx = app.session_state["context"]
+    full = Workspace(ctx.dataset, ctx.classifier).diagnosis().set_index("id")
+    attributed = full.index[full["cloud_attribution_share"].notna()]
+    assert len(attributed) >= 3
+    target = int(attributed[0])
+    rows_attributed: list[int] = []
+    real = evidence.attribute_clouds
+    monkeypatch.setattr(evidence, "attribute_clouds",
+                        lambda m, d, ev, **k: rows_attributed.append(len(ev)) or real(m, d, ev, **k))
+    app.session_state["parcel"] = target
+    app.switch_page("pages/dossier.py")
+    app.run()
+    _no_failures(app)
+    text = " ".join(m.value for m in app.markdown)
+    assert f"**Parcel {target}**" in text and f"Verdict: :red[{full.at[target, 'verdict']}]" in text
+    assert full.at[target, "reason"] in text
+    # the parcel, then its misclassified cloudy neighbours: never the region's other parcels
+    neighbours = set(full.at[target, "neighbours"])
+    assert rows_attributed[0] == 1 and sum(rows_attributed) <= 1 + len(neighbours & set(attributed))
+    table = next(d.value for d in app.dataframe if "rank" in d.value.columns)
+    assert table["verdict"].tolist() == full.loc[table["id"], "verdict"].tolist()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cropviz.data import open_breizhcrops
-from cropviz.diagnose.evidence import interpolate_clouds, parcel_evidence
+from cropviz.diagnose.evidence import attribute_clouds, interpolate_clouds, parcel_evidence
+from cropviz.errors import ConfigurationError
 from cropviz.models import Classifier
 
 
@@ -41,3 +43,21 @@ def test_evidence_of_the_tiny_test_region(demo_root):
     np.testing.assert_allclose(evidence.log_probs_without_clouds, model.log_probs(cleaned), atol=1e-5)
     none = parcel_evidence(model, ds, ids[:8], explain="none")
     assert np.isnan(none.cloud_attribution_share).all()
+
+
+def test_clouds_attributed_afterwards_equal_those_attributed_in_one_pass(demo_root):
+    model = Classifier.open("transformer", device="cpu")
+    ds = open_breizhcrops(demo_root, "frh04")
+    ids = ds.index["id"].to_numpy()
+    passes = parcel_evidence(model, ds, ids, explain="none")
+    for explain in ("wrong", "all", "none"):
+        in_one_pass = parcel_evidence(model, ds, ids, explain=explain).cloud_attribution_share
+        afterwards = attribute_clouds(model, ds, passes, explain=explain, batch_size=7)
+        np.testing.assert_array_equal(np.isnan(afterwards), np.isnan(in_one_pass))
+        assert (~np.isnan(afterwards)).sum() >= {"wrong": 3, "all": 20, "none": 0}[explain]
+        np.testing.assert_allclose(afterwards, in_one_pass, atol=1e-5)
+    wrong = parcel_evidence(model, ds, ids, explain="wrong").cloud_attribution_share
+    two = np.flatnonzero(~np.isnan(wrong))[:2]  # attributed alone: the values of the whole region's pass
+    np.testing.assert_allclose(attribute_clouds(model, ds, passes.take(two)), wrong[two], atol=1e-5)
+    with pytest.raises(ConfigurationError, match="explain must be one of"):
+        attribute_clouds(model, ds, passes, explain="cloudy")

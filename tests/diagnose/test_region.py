@@ -12,10 +12,6 @@ REQUIRED = ["id", "true", "pred", "confidence", "margin", "second_class", "label
             "cloud_attribution_share", "flips_without_clouds", "atypicality", "verdict", "reason"]
 
 
-
-
-
-
 def test_a_planted_label_error_is_diagnosed(planted, model):
     root, parcel_id = planted
     ds = open_breizhcrops(root, "frh04")
@@ -68,3 +64,35 @@ def test_cli_names_a_missing_region(planted, tmp_path):
     result = CliRunner().invoke(app, ["diagnose", "--model", "transformer", "--root", str(planted[0]),
                                       "--region", "nowhere", "--out", str(tmp_path / "d.parquet")])
     assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_a_parcels_diagnosis_equals_the_regions_without_attributing_the_region(planted, model, tmp_path,
+                                                                                 monkeypatch):
+    from cropviz.diagnose import evidence
+    from cropviz.store import Store
+    from cropviz.workspace import Workspace
+
+    ds = open_breizhcrops(planted[0], "frh04")
+    full = Workspace(ds, model, Store(tmp_path / "full")).diagnosis().set_index("id")
+    attributed = full.index[full["cloud_attribution_share"].notna()]
+    cloud_driven = full.index[full["verdict"] == "cloud_driven"]
+    ids = list(dict.fromkeys([*attributed[:3], *cloud_driven[:2], planted[1],
+                              *full.index[full["true"] == full["pred"]][:2]]))
+    assert len(attributed) >= 3
+
+    attributed_rows = []
+    real_attribute = evidence.attribute_clouds
+    monkeypatch.setattr(evidence, "attribute_clouds",
+                        lambda m, d, ev, **k: attributed_rows.append(len(ev)) or real_attribute(m, d, ev, **k))
+    workspace = Workspace(ds, model, Store(tmp_path / "parcels"))
+    rows = workspace.parcel_diagnosis(ids).set_index("id")
+    assert rows.index.tolist() == ids and attributed_rows == [len(set(ids) & set(attributed))]
+    columns = ["verdict", "reason", "cloud_attribution_share", "label_quality", "pred_class", "neighbours"]
+    pd.testing.assert_frame_equal(rows[columns], full.loc[ids, columns], atol=1e-5)
+    assert rows.at[planted[1], "verdict"] == "label_error"
+    workspace.parcel_diagnosis(ids[:2])  # the shares are kept
+    assert len(attributed_rows) == 1
+    workspace.diagnosis()  # once the region's diagnosis is stored, its rows are read
+    pd.testing.assert_frame_equal(workspace.parcel_diagnosis(ids).set_index("id")[columns], full.loc[ids, columns],
+                                  atol=1e-5)
+    assert len(attributed_rows) == 2

@@ -2,7 +2,9 @@
 
 :func:`parcel_evidence` runs on a batch of parcel ids (in one process, or as one Dask task of a
 region) and returns plain arrays (:class:`Evidence`); :func:`cropviz.diagnose.diagnose` turns the
-evidence of a whole region into verdicts.
+evidence of a whole region into verdicts. The integrated gradients are most of the cost:
+:func:`attribute_clouds` adds them to evidence taken without them, for the whole region or for
+the few parcels a page shows.
 
 - ``log_probs``: the model's log-probabilities (uncalibrated).
 - ``embedding``: the penultimate embedding (:mod:`cropviz.diagnose.embedding`); models that are
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cropviz.diagnose.embedding import forward_with_embedding
+from cropviz.errors import ConfigurationError
 from cropviz.types import IntArray
 
 #: Integrated-gradients steps of the cloud attribution share (Gauss-Legendre; 32 keeps |delta| small).
@@ -78,6 +81,46 @@ def interpolate_clouds(x: np.ndarray, dates: np.ndarray, cloudy: np.ndarray) -> 
     return out
 
 
+def cloud_attribution_shares(classifier: Any, x: np.ndarray, cloudy: np.ndarray, targets: np.ndarray, *,
+                             ig_steps: int = IG_STEPS, batch_size: int = 16) -> np.ndarray:
+    """Per row of inputs ``x`` (N x T x D): the share of |integrated gradients| of class ``targets``
+    (summed over bands) that lies on the cloud-flagged steps ``cloudy`` (N x T); 0 where IG is all 0."""
+    from cropviz.explain import attribute_batch
+
+    attribution = attribute_batch(classifier.model, x, "integrated_gradients", targets=targets, n_steps=ig_steps,
+                                  batch_size=batch_size, device=classifier.device)
+    magnitude = np.abs(attribution.values).sum(axis=-1)
+    total = magnitude.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (magnitude * np.asarray(cloudy, bool)).sum(axis=1) / total, 0.0)
+
+
+def attribute_clouds(classifier: Any, dataset: Any, evidence: Evidence, *, seed: int = 0, explain: str = "wrong",
+                     batch_size: int = 256) -> np.ndarray:
+    """``cloud_attribution_share`` of every row of ``evidence`` (evidence taken with ``explain='none'``):
+    the parcels ``explain`` asks for ('wrong': misclassified, 'all') that have cloud-flagged inputs
+    get :func:`cloud_attribution_shares` of their predicted class, the others NaN. The same values
+    as :func:`parcel_evidence` with that ``explain``."""
+    if explain not in EXPLAIN_CHOICES:
+        raise ConfigurationError(f"explain must be one of {', '.join(EXPLAIN_CHOICES)}, got {explain!r}")
+    share = np.full(len(evidence), np.nan)
+    if explain == "none" or not classifier.differentiable:
+        return share
+    predicted = evidence.log_probs.argmax(axis=1)
+    pick = evidence.cloudy_inputs > 0
+    if explain == "wrong":
+        pick &= predicted != evidence.labels
+    rows = np.flatnonzero(pick)
+    for start in range(0, len(rows), batch_size):
+        part = rows[start:start + batch_size]
+        prepared = classifier.inputs(dataset, evidence.ids[part], seed=seed)
+        if not np.array_equal(prepared.ids, evidence.ids[part]) or prepared.cloudy is None:
+            raise ConfigurationError(f"the evidence does not match the inputs of {dataset.region}: "
+                                     "compute the evidence again")
+        share[part] = cloud_attribution_shares(classifier, prepared.x, prepared.cloudy, predicted[part])
+    return share
+
+
 def parcel_evidence(classifier: Any, dataset: Any, ids: IntArray, *, seed: int = 0,
                     explain: str = "wrong", batch_size: int = 256, explain_batch_size: int = 16,
                     ig_steps: int = IG_STEPS) -> Evidence:
@@ -85,8 +128,6 @@ def parcel_evidence(classifier: Any, dataset: Any, ids: IntArray, *, seed: int =
 
     ``explain``: 'wrong' (attribute the misclassified parcels), 'all' or 'none'.
     """
-    from cropviz.explain import attribute_batch
-
     wanted = np.asarray(ids, dtype=np.int64)
     series_clear = _clear_counts(dataset, wanted)
     parts = []
@@ -115,13 +156,9 @@ def parcel_evidence(classifier: Any, dataset: Any, ids: IntArray, *, seed: int =
                 np.ones(n, bool) if explain == "all" else log_probs.argmax(axis=1) != prepared.labels
             pick &= changed
             if pick.any():
-                attribution = attribute_batch(classifier.model, prepared.x[pick], "integrated_gradients",
-                                              targets=log_probs[pick].argmax(axis=1), n_steps=ig_steps,
-                                              batch_size=explain_batch_size, device=classifier.device)
-                magnitude = np.abs(attribution.values).sum(axis=-1)
-                total = magnitude.sum(axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    share[pick] = np.where(total > 0, (magnitude * cloudy[pick]).sum(axis=1) / total, 0.0)
+                share[pick] = cloud_attribution_shares(classifier, prepared.x[pick], cloudy[pick],
+                                                       log_probs[pick].argmax(axis=1), ig_steps=ig_steps,
+                                                       batch_size=explain_batch_size)
         parts.append(Evidence(ids=prepared.ids, labels=prepared.labels, log_probs=log_probs.astype(np.float32),
                               log_probs_without_clouds=without.astype(np.float32), embedding=embedding,
                               cloud_attribution_share=share, cloudy_inputs=cloudy.sum(axis=1).astype(np.int64),

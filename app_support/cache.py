@@ -840,14 +840,18 @@ def cloud_attention_view(model: Classifier, ds: Any, max_parcels: int | None = N
 def _parcel_deck(dataset_key: DatasetKey, model_key: str, color_by: str, parcel_id: int, height: int,
                  view: tuple, _records: pd.DataFrame) -> Any:
     from cropviz.viz.maps import parcel_deck as deck_of
+    from cropviz.viz.maps import records_in_view
 
-    # st.pydeck_chart serialises every record on each call: once is enough
-    return deck_of(_records, selected_id=parcel_id, height=height, view=dict(view)).freeze()
+    # st.pydeck_chart serialises every record on each call: once is enough, and only those around
+    # the view (a map ``height`` tall, less than 3 heights wide, with room to pan)
+    nearby = records_in_view(_records, dict(view), width_px=3 * height, height_px=2 * height)
+    return deck_of(nearby, selected_id=parcel_id, height=height, view=dict(view)).freeze()
 
 
 def parcel_deck(ctx: Any, color_by: str, parcel_id: int, view: dict[str, Any], height: int = 560) -> Any:
-    """The region's parcels coloured by ``color_by`` with ``parcel_id`` outlined, seen from ``view``
-    (``cropviz.viz.maps.parcel_deck``), built and serialised once per parcel and view."""
+    """The parcels around ``view`` (``cropviz.viz.maps.records_in_view``) coloured by ``color_by``
+    with ``parcel_id`` outlined (``cropviz.viz.maps.parcel_deck``), built and serialised once per
+    parcel and view."""
     model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
     return _parcel_deck(_dataset_key(ctx.dataset), model_key, color_by, int(parcel_id), int(height),
                         tuple(sorted(view.items())), map_layer_records(ctx, color_by))

@@ -200,16 +200,21 @@ def test_attribution_figures_are_drawn_once_from_the_cached_attribution(demo_mod
 @pytest.mark.filterwarnings("ignore")
 def test_the_dossier_map_is_serialised_once_and_as_drawn_fresh(demo_model):
     from app_support.state import AppContext, _parcel_table
-    from cropviz.viz.maps import parcel_deck
+    from cropviz.viz.maps import parcel_deck, records_in_view
 
     model, ds = demo_model
     ctx = AppContext(dataset=ds, classifier=model, predictions=cache.predictions(model, ds))
     ctx.table = _parcel_table(ctx)
     parcel = int(ds.index["id"].iloc[1])
-    view = {"latitude": 48.1, "longitude": -2.9, "zoom": 14}
+    records = cache.map_layer_records(ctx, "true")
+    here = records[records["id"] == parcel].iloc[0]
+    view = {"latitude": float(here["lat"]), "longitude": float(here["lon"]), "zoom": 17}
     deck = cache.parcel_deck(ctx, "true", parcel, view, height=300)
     spec = deck.to_json()
-    fresh = parcel_deck(cache.map_layer_records(ctx, "true"), selected_id=parcel, height=300, view=view)
+    # the parcels around the view only: a map 300 px tall, 900 px wide at most, with room to pan
+    nearby = records_in_view(records, view, width_px=900, height_px=600)
+    assert parcel in set(nearby["id"]) and len(nearby) < len(records)
+    fresh = parcel_deck(nearby, selected_id=parcel, height=300, view=view)
     assert spec == fresh.to_json() and '"selected"' in spec
     assert cache.parcel_deck(ctx, "true", parcel, view, height=300) is deck and deck.to_json() is spec
     assert cache.parcel_deck(ctx, "true", int(ds.index["id"].iloc[2]), view, height=300).to_json() != spec

@@ -39,12 +39,24 @@ def test_attention_grid_one_panel_per_layer_and_head():
     matrices = RNG.uniform(size=(3, 2, 10, 10))
     fig = attention_grid(matrices, DATES)
     assert len(fig.data) == 6
-    np.testing.assert_allclose(fig.data[3].z, matrices[1, 1])  # row-major: layer 2, head 2
+    np.testing.assert_allclose(fig.data[3].z, matrices[1, 1], rtol=1e-6)  # row-major: layer 2, head 2
     assert (fig.data[3].xaxis, fig.data[3].yaxis) == ("x4", "y4")
     labels = [d.strftime("%Y-%m-%d") for d in DATES]
-    assert fig.data[5].text[2][7] == f"query {labels[2]}<br>key {labels[7]}"
+    # the hover names the cell's dates from its category axes
+    assert (fig.data[5].y[2], fig.data[5].x[7]) == (labels[2], labels[7])
+    assert fig.data[5].hovertemplate.startswith("query %{y}<br>key %{x}")
+    assert fig.layout.xaxis6.type == fig.layout.yaxis6.type == "category"
     assert fig.layout.annotations[5].text == "layer 3 · head 2"
     assert all(t.coloraxis == "coloraxis" for t in fig.data)
+
+
+def test_attention_grid_tells_repeated_dates_apart_and_sends_little():
+    dates = pd.DatetimeIndex(["2017-01-05", "2017-01-05", "2017-02-01"])
+    fig = attention_grid(RNG.uniform(size=(1, 1, 3, 3)), dates)
+    assert list(fig.data[0].x) == ["2017-01-05", "2017-01-05 (2)", "2017-02-01"]
+    # the shipped transformer's grid (5 layers x 2 heads, 45 dates): 730 kB with a hover text per cell
+    big = attention_grid(RNG.uniform(size=(5, 2, 45, 45)), pd.date_range("2017-01-01", periods=45, freq="7D"))
+    assert len(big.to_json()) < 200_000  # 162 kB: float32 cells, no text
 
 
 def test_attribution_heatmap_is_diverging_and_centred():

@@ -21,6 +21,7 @@ from cropviz.viz.maps import (
     parcel_deck,
     parcel_layer_data,
     record_bounds,
+    records_in_view,
 )
 
 CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",
@@ -290,3 +291,13 @@ def test_a_frozen_deck_answers_with_the_json_of_the_moment_it_was_frozen():
     deck.layers.pop()  # a later change is not serialised again
     assert deck.to_json() == before and "_frozen" not in json.loads(before)
     assert json.loads(pdk.Deck.to_json(deck)) != json.loads(before)
+
+
+def test_records_in_view_keep_the_parcels_a_small_map_of_that_view_shows():
+    records = parcel_layer_data(_gdf(n=40))  # boxes 0.01 degrees apart from -2.0, centroids 0.0025 east
+    view = {"longitude": -1.8, "latitude": 48.002, "zoom": 14}
+    # 1600 px at zoom 14: 1600 * 360 / (512 * 2**14) = 0.0687 degrees, so 0.0343 either side
+    kept = records_in_view(records, view)
+    assert sorted(np.round(kept["lon"] - 0.0025, 3)) == [-1.83, -1.82, -1.81, -1.8, -1.79, -1.78, -1.77]
+    assert len(records_in_view(records, {**view, "zoom": 10})) == 40
+    assert len(records_in_view(records, {**view, "latitude": 48.2})) == 0

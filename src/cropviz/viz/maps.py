@@ -292,6 +292,19 @@ def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_
                          zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
+def records_in_view(records: pd.DataFrame, view: Mapping[str, float], width_px: int = 1600,
+                    height_px: int = 1200) -> pd.DataFrame:
+    """The ``records`` whose centroid (``lon``, ``lat``) lies in a ``width_px`` x ``height_px``
+    window (Web Mercator pixels at the view's zoom) centred on ``view`` (``longitude``,
+    ``latitude``, ``zoom``): what a small map of that view shows, with room to pan a little."""
+    degrees_per_px = 360.0 / (512.0 * 2.0 ** float(view["zoom"]))
+    half_lon = 0.5 * width_px * degrees_per_px
+    half_lat = 0.5 * height_px * degrees_per_px * math.cos(math.radians(float(view["latitude"])))
+    near = ((records["lon"] - float(view["longitude"])).abs() <= half_lon) & \
+        ((records["lat"] - float(view["latitude"])).abs() <= half_lat)
+    return records[near.to_numpy()]
+
+
 def basemap_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> pdk.Layer:
     """A non-pickable BitmapLayer drawing ``image`` (a URL or data URL) over WGS84 ``bounds``
     (west, south, east, north): the region's own imagery under the parcels."""

@@ -796,21 +796,36 @@ def chips(ds: Any, parcel_id: int) -> Any:
 
 
 @st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
-def _attention_figures(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws: Workspace) -> tuple[Any, Any]:
-    from cropviz.viz.explain import attention_grid
+def _attention_rollout(model_key: str, dataset_key: DatasetKey, parcel_id: int, _ws: Workspace) -> Any:
     from cropviz.viz.trajectories import weights_figure
 
     parcel, result = _ws.parcel_input(parcel_id), _ws.attention(parcel_id)
-    rollout = weights_figure(parcel.dates, parcel.curve, parcel.curve_name, result.rollout, "rollout",
-                             cloudy=parcel.cloudy, title="Attention rollout (mean attention received) under the "
-                                                         f"{parcel.curve_name} of the model input")
-    return rollout, attention_grid(result.matrices, parcel.dates)
+    return weights_figure(parcel.dates, parcel.curve, parcel.curve_name, result.rollout, "rollout",
+                          cloudy=parcel.cloudy, title="Attention rollout (mean attention received) under the "
+                                                      f"{parcel.curve_name} of the model input")
 
 
-def attention_figures(model: Classifier, ds: Any, parcel_id: int) -> tuple[Any, Any]:
-    """(attention rollout under the parcel's curve, per-layer and per-head attention maps) of one
-    parcel (built once)."""
-    return _attention_figures(_model_key(model, ds), _dataset_key(ds), int(parcel_id), workspace(model, ds))
+def attention_rollout(model: Classifier, ds: Any, parcel_id: int) -> Any:
+    """The attention rollout of one parcel under its curve (built once)."""
+    return _attention_rollout(_model_key(model, ds), _dataset_key(ds), int(parcel_id), workspace(model, ds))
+
+
+@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _attention_maps(model_key: str, dataset_key: DatasetKey, parcel_id: int, layer: int | None,
+                    _ws: Workspace) -> Any:
+    from cropviz.viz.explain import attention_grid
+
+    parcel, matrices = _ws.parcel_input(parcel_id), _ws.attention(parcel_id).matrices
+    if layer is None:
+        return attention_grid(matrices, parcel.dates)
+    return attention_grid(matrices[layer - 1:layer], parcel.dates, layer_numbers=[layer])
+
+
+def attention_maps(model: Classifier, ds: Any, parcel_id: int, layer: int | None = None) -> Any:
+    """The attention maps of one parcel per head, of layer ``layer`` (1-based) or of every layer
+    (None), built once."""
+    return _attention_maps(_model_key(model, ds), _dataset_key(ds), int(parcel_id),
+                           None if layer is None else int(layer), workspace(model, ds))
 
 
 @st.cache_resource(show_spinner="Summarising attention on cloudy observations...", max_entries=16)

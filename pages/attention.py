@@ -30,7 +30,7 @@ if require(ctx):
                 f"season (dates on the axes); {int(cloudy.sum())} of them are cloud-flagged.")
     if model.info.shuffle_time:
         st.warning("This model was trained on time-shuffled sequences: the observations are in permuted order.")
-    rollout, grid = cache.attention_figures(model, ctx.dataset, ctx.selected_id)
+    rollout = cache.attention_rollout(model, ctx.dataset, ctx.selected_id)
     show_figure(rollout, f"parcel-{ctx.selected_id}-rollout", key="attention_rollout")
     st.caption(f"Rollout weights sum to 1; uniform attention would give {1 / len(dates):.3f} per observation. "
                f"Cloud-flagged observations receive {result.rollout[cloudy].mean() * len(dates):.2f}x "
@@ -38,7 +38,13 @@ if require(ctx):
                if cloudy.any() and (~cloudy).any() else "")
     view = view_picker(VIEWS, "attention_view")
     if view == "maps":
-        show_figure(grid, f"parcel-{ctx.selected_id}-attention", key="attention_grid")
+        # one layer at a time, as BertViz's head view: all of them take seconds to draw in a browser
+        layers = len(result.matrices)
+        layer = st.segmented_control("Layer", [*range(1, layers + 1), "all"], default=layers, required=True,
+                                     key="attention_layer",
+                                     format_func=lambda v: "all layers" if v == "all" else f"layer {v}")
+        grid = cache.attention_maps(model, ctx.dataset, ctx.selected_id, None if layer == "all" else int(layer))
+        show_figure(grid, f"parcel-{ctx.selected_id}-attention-{layer}", key="attention_grid")
         st.stop()
     st.header("Does the model ignore clouds? (region)")
     results = cache.precomputed(model, ctx.dataset)

@@ -90,7 +90,7 @@ class _Calls:
 
 def _clear_parcel_caches() -> None:
     for cached in (cache._workspace, cache._parcel, cache._parcel_trajectory, cache._probability_figure,
-                   cache._chips, cache._attention_figures, cache._cloud_attention_view):
+                   cache._chips, cache._attention_rollout, cache._attention_maps, cache._cloud_attention_view):
         cached.clear()
 
 
@@ -146,13 +146,17 @@ def test_an_attention_rerun_runs_the_model_and_draws_nothing_again(app, demo_roo
     clouds = _Calls(monkeypatch, cropviz.viz.explain, "cloud_attention_figure")
     app.query_params["attention_view"] = "clouds"  # the region's view, drawn below the parcel's rollout
     _open(app, "pages/attention.py", int(ids.iloc[2]))
-    assert (passes.count, grids.count, clouds.count) == (1, 1, 1)
+    assert (passes.count, grids.count, clouds.count) == (1, 0, 1)  # the maps are not shown: not drawn
     app.run()
     assert not app.exception
-    assert (passes.count, grids.count, clouds.count) == (1, 1, 1)
+    assert (passes.count, grids.count, clouds.count) == (1, 0, 1)
     app.selectbox(key="attention_parcel").select(int(ids.iloc[3])).run()  # a new parcel: its own views only
     assert not app.exception
-    assert (passes.count, grids.count, clouds.count) == (2, 2, 1)
+    assert (passes.count, grids.count, clouds.count) == (2, 0, 1)
+    app.segmented_control(key="attention_view").set_value("maps").run()
+    app.run()
+    assert not app.exception
+    assert (passes.count, grids.count, clouds.count) == (2, 1, 1)
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -112,6 +114,15 @@ def test_attention_page_shows_rollout_and_cloud_numbers(app):
     # the first render draws the parcel's rollout and its per-layer maps, not the region
     assert chart_keys(app) == ["attention_rollout", "attention_grid"] and not app.dataframe
     assert app.query_params["attention_view"] == "maps"
+    # the last layer's heads by default (all of them take seconds to draw), every layer on request
+    picker = app.segmented_control(key="attention_layer")
+    layers = len(picker.options) - 1
+    grid = json.loads(app.get("plotly_chart")[1].proto.spec)
+    assert picker.value == layers and len(grid["data"]) == 2
+    assert grid["layout"]["annotations"][0]["text"] == f"layer {layers} · head 1"
+    picker.set_value("all").run()
+    _no_failures(app)
+    assert len(json.loads(app.get("plotly_chart")[1].proto.spec)["data"]) == 2 * layers
     app.segmented_control(key="attention_view").set_value("clouds").run()
     _no_failures(app)
     assert chart_keys(app) == ["attention_rollout", "attention_clouds"]

@@ -47,6 +47,10 @@ def test_attention_grid_one_panel_per_layer_and_head():
     assert fig.data[5].hovertemplate.startswith("query %{y}<br>key %{x}")
     assert fig.layout.xaxis6.type == fig.layout.yaxis6.type == "category"
     assert fig.layout.annotations[5].text == "layer 3 · head 2"
+    one = attention_grid(matrices[2:], DATES, layer_numbers=[3])
+    assert [a.text for a in one.layout.annotations[:2]] == ["layer 3 · head 1", "layer 3 · head 2"]
+    with pytest.raises(ConfigurationError, match="2 layer numbers for 3 layers"):
+        attention_grid(matrices, DATES, layer_numbers=[1, 2])
     assert all(t.coloraxis == "coloraxis" for t in fig.data)
 
 

@@ -100,26 +100,30 @@ def _distinct(labels: list[str]) -> list[str]:
 
 
 def attention_grid(matrices: np.ndarray, dates: Sequence | np.ndarray,
-                   title: str | None = None) -> go.Figure:
+                   title: str | None = None, layer_numbers: Sequence[int] | None = None) -> go.Figure:
     """Grid of attention heatmaps, one row per layer and one column per head (L x H x T x T),
-    sharing one colour scale. Date ticks and axis titles (query date, key date) are drawn on the
-    outer panels only, so they never run into the panel titles. The axes are categories named by
-    date (repeated dates numbered), which the hover shows: no per-cell text is sent."""
+    sharing one colour scale; ``layer_numbers`` name the rows (default 1 ... L). Date ticks and
+    axis titles (query date, key date) are drawn on the outer panels only, so they never run into
+    the panel titles. The axes are categories named by date (repeated dates numbered), which the
+    hover shows: no per-cell text is sent."""
     labels = _distinct(date_labels(dates))
     a = np.asarray(matrices, dtype=float)
     if a.ndim != 4:
         raise ConfigurationError(
             f"attention_grid needs an L x H x T x T array, got shape {a.shape}")
     n_layers, n_heads = a.shape[:2]
+    numbers = list(range(1, n_layers + 1)) if layer_numbers is None else [int(k) for k in layer_numbers]
+    if len(numbers) != n_layers:
+        raise ConfigurationError(f"attention_grid: {len(numbers)} layer numbers for {n_layers} layers")
     row_height = 300
     height = 90 + row_height * n_layers + 60
     fig = make_subplots(rows=n_layers, cols=n_heads, horizontal_spacing=0.03,
                         vertical_spacing=min(0.3, 60 / height) if n_layers > 1 else 0.0,
-                        subplot_titles=[f"layer {i + 1} · head {j + 1}"
+                        subplot_titles=[f"layer {numbers[i]} · head {j + 1}"
                                         for i in range(n_layers) for j in range(n_heads)])
     cells = [(i, j) for i in range(n_layers) for j in range(n_heads)]  # make_subplots numbers axes row-major
     # float32 halves what is sent; attention needs no more than 4 digits
-    fig.add_traces([go.Heatmap(z=_square(a[i, j], labels, f"attention of layer {i + 1} head {j + 1}"
+    fig.add_traces([go.Heatmap(z=_square(a[i, j], labels, f"attention of layer {numbers[i]} head {j + 1}"
                                          ).astype(np.float32), x=labels, y=labels, coloraxis="coloraxis",
                                hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>")
                     for i, j in cells],

@@ -93,7 +93,9 @@ if require(ctx):
 
     st.subheader("Nearest neighbours in the model's embedding")
     neighbours, curves_figure = cache.neighbour_view(model, ds, parcel_id)
-    show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True)
+    show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True,
+               column_config={"true_class": "labelled", "pred_class": "predicted",
+                              "confidence": st.column_config.NumberColumn("confidence", format="%.2f")})
     show_figure(curves_figure, f"parcel-{parcel_id}-neighbour-curves", key="dossier_neighbour_curves")
 
     st.subheader("Evidence")

@@ -136,5 +136,8 @@ def test_dossier_of_a_cloudy_misclassified_parcel_attributes_that_parcel_only(ap
     # the parcel, then its misclassified cloudy neighbours: never the region's other parcels
     neighbours = set(full.at[target, "neighbours"])
     assert rows_attributed[0] == 1 and sum(rows_attributed) <= 1 + len(neighbours & set(attributed))
-    table = next(d.value for d in app.dataframe if "rank" in d.value.columns)
+    shown = next(d for d in app.dataframe if "rank" in d.value.columns)
+    table = shown.value
     assert table["verdict"].tolist() == full.loc[table["id"], "verdict"].tolist()
+    labels = {name: config.get("label") for name, config in json.loads(shown.proto.columns).items()}
+    assert (labels["true_class"], labels["pred_class"]) == ("labelled", "predicted")  # not raw names

@@ -290,11 +290,18 @@ class Workspace:
         ``ids`` whose verdict needs it (misclassified, with cloud-flagged inputs; kept) and their
         verdicts assigned again. Needs a store with a folder to be fast."""
         from cropviz.diagnose.verdict import assign
+        from cropviz.errors import ConfigurationError
 
         wanted = [int(i) for i in ids]
-        if self.store.contains("diagnosis", self._stored_key(explain="wrong")):
-            return self.diagnosis().set_index("id").loc[wanted].reset_index()
-        rows = self.diagnosis(explain="none").set_index("id").loc[wanted].reset_index()
+        stored = self.store.contains("diagnosis", self._stored_key(explain="wrong"))
+        region = (self.diagnosis() if stored else self.diagnosis(explain="none")).set_index("id")
+        unknown = sorted(set(wanted) - set(region.index))
+        if unknown:
+            raise ConfigurationError(f"{self.model.label} does not read parcel(s) {unknown[:5]} of "
+                                     f"{self.dataset.region}")
+        rows = region.loc[wanted].reset_index()
+        if stored:
+            return rows
         need = rows.loc[(rows["cloudy_inputs"] > 0) & (rows["true"] != rows["pred"]), "id"]
         missing = [parcel_id for parcel_id in dict.fromkeys(need.tolist()) if parcel_id not in self._cloud_shares]
         if missing:

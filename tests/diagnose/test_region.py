@@ -7,6 +7,7 @@ import pytest
 
 from cropviz.data import open_breizhcrops
 from cropviz.diagnose import diagnose, in_training_regions, suspected_label_errors
+from cropviz.errors import ConfigurationError
 
 REQUIRED = ["id", "true", "pred", "confidence", "margin", "second_class", "label_quality", "knn_agreement",
             "cloud_attribution_share", "flips_without_clouds", "atypicality", "verdict", "reason"]
@@ -96,3 +97,5 @@ def test_a_parcels_diagnosis_equals_the_regions_without_attributing_the_region(p
     pd.testing.assert_frame_equal(workspace.parcel_diagnosis(ids).set_index("id")[columns], full.loc[ids, columns],
                                   atol=1e-5)
     assert len(attributed_rows) == 2
+    with pytest.raises(ConfigurationError, match=r"does not read parcel\(s\) \[-1\] of frh04"):
+        workspace.parcel_diagnosis([ids[0], -1])

@@ -49,11 +49,13 @@ def short_date_labels(dates: Sequence | np.ndarray) -> list[str]:
     return [d.strftime("%d %b") for d in pd.to_datetime(np.asarray(dates))]
 
 
-def _ticks(labels: list[str], max_ticks: int = 12) -> dict:
+def _ticks(labels: list[str], max_ticks: int = 12, values: list[str] | None = None) -> dict:
+    """At most ``max_ticks`` of ``labels`` as tick texts, at positions 0 ... T-1 (or at the
+    categories ``values``)."""
     step = max(1, int(np.ceil(len(labels) / max_ticks)))
     pos = list(range(0, len(labels), step))
-    return {"tickmode": "array", "tickvals": pos, "ticktext": [labels[i] for i in pos],
-            "tickangle": -45}
+    return {"tickmode": "array", "tickvals": pos if values is None else [values[i] for i in pos],
+            "ticktext": [labels[i] for i in pos], "tickangle": -45}
 
 
 def _square(matrix: np.ndarray, labels: list[str], what: str) -> np.ndarray:
@@ -128,9 +130,7 @@ def attention_grid(matrices: np.ndarray, dates: Sequence | np.ndarray,
                                hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>")
                     for i, j in cells],
                    rows=[i + 1 for i, _ in cells], cols=[j + 1 for _, j in cells])
-    short = short_date_labels(dates)
-    step = max(1, int(np.ceil(len(labels) / 6)))
-    ticks = {"tickmode": "array", "tickvals": labels[::step], "ticktext": short[::step], "tickangle": -45}
+    ticks = _ticks(short_date_labels(dates), max_ticks=6, values=labels)
     axes: dict[str, dict] = {}
     for k, (i, j) in enumerate(cells):  # every axis in one layout update (plotly validates each update)
         suffix = str(k + 1) if k else ""

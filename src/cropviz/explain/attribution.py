@@ -227,13 +227,23 @@ def _deeplift(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, bas
 
     DeepLift hangs hooks on every module for the duration of a call; on a model shared between
     threads (the app's cached model) they would catch the other threads' forward passes. The
-    replica costs one copy of the weights per call. Captum's convergence delta evaluates the
-    parcels and baselines a second time; the outputs of DeepLift's own pass over both (the hooks
-    change only the backward pass) give the same delta for half the model evaluations.
+    replica costs one copy of the weights per call. Where every parcel has the same baseline
+    (zeros, one given baseline) and the only modules Captum treats as nonlinear are ReLUs, the
+    baseline is evaluated once, not once per parcel (:func:`_deeplift_shared_baseline`: the same
+    values for about half the model evaluations). Otherwise Captum runs; its convergence delta
+    evaluates the parcels and baselines a second time, so the delta comes from the outputs of
+    DeepLift's own pass over both (the hooks change only the backward pass): the same delta for
+    half the model evaluations.
     """
     from captum.attr import DeepLift
 
-    recorder = _Recording(copy.deepcopy(model))
+    replica = copy.deepcopy(model)
+    shared = _shared_baseline(inputs, baseline)
+    if shared is not None:
+        fast = _deeplift_shared_baseline(replica, inputs, targets, shared)
+        if fast is not None:
+            return fast
+    recorder = _Recording(replica)
     with warnings.catch_warnings():  # Captum announces its temporary hooks on every call
         warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
         attr = DeepLift(recorder).attribute(inputs.requires_grad_(True), baselines=baseline, target=targets)
@@ -242,6 +252,73 @@ def _deeplift(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, bas
         raise ConfigurationError(f"deeplift: expected one pass over {n} parcels and {n} baselines")
     picked = recorder.output.gather(1, targets.repeat(2).unsqueeze(1)).squeeze(1)
     return attr.detach(), attr.detach().sum(dim=(1, 2)) - (picked[:n] - picked[n:])
+
+
+#: Captum's DeepLift: below this |input - baseline input| a ReLU passes its plain gradient.
+DEEPLIFT_EPS = 1e-10
+
+
+def _shared_baseline(inputs: torch.Tensor, baseline: torch.Tensor | None) -> torch.Tensor | None:
+    """The one baseline (1 x ...) of every parcel of the batch, or None where they differ."""
+    if baseline is None:
+        return torch.zeros_like(inputs[:1])
+    if baseline.shape[0] == 1 or torch.equal(baseline, baseline[:1].expand_as(baseline)):
+        return baseline[:1].to(inputs.dtype)
+    return None
+
+
+def _deeplift_shared_baseline(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                              baseline: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """DeepLift (Captum's rescale rule) of N parcels against one baseline, evaluated once.
+
+    Captum runs the parcels and N copies of the baseline in one batch, records each nonlinear
+    module's input and output in both halves, and on the way back replaces the module's gradient
+    by ``(output - baseline output) / (input - baseline input)`` (its plain gradient where the
+    inputs differ by less than :data:`DEEPLIFT_EPS`); attributions are ``(x - baseline) x``
+    that gradient. Rows are independent in eval mode, so one pass over the baseline gives every
+    parcel's reference activations. Applies to models whose modules of Captum's nonlinear kinds
+    are all (non-inplace) ReLUs, each called once; returns None otherwise (the caller runs
+    Captum). ``model`` must be private to the call: it carries hooks while this runs.
+    """
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+
+    nonlinear = [m for m in model.modules() if type(m) in SUPPORTED_NON_LINEAR]
+    if any(type(m) is not nn.ReLU or m.inplace for m in nonlinear):
+        return None
+    references: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in nonlinear}
+
+    def record(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        references[module].append((args[0].detach(), output.detach()))
+
+    def rescale(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        x = args[0]
+        reference_in, reference_out = references[module][0]
+        delta_in = x.detach() - reference_in
+        slope = torch.where(delta_in.abs() < DEEPLIFT_EPS, (x.detach() > 0).to(x.dtype),
+                            (output.detach() - reference_out) / delta_in)
+        return output.detach() + slope * (x - x.detach())  # the value of ``output``, the gradient ``slope``
+
+    handles = [m.register_forward_hook(record) for m in nonlinear]
+    try:
+        with torch.no_grad():
+            base_out = model(baseline)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if any(len(calls) != 1 for calls in references.values()):  # a module called twice: Captum's case
+        return None
+    handles = [m.register_forward_hook(rescale) for m in nonlinear]
+    try:
+        rows = inputs.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = model(rows)
+            grads = torch.autograd.grad(out.gather(1, targets.unsqueeze(1)).sum(), rows)[0]
+    finally:
+        for handle in handles:
+            handle.remove()
+    attr = (inputs - baseline) * grads
+    gain = out.detach().gather(1, targets.unsqueeze(1)).squeeze(1) - base_out[0, targets]
+    return attr, attr.flatten(1).sum(dim=1) - gain
 
 
 class _Recording(nn.Module):

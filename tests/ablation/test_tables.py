@@ -63,6 +63,16 @@ def test_paper_tables_hold_the_published_numbers():
         paper_table(5)
 
 
+def test_paper_tables_are_read_once_and_handed_out_as_copies():
+    first = paper_table(2)
+    first.loc["GRU", "F-score"] = 0.0  # a caller's edit stays in its copy
+    tables = ablation.paper_tables()
+    tables.drop(tables.index, inplace=True)
+    assert paper_table(2).loc["GRU", "F-score"] == 53.8
+    assert len(ablation.paper_tables()) > 0
+    assert paper_table(2) is not paper_table(2)
+
+
 def test_order_disagreements_put_both_models_side_by_side():
     import pandas as pd
 

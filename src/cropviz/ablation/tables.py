@@ -3,6 +3,7 @@ and the tables the ablation pages show."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -42,6 +43,11 @@ def command_line(root: str | Path = "DIR", out: str | Path = "FILE", folds: int 
 def paper_tables() -> pd.DataFrame:
     """The paper's published Tables 1-4 (real Sentinel-2 T31TFM data) as a long table:
     ``table, model, column, value`` (value is text for kernel lists, else a number) and ``source``."""
+    return _paper_tables().copy()
+
+
+@functools.cache
+def _paper_tables() -> pd.DataFrame:
     with resources.files("cropviz.data.resources").joinpath("seed004_tables.csv").open("r") as handle:
         frame = pd.read_csv(handle, dtype={"value": str})
     frame["number"] = pd.to_numeric(frame["value"], errors="coerce")
@@ -50,7 +56,12 @@ def paper_tables() -> pd.DataFrame:
 
 def paper_table(number: int) -> pd.DataFrame:
     """Paper table ``number`` (1-4) in its printed form: one row per model (per class for 3)."""
-    frame = paper_tables()
+    return _paper_table(number).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _paper_table(number: int) -> pd.DataFrame:
+    frame = _paper_tables()
     part = frame[frame["table"] == number]
     if part.empty:
         raise ConfigurationError(f"the seed 004 paper has tables 1-4, not {number}")

@@ -12,8 +12,18 @@ from cropviz.viz.explain import attribution_heatmap, compare_attributions, top_o
 from cropviz.viz.trajectories import add_observation_weights, probability_bar, trajectory_figure
 
 BASELINES = {"zeros": "zeros", "class mean trajectory": "class_mean", "cloud-free median": "cloud_free_median"}
-#: Integrated gradients' convergence delta below this size: the attributions add up.
+#: A convergence delta below this size: the attributions add up.
 DELTA_TOLERANCE = 0.05
+#: What a larger delta means, per method that reports one.
+DELTA_ADVICE = {
+    "integrated_gradients": "raise the IG steps before trusting the ranking of the observations.",
+    "deeplift": "DeepLift's rescale rule applies to the model's ReLU modules only; its other nonlinearities "
+                "(activations written as functions, the attention's softmax, layer norms, pooling by max) pass "
+                "plain gradients, so DeepLift's attributions need not add up on this model. Where the ranking "
+                "matters, compare with integrated gradients, which add up with enough steps.",
+    "gradient_shap": "GradientShap's delta is an average over random baselines and path points; compare with "
+                     "integrated gradients before trusting the ranking of the observations.",
+}
 #: The analyses below the trajectory, one drawn at a time (URL name -> label).
 VIEWS = {"time_band": "Time x band", "compare": "Compare", "what_if": "What-if", "sanity": "Sanity check",
          "classes": "Class patterns"}
@@ -70,10 +80,9 @@ if require(ctx):
         st.metric("Convergence delta (sum of attributions - (f(x) - f(baseline)))", f"{delta:.2e}",
                   help="How far the attributions fall short of explaining the whole change of the class "
                        "log-probability from the baseline to this parcel. Near 0 (below about 0.05 in size) "
-                       "the attributions add up; a larger value asks for more IG steps.")
+                       "the attributions add up.")
         if abs(delta) >= DELTA_TOLERANCE:
-            st.warning(f"The attributions miss {delta:+.2f} of the log-probability change: raise the IG steps "
-                       "before trusting the ranking of the observations.")
+            st.warning(f"The attributions miss {delta:+.2f} of the log-probability change: {DELTA_ADVICE[method]}")
         else:
             st.caption(f"|delta| below {DELTA_TOLERANCE}: the attributions account for the whole change of the "
                        "class log-probability from the baseline to this parcel.")

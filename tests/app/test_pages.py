@@ -134,7 +134,7 @@ def test_attention_page_shows_rollout_and_cloud_numbers(app):
         table.loc["all classes", "cloudy"] * table.loc["all classes", "cloudy share"] == pytest.approx(1.0, abs=0.01)
 
 
-def test_attributions_page_reports_the_integrated_gradients_delta(app):
+def test_attributions_page_reports_the_convergence_delta_with_advice_per_method(app):
     app.run()
     app.switch_page("pages/attributions.py")
     app.run()
@@ -147,6 +147,13 @@ def test_attributions_page_reports_the_integrated_gradients_delta(app):
     app.select_slider(key="attr_steps").set_value(200).run()
     _no_failures(app)
     assert abs(delta()) < min(abs(coarse), 0.05)  # more steps: the attributions add up
+    app.selectbox(key="attr_method").select("deeplift").run()
+    _no_failures(app)
+    # the transformer's softmax, layer norms and max over time are not ReLU modules: DeepLift's
+    # attributions do not add up, and the advice is not "more IG steps"
+    assert abs(delta()) >= 0.05
+    advice = [w.value for w in app.warning if "of the log-probability change" in w.value]
+    assert len(advice) == 1 and "rescale rule" in advice[0] and "IG steps" not in advice[0]
     app.selectbox(key="attr_method").select("occlusion").run()
     _no_failures(app)
     assert not any(m.label.startswith("Convergence delta") for m in app.metric)

@@ -93,7 +93,7 @@ def test_region_animation_colours_parcels_when_decided():
     assert scale[0] == MISSING_COLOR and scale[3] == class_hex("corn")
     share, accuracy = fig.frames[-1].data[-2], fig.frames[-1].data[-1]
     assert list(share.y) == pytest.approx([0, 0.25, 0.75, 1.0])
-    assert list(accuracy.y)[1:] == pytest.approx([1.0, 2 / 3, 0.75])
+    assert list(accuracy.y)[1:] == pytest.approx([1.0, 2 / 3, 0.75], abs=1e-4)  # frames carry 4 decimals
     assert len(fig.frames[1].data[-2].x) == 2
 
 
@@ -118,3 +118,16 @@ def test_stop_date_distribution_figure_one_box_per_class():
 def test_sampled_stops_figure():
     fig = sampled_stops_figure(DATES, np.full(T, 1 / T), np.full(T, 1 / T), deterministic_step=2, n_samples=50)
     assert fig.data[0].type == "bar" and len(fig.data[0].x) == T
+
+
+def test_animation_frames_carry_lists_of_rounded_numbers():
+    """Lists, not numpy arrays: Streamlit copies the figure on every rerun, and plotly converts
+    each array on the way; four decimals are far below what a pixel or a hover shows."""
+    fig = _parcel()
+    frame = fig.frames[-1].to_plotly_json()
+    values = [trace["y"] for trace in frame["data"]]
+    assert all(isinstance(y, (list, tuple)) for y in values)
+    delta = np.linspace(0.05, 0.95, T)
+    # delta_t: after the classes, before P(stopped), the threshold and the two stop marks
+    np.testing.assert_allclose(frame["data"][-5]["y"], np.round(delta, 4))
+    assert any(v != round(v, 4) for v in delta)  # the rounding is seen

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, flop_registry
+from torch.utils.flop_counter import flop_registry
 
 from cropviz.explain import attribute_batch
 from cropviz.explain.methods import TABLE
@@ -61,9 +61,9 @@ def captum_per_parcel(model: nn.Module, method: str, X: torch.Tensor, targets: t
 
 
 class OperatorFlops(TorchDispatchMode):
-    """The FLOPs of every operator run, by ``torch.utils.flop_counter``'s formulas, without its
-    module tracking (whose hooks refuse ``torch.autograd.grad`` on a leaf, as the explanations
-    call it)."""
+    """The FLOPs of every operator run, by ``torch.utils.flop_counter``'s formulas, without
+    ``FlopCounterMode``'s module tracking (whose hooks refuse ``torch.autograd.grad`` on a leaf, as
+    the explanations call it)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,9 +95,9 @@ def counted_gflop(model: nn.Module, method: str, options: dict, device: torch.de
         p.requires_grad_(False)
     rows = TABLE[method].cost(shape[0], **options)
     x = torch.rand(rows, *shape, device=device, requires_grad=True)
-    with FlopCounterMode(display=False) as counter:
+    with OperatorFlops() as counter:
         frozen(x)[:, 0].sum().backward()
-    return counter.get_total_flops() / 1e9
+    return counter.flops / 1e9
 
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cropviz.errors import ConfigurationError
 from cropviz.store import Store, cache_key, settings_key
 from cropviz.types import IntArray
 
@@ -222,8 +223,6 @@ class Workspace:
     def observation_summary(self, column: str, period: str = "month", relative: bool = False,
                             split_cloudy: bool = True) -> pd.DataFrame:
         """Per class and period, ``column`` of every precomputed parcel (requires precomputed results)."""
-        from cropviz.errors import ConfigurationError
-
         results = self.precomputed()
         if results is None:
             raise ConfigurationError(f"no complete precomputed results of {self.model.label} on "
@@ -290,7 +289,6 @@ class Workspace:
         ``ids`` whose verdict needs it (misclassified, with cloud-flagged inputs; kept) and their
         verdicts assigned again. Needs a store with a folder to be fast."""
         from cropviz.diagnose.verdict import assign
-        from cropviz.errors import ConfigurationError
 
         wanted = [int(i) for i in ids]
         stored = self.store.contains("diagnosis", self._stored_key(explain="wrong"))

@@ -229,3 +229,16 @@ def test_the_app_configuration_limits_uploads(tmp_path, monkeypatch):
     limits = app_settings()
     server_limit = int(re.search(r"maxUploadSize = (\d+)", (shipped / "config.toml").read_text()).group(1))
     assert limits.checkpoint_upload_mb <= server_limit and limits.results_upload_mb <= server_limit
+
+
+def test_the_shipped_server_configuration_serves_locally_and_reruns_without_a_full_collection():
+    """.streamlit/config.toml: localhost, no file watcher, no gc.collect(2) after each script run."""
+    import tomllib
+
+    from streamlit import config
+
+    shipped = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    assert shipped["server"]["address"] == "127.0.0.1"
+    assert shipped["server"]["fileWatcherType"] == "none"
+    assert shipped["runner"]["postScriptGC"] is False
+    assert config.get_option("runner.postScriptGC") in (True, False)  # an option Streamlit still reads

@@ -11,7 +11,11 @@ CPU seconds instead of wall-clock seconds: with one thread on a shared, busy mac
 what stays comparable between runs. Prints a markdown table.
 
     python bench/bench_inference.py [--threads 2] [--batch 1024] [--repeats 5] [--models lstm,...]
-                                    [--clock wall|cpu]
+                                    [--clock wall|cpu] [--compile]
+
+``--compile`` adds ours compiled by TorchInductor (``cropviz.models.fast.compiled_inference``, the
+backend of ``cropviz precompute --compile``; CPU only), timed after its compilation, whose CPU
+seconds are printed too.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import torch
 from torch import nn
 
 from cropviz.models import registry
-from cropviz.models.fast import EVAL_ROWS
+from cropviz.models.fast import EVAL_ROWS, compiled_inference
 
 T, D, C = 45, 13, 9
 
@@ -69,8 +73,9 @@ def _time(model: Callable, x: torch.Tensor, clock: Callable[[], float]) -> float
 
 
 def measure(name: str, batch: int, repeats: int, device: torch.device,
-            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
-    """Median parcels/s of ours, ours on the whole batch, the reference, the reference in blocks."""
+            clock: Callable[[], float] = time.perf_counter, compiled: bool = False) -> dict[str, float]:
+    """Median parcels/s of ours, ours on the whole batch, the reference, the reference in blocks
+    (and ours compiled, with ``compile_seconds``: the CPU seconds of its first call)."""
     torch.manual_seed(0)
     ours = _eval(registry.build(name, num_classes=C, input_dim=D)).to(device)
     theirs = _eval(reference_model(name)).to(device)
@@ -80,13 +85,25 @@ def measure(name: str, batch: int, repeats: int, device: torch.device,
         "theirs": theirs,
         "theirs_blocked": lambda rows: torch.cat([theirs(part) for part in rows.split(EVAL_ROWS)]),
     }
+    compile_seconds = {}
+    if compiled:
+        fast = compiled_inference(ours)
+
+        def run_compiled(rows: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(False):  # the compiled graph runs under no_grad
+                return fast(rows)
+
+        started = time.process_time()
+        run_compiled(x[:1])
+        compile_seconds["compile_seconds"] = time.process_time() - started
+        models["ours_compiled"] = run_compiled
     runs: dict[str, list[float]] = {key: [] for key in models}
     for key in models:  # warm-up
         _time(models[key], x, clock)
     for _ in range(repeats):
         for key in models:
             runs[key].append(_time(models[key], x, clock))
-    return {key: batch / statistics.median(times) for key, times in runs.items()}
+    return {**{key: batch / statistics.median(times) for key, times in runs.items()}, **compile_seconds}
 
 
 def main() -> None:
@@ -98,6 +115,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall-clock seconds, or this process's CPU seconds (one thread, busy machine)")
+    parser.add_argument("--compile", action="store_true", help="also time ours compiled by TorchInductor (CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,14 +124,17 @@ def main() -> None:
           f"torch {torch.__version__}, "
           f"load average {load} on {os.cpu_count()} cores, {args.clock} clock\n")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    compiled = " compiled parcels/s | ratio, compiled | compilation (CPU s) |" if args.compile else ""
     print(f"| model | cropviz parcels/s | breizhcrops parcels/s | ratio | ratio, cropviz on the whole "
-          f"batch | ratio to breizhcrops in blocks of {EVAL_ROWS} |")
-    print("|---|---:|---:|---:|---:|---:|")
+          f"batch | ratio to breizhcrops in blocks of {EVAL_ROWS} |{compiled}")
+    print("|---|---:|---:|---:|---:|---:|" + "---:|" * (3 if args.compile else 0))
     for name in args.models.split(","):
-        rate = measure(name, args.batch, args.repeats, torch.device(args.device), clock)
+        rate = measure(name, args.batch, args.repeats, torch.device(args.device), clock, args.compile)
+        extra = (f" {rate['ours_compiled']:,.0f} | {rate['ours_compiled'] / rate['theirs']:.2f}x "
+                 f"| {rate['compile_seconds']:.1f} |" if args.compile else "")
         print(f"| {name} | {rate['ours']:,.0f} | {rate['theirs']:,.0f} | {rate['ours'] / rate['theirs']:.2f}x "
-              f"| {rate['ours_whole'] / rate['theirs']:.2f}x | {rate['ours'] / rate['theirs_blocked']:.2f}x |",
-              flush=True)
+              f"| {rate['ours_whole'] / rate['theirs']:.2f}x | {rate['ours'] / rate['theirs_blocked']:.2f}x |"
+              f"{extra}", flush=True)
 
 
 if __name__ == "__main__":

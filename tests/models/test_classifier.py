@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
 import pytest
 
 from cropviz.data import open_breizhcrops
+from cropviz.errors import ConfigurationError
 from cropviz.models import Classifier
+from cropviz.models.fast import EVAL_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +55,22 @@ def test_threads_sharing_a_classifier_get_the_sequential_predictions(dataset):
     for got in results.values():
         for a, b in zip(got, expected, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="TorchInductor writes C++ for the CPU: needs g++")
+@pytest.mark.timeout(300)
+def test_compiled_log_probs_equal_the_eager_model_on_any_batch_size(dataset):
+    eager = Classifier.open("transformer", device="cpu")
+    compiled = Classifier.open("transformer", device="cpu").compile()
+    x = eager.inputs(dataset, eager.parcel_ids(dataset)).x
+    x = np.concatenate([x] * (2 * EVAL_ROWS // len(x) + 1))[:2 * EVAL_ROWS + 3]  # two blocks and a padded one
+    expected = eager.log_probs(x, batch_size=200)
+    got = compiled.log_probs(x, batch_size=200)
+    assert got.shape == expected.shape == (2 * EVAL_ROWS + 3, len(eager.classes))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(compiled.log_probs(x[:5]), expected[:5], rtol=0, atol=1e-5)
+
+
+def test_compiling_the_random_forest_is_refused():
+    with pytest.raises(ConfigurationError, match="nothing to compile"):
+        Classifier.open("random_forest", device="cpu").compile()

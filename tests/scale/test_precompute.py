@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -78,6 +79,20 @@ def test_predictions_and_explanations_equal_single_process(demo_root, models, cl
     assert agg["count"].sum() == len(ds) and agg["count"].iloc[c] == (preds == c).sum()
     np.testing.assert_allclose(agg.iloc[c, 1:].to_numpy(float), ig.per_observation[preds == c].mean(axis=0),
                                atol=1e-4)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="TorchInductor writes C++ for the CPU: needs g++")
+@pytest.mark.timeout(300)
+def test_compiled_workers_predict_as_the_eager_model(demo_root, models, cluster, tmp_path):
+    from cropviz.data import open_breizhcrops
+    from cropviz.models.classifier import Classifier
+
+    out = _run(demo_root, models["tf"], tmp_path / "tf", cluster, compiled=True)
+    expected = Classifier.open(models["tf"], device="cpu").predict(open_breizhcrops(demo_root, REGION))
+    got = open_precomputed(out).predictions().sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[["id", "true", "pred"]], expected[["id", "true", "pred"]])
+    np.testing.assert_allclose(got.filter(like="prob_"), expected.filter(like="prob_"), rtol=0, atol=1e-5)
+    assert _last_run(out)["computed"] == PARTS
 
 
 @pytest.mark.timeout(120)

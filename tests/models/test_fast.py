@@ -8,7 +8,9 @@ from captum.attr import DeepLift
 from torch import Tensor, nn
 
 from cropviz.models import registry
-from cropviz.models.fast import EVAL_ROWS, chunked_inference
+from cropviz.errors import ConfigurationError
+from cropviz.models import fast
+from cropviz.models.fast import EVAL_ROWS, chunked_inference, compiled_inference
 from tests.models.test_zoo import TINY
 from tests.models.zoo.helpers import randomise_batchnorm
 
@@ -75,3 +77,22 @@ def test_deeplift_on_a_batch_larger_than_a_block() -> None:
     assert values.shape == x.shape
     assert values.abs().sum() > 0
     torch.testing.assert_close(values, parts, rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_inference_says_why_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _Counting()
+    monkeypatch.setattr(fast.shutil, "which", lambda name: None)
+    with pytest.raises(ConfigurationError, match="needs a C.. compiler"):
+        compiled_inference(model)
+    monkeypatch.undo()
+
+    def failing_compile(function, **options):
+        def compiled(x: Tensor) -> Tensor:
+            raise RuntimeError("C++ compile error: cannot find immintrin.h\n(long log)")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    run = compiled_inference(model)
+    with pytest.raises(ConfigurationError, match=r"could not compile _Counting \(C\+\+ compile error: cannot find "
+                                                 r"immintrin.h\); run without --compile"):
+        run(torch.rand(3, T, D))

@@ -61,7 +61,7 @@ def compiled_inference(model: nn.Module) -> Callable[[Tensor], Tensor]:
 
     Returns a function of ``x`` (N x ...) -> the model's output for ``x``, equal to ``model(x)``
     up to float rounding. Raises ConfigurationError when no C++ compiler is found (Inductor
-    writes C++ for the CPU).
+    writes C++ for the CPU) or, on the first call, when the compilation fails.
     """
     if shutil.which("g++") is None and shutil.which("c++") is None:
         raise ConfigurationError("compiled inference needs a C++ compiler (g++), none found on the PATH; "
@@ -71,6 +71,20 @@ def compiled_inference(model: nn.Module) -> Callable[[Tensor], Tensor]:
     forward = inspect.unwrap(type(model).forward)  # the body, without the block loop of chunked_inference
     block = torch.compile(functools.partial(forward, model), dynamic=False)
     model.eval()
+    compiled = False
+
+    def run_block(part: Tensor) -> Tensor:
+        nonlocal compiled
+        if compiled:
+            return block(part)
+        try:  # the first call compiles
+            out = block(part)
+        except Exception as error:  # Inductor's failures come in many types; say which model and why
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigurationError(f"TorchInductor could not compile {type(model).__name__} ({reason}); "
+                                     "run without --compile") from error
+        compiled = True
+        return out
 
     def run(x: Tensor) -> Tensor:
         parts = []
@@ -79,7 +93,7 @@ def compiled_inference(model: nn.Module) -> Callable[[Tensor], Tensor]:
                 rows = part.shape[0]
                 if rows < EVAL_ROWS:
                     part = torch.cat([part, part.new_zeros(EVAL_ROWS - rows, *part.shape[1:])])
-                parts.append(block(part)[:rows])
+                parts.append(run_block(part)[:rows])
             return torch.cat(parts) if parts else forward(model, x)
 
     return run

@@ -24,7 +24,6 @@ EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
             ("length_percentile", "sequence length (percentile)"), ("entropy", "predictive entropy (nats)")]
 
 
-
 def raw_confidence_note(model: Classifier, ds: Any, parcel_id: int) -> str:
     """Say that the dossier's probability is calibrated, and give the model's own one (the map's)."""
     if not model.is_calibrated:

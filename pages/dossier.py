@@ -1,16 +1,13 @@
 """Parcel dossier: everything about the selected parcel in one scroll, from its verdict to the evidence."""
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app_support import cache
 from app_support.guard import shown_errors
-from app_support.state import banner, context, require, select_parcel
+from app_support.state import AppContext, banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
-from cropviz.models import Classifier
 from cropviz.viz.diagnosis import VERDICT_COLORS
 
 EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
@@ -24,12 +21,11 @@ EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
             ("length_percentile", "sequence length (percentile)"), ("entropy", "predictive entropy (nats)")]
 
 
-def raw_confidence_note(model: Classifier, ds: Any, parcel_id: int) -> str:
+def raw_confidence_note(ctx: AppContext, parcel_id: int) -> str:
     """Say that the dossier's probability is calibrated, and give the model's own one (the map's)."""
-    if not model.is_calibrated:
+    if not ctx.classifier.is_calibrated:
         return ""
-    predictions = cache.predictions(model, ds)
-    raw = predictions.loc[predictions["id"] == parcel_id, "confidence"]
+    raw = ctx.predictions.loc[ctx.predictions["id"] == parcel_id, "confidence"]
     return " calibrated" + (f"; the model's own {raw.iloc[0]:.2f}, as on the map" if len(raw) else "")
 
 
@@ -52,7 +48,7 @@ if require(ctx):
     st.markdown(f"### Verdict: :{'blue' if row['verdict'] == 'correct' else 'red'}[{row['verdict']}]")
     st.markdown(f"<span style='color:{color}'>■</span> {row['reason']}", unsafe_allow_html=True)
     st.markdown(f"**Parcel {parcel_id}** · labelled **{row['true_class']}** · predicted **{row['pred_class']}** "
-                f"(p={row['confidence']:.2f}{raw_confidence_note(model, ds, parcel_id)})")
+                f"(p={row['confidence']:.2f}{raw_confidence_note(ctx, parcel_id)})")
 
     where, probs = st.columns(2)
     with where:

@@ -23,11 +23,6 @@ def _no_failures(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def row_confidence(table, parcel_id: int) -> float:
-    """The (calibrated) confidence of parcel ``parcel_id`` in the diagnosis table."""
-    return float(table.loc[table["id"] == parcel_id, "confidence"].iloc[0])
-
-
 def _open(app, page: str):
     app.run()
     app.switch_page(page)
@@ -87,7 +82,8 @@ def test_dossier_shows_the_selected_parcels_verdict(app):
     context = app.session_state["context"]
     assert context.classifier.is_calibrated
     raw = float(context.table.set_index("id").loc[target, "confidence"])
-    assert f"(p={float(row_confidence(wrong, target)):.2f} calibrated; the model's own {raw:.2f}, as on the map)" in text
+    calibrated = float(wrong.loc[wrong["id"] == target, "confidence"].iloc[0])
+    assert f"(p={calibrated:.2f} calibrated; the model's own {raw:.2f}, as on the map)" in text
     assert app.query_params["parcel"] == str(target)
     # the trajectory and the neighbours' curves are the page's Plotly charts; probabilities are a table
     assert chart_keys(app) == ["dossier_trajectory", "dossier_neighbour_curves"]

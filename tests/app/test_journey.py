@@ -234,7 +234,6 @@ def test_the_app_configuration_limits_uploads(tmp_path, monkeypatch):
 def test_the_shipped_server_configuration_serves_locally_and_reruns_without_a_full_collection():
     """.streamlit/config.toml: localhost, no file watcher, no gc.collect(2) after each script run."""
     import tomllib
-
     from streamlit import config
 
     shipped = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())

@@ -7,9 +7,8 @@ import torch
 from captum.attr import DeepLift
 from torch import Tensor, nn
 
-from cropviz.models import registry
 from cropviz.errors import ConfigurationError
-from cropviz.models import fast
+from cropviz.models import fast, registry
 from cropviz.models.fast import EVAL_ROWS, chunked_inference, compiled_inference
 from tests.models.test_zoo import TINY
 from tests.models.zoo.helpers import randomise_batchnorm

@@ -17,6 +17,18 @@ def app_env(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "CROPVIZ_MODELS": str(REPO / "models")}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def components_scanned_once():
+    """Each new AppTest scans every installed distribution for Streamlit components (0.3-0.4 s,
+    150 times in these tests); what is installed cannot change during a test session."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scanned = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: scanned)
+        yield
+
+
 @pytest.fixture
 def app(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
     """A fresh AppTest of app.py (not yet run)."""

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app_support.memory import freeze_after_new_imports
 from app_support.state import route_through_app, sidebar
 
 # An emoji icon is drawn by the browser as an inline SVG; a ":material/...:" icon would be fetched
@@ -35,3 +36,4 @@ PAGES = {
 navigation = st.navigation(PAGES)
 sidebar()
 navigation.run()
+freeze_after_new_imports()

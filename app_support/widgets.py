@@ -104,7 +104,7 @@ def paper_directions(study: Seed004Study, claims: tuple[str, ...], key: str, cap
     for line in warnings:
         st.warning(line)
     if warnings:
-        st.caption(study.direction_reason())
+        st.caption(study.direction_reason(claims))
 
 
 def seed004_results(key: str) -> Seed004Study:

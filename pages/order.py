@@ -27,14 +27,11 @@ st.markdown(
     "observations as a set (a memory of what was seen).")
 explainer = st.container()
 study = seed004_results("order_results_upload")
-size = ("the size of a run is given by its results file" if study.results is None else
-        f"this run has {study.run_summary()}, so differences "
-        + ("within the fold spread are noise" if study.folds > 1 else "of a few F1 points may be noise"))
 explainer.info(
     "**What the demo can show:** the protocol end to end (training both orders, per-class losses, the "
     "parcels where the two models disagree and what each model looks at). **What it cannot:** the size of "
     "the effect on real crops. The demo is simulated: its data are made by cropviz's simulator and its numbers "
-    f"are not BreizhCrops results; {size}. To measure it on real "
+    f"are not BreizhCrops results; {study.size_note()}. To measure it on real "
     f"data (BreizhCrops layout with patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}` "
     "and upload the file below.")
 

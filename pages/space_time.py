@@ -22,15 +22,12 @@ st.markdown(
     "and the best models spent ~90 % of their parameters on time.")
 explainer = st.container()
 study = seed004_results("space_results_upload")
-size = ("the size of a run is given by its results file" if study.results is None else
-        f"this run has {study.run_summary()}, so differences "
-        + ("within the fold spread are noise" if study.folds > 1 else "of a few F1 points may be noise"))
 explainer.info(
     "**What the demo can show:** the six architectures with their parameter split (Table 1), trained and "
     "tested with the same protocol, and the tables in the paper's form. **What it cannot:** whether *real* "
     "patches carry little crop information in their shape and texture. The demo is simulated: its patches are "
     "made by cropviz's simulator, so whatever spatial signal they hold is what the simulator put there, and its "
-    f"numbers are not BreizhCrops results; {size}. To measure it on real data (BreizhCrops layout with "
+    f"numbers are not BreizhCrops results; {study.size_note()}. To measure it on real data (BreizhCrops layout with "
     f"patches): `{study.command_line('DIR', 'results/time_space.json', folds=5)}`, then upload the file below.")
 
 results = study.results

@@ -178,6 +178,8 @@ def test_paper_directions_that_fail_or_lack_runs():
     assert len(warnings) == 2  # the ConvLSTM claim is not checked, not failed
     assert study.folds == 3
     assert study.run_summary() == "60 simulated patch parcels, 3-fold cross-validation, 2 epochs"
+    assert study.size_note().endswith("2 epochs, so differences within the fold spread are noise")
+    assert ablation.Seed004Study(None).size_note() == "the size of a run is given by its results file"
     assert "simulated" in study.direction_reason() and "not BreizhCrops results" in study.direction_reason()
     # one split, a difference of 58.3 - 48.3 (9.999... in floating point) meets the 10-point claim
     single = _hand_results([_hand_row("cnn", "ordered", [48.3]), _hand_row("gru", "ordered", [58.3])], folds=1)
@@ -185,6 +187,7 @@ def test_paper_directions_that_fail_or_lack_runs():
     assert (row["ours"], row["holds"]) == (10.0, True) and np.isnan(row["ours_std"])
     assert row["detail"] == "GRU ordered 58.3 vs CNN ordered 48.3 on one split: +10.0"
     assert "--folds 5" in ablation.Seed004Study(single).direction_reason()
+    assert ablation.Seed004Study(single).size_note().endswith("so differences of a few F1 points may be noise")
 
 
 def test_direction_reason_explains_a_failed_order_claim_on_the_demo_with_its_numbers():

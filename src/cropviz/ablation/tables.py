@@ -394,6 +394,14 @@ class Seed004Study:
         return (f"{parcels if parcels is not None else 'an unknown number of'} {kind}, {split}, "
                 f"{protocol.get('epochs', '?')} epochs" + (f" (the paper: {paper})" if paper else ""))
 
+    def size_note(self) -> str:
+        """What the run's size says about its differences, e.g. 'this run has 2000 simulated patch
+        parcels, 5-fold cross-validation, 40 epochs, so differences within the fold spread are noise'."""
+        if self.results is None:
+            return "the size of a run is given by its results file"
+        return (f"this run has {self.run_summary()}, so differences "
+                + ("within the fold spread are noise" if self.folds > 1 else "of a few F1 points may be noise"))
+
     def direction_warnings(self, claims: Sequence[str] | None = None) -> list[str]:
         """One line per claim of :meth:`paper_directions` that the results do not show, with the
         numbers (:meth:`direction_reason` says why)."""

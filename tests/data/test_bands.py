@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cropviz.data.bands import BREIZHCROPS_ORDER, CUSTOM_LEVELS, SPECTRAL_BANDS, band_order, register_level
+from cropviz.data.bands import (
+    BREIZHCROPS_ORDER,
+    CUSTOM_LEVELS,
+    SPECTRAL_BANDS,
+    band_order,
+    register_level,
+    wavelength_order,
+)
 
 
 def test_the_breizhcrops_input_order_is_not_the_wavelength_order():
@@ -22,3 +29,9 @@ def test_imported_levels_get_their_bands_in_wavelength_order():
     assert BREIZHCROPS_ORDER["L1C"][0] == "B1"
     with pytest.raises(Exception, match="NOPE"):
         band_order("NOPE")
+
+
+def test_wavelength_order_sorts_the_package_order_and_puts_other_names_last():
+    package = BREIZHCROPS_ORDER["L1C"]
+    assert [package[k] for k in wavelength_order(package)] == list(SPECTRAL_BANDS["L1C"])
+    assert wavelength_order(["NDVI", "B8", "B4", "EVI"]) == [2, 1, 0, 3]

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cropviz.data.bands import SPECTRAL_BANDS, band_order
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import plotly_scale
 from cropviz.viz.explain import (
@@ -71,6 +72,15 @@ def test_attribution_heatmap_is_diverging_and_centred():
     assert list(h.y) == ["B2 blue", "B4 red", "B8 NIR"]
     assert fig.layout.yaxis.autorange == "reversed"  # first band on top, B1 ... B12 reading down
     assert h.zmid == 0 and h.zmin == -h.zmax == -np.abs(v).max()
+
+
+def test_attribution_heatmaps_list_the_bands_by_wavelength_whatever_the_model_order():
+    bands = list(band_order("L1C"))  # the breizhcrops package's order: B1, B10, B11, B12, B2, ...
+    v = RNG.normal(size=(10, len(bands)))
+    h = attribution_heatmap(v, DATES, bands).data[0]
+    assert [label.split()[0] for label in h.y] == list(SPECTRAL_BANDS["L1C"])
+    np.testing.assert_allclose(h.z[h.y.index("B10 cirrus")], v[:, bands.index("B10")])
+    np.testing.assert_allclose(h.z[-1], v[:, bands.index("B12")])
 
 
 def test_attribution_heatmap_of_magnitudes_uses_the_whole_sequential_scale():

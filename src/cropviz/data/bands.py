@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Columns of one parcel's h5 array, per processing level, in file order.
 H5_COLUMNS: dict[str, tuple[str, ...]] = {
     "L1C": ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12",
@@ -61,6 +63,13 @@ def register_level(name: str, columns: tuple[str, ...] | list[str], spectral: tu
     BREIZHCROPS_ORDER[name] = (BREIZHCROPS_ORDER["L1C"] if set(spectral) == set(SPECTRAL_BANDS["L1C"])
                                else spectral)
     CUSTOM_LEVELS[name] = {"columns": tuple(columns), "spectral": spectral, "flags": tuple(flags)}
+
+
+def wavelength_order(bands: Sequence[str]) -> list[int]:
+    """Positions of ``bands`` sorted by Sentinel-2 wavelength (B1, B2, ..., B8, B8A, B9, ..., B12);
+    names that are not Sentinel-2 bands follow, in their own order."""
+    rank = {band: k for k, band in enumerate(SPECTRAL_BANDS["L1C"])}
+    return sorted(range(len(bands)), key=lambda k: (rank.get(str(bands[k]), len(rank)), k))
 
 
 def band_order(level: str, order: str = "breizhcrops") -> tuple[str, ...]:

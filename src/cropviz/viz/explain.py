@@ -153,8 +153,13 @@ def _symmetric_range(*arrays: np.ndarray) -> float:
 
 
 def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw: Any) -> go.Heatmap:
+    """A T x D heatmap trace with the bands in wavelength order (models take them in other orders)."""
+    from cropviz.data.bands import wavelength_order
+
     t = len(labels)
-    names = [band_label(b) for b in bands]
+    order = wavelength_order(bands)
+    v = v[:, order]
+    names = [band_label(bands[k]) for k in order]
     hover = (np.asarray(labels, dtype=object)[None, :] + "<br>") + np.asarray(names, dtype=object)[:, None]
     return go.Heatmap(z=v.T, x=np.arange(t), y=names, text=hover,
                       hovertemplate="%{text}<br>attribution %{z:.4g}<extra></extra>", **kw)
@@ -171,8 +176,8 @@ def _check_attribution(values: np.ndarray, labels: list[str], bands: Sequence[st
 def attribution_heatmap(values: np.ndarray, dates: Sequence | np.ndarray, bands: Sequence[str],
                         title: str | None = None, signed: bool | None = None,
                         value_name: str = "attribution") -> go.Figure:
-    """Heatmap of a T x D attribution (x = observation date, y = band, first band on top,
-    labelled with what it measures).
+    """Heatmap of a T x D attribution (x = observation date, y = band in wavelength order from the
+    top, labelled with what it measures).
 
     Signed values get diverging colours centred at 0 (red positive, blue negative, symmetric
     range); magnitudes (``signed=False``, or by default when no value is negative) a sequential

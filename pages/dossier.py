@@ -9,6 +9,7 @@ from app_support.guard import shown_errors
 from app_support.state import AppContext, banner, context, require, select_parcel
 from app_support.widgets import show_figure, show_table
 from cropviz.viz.diagnosis import VERDICT_COLORS
+from cropviz.viz.explain import decisive_table
 
 EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
             ("self_confidence", "cleanlab self-confidence"),
@@ -94,7 +95,8 @@ if require(ctx):
     if decisive is not None:
         st.caption(f"The {len(decisive)} inputs with the largest |integrated gradients| of the predicted class "
                    f"({row['pred_class']}); ☁ = cloud-flagged.")
-        show_table(decisive, f"parcel-{parcel_id}-decisive", key="dossier_decisive", hide_index=True)
+        show_table(decisive_table(decisive), f"parcel-{parcel_id}-decisive", key="dossier_decisive",
+                   hide_index=True)
     change = "changes" if row["flips_without_clouds"] else "does not change"
     st.markdown(f"**Without clouds:** with its {row['cloudy_inputs']} cloud-flagged inputs interpolated from the "
                 f"clear ones, the prediction {change}: **{row['pred_without_clouds']}** "

@@ -92,6 +92,11 @@ def test_dossier_shows_the_selected_parcels_verdict(app):
     roles = probabilities.set_index("class")["role"]
     row = wrong.iloc[0]
     assert roles[row["true_class"]] == "labelled" and roles[row["pred_class"]] == "predicted"
+    # its decisive inputs read as on the Attributions page: days without a time, shares in percent
+    decisive = next(d.value for d in app.dataframe if "cloud-flagged" in d.value.columns)
+    assert list(decisive.columns) == ["observation", "date", "cloud-flagged", "attribution", "share of |attribution|"]
+    assert decisive["date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    assert decisive["share of |attribution|"].str.endswith("%").all()
 
 
 def test_embedding_page_draws_every_parcel_and_rings_the_selected_one(app):

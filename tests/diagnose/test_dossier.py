@@ -23,6 +23,7 @@ def test_decisive_observations_carry_their_cloud_flags():
     dates = np.array(["2017-03-01", "2017-04-01", "2017-05-01", "2017-06-01"], dtype="datetime64[ns]")
     cloudy = np.array([False, True, False, False])
     table = decisive_observations(per_observation, dates, cloudy, top=2)
+    assert table["observation"].tolist() == [2, 3]
     assert table["date"].dt.strftime("%Y-%m-%d").tolist() == ["2017-04-01", "2017-05-01"]
     assert table["attribution"].tolist() == [-0.9, 0.3]
     assert table["cloud_flagged"].tolist() == [True, False]

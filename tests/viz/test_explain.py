@@ -13,6 +13,7 @@ from cropviz.viz.explain import (
     band_label,
     cloud_attention_figure,
     compare_attributions,
+    decisive_table,
     top_observations_table,
 )
 
@@ -157,3 +158,17 @@ def test_top_observations_table_says_which_are_cloudy_with_plain_dates():
     assert list(table["share of |attribution|"]) == ["45%", "25%", "15%"]
     with pytest.raises(ConfigurationError):
         top_observations_table(top_k_observations(per_observation, k=3, dates=DATES), cloudy[:1])
+
+
+def test_the_dossiers_decisive_inputs_read_like_the_attributions_pages_top_observations():
+    from cropviz.diagnose.dossier import decisive_observations
+
+    dates = pd.to_datetime(["2017-03-01", "2017-04-01", "2017-05-01"])
+    decisive = decisive_observations(np.array([0.1, -0.6, 0.3]), dates.to_numpy(), np.array([False, True, False]),
+                                     top=2)
+    table = decisive_table(decisive)
+    top = pd.DataFrame({"index": [1, 2], "date": dates[[1, 2]], "value": [-0.6, 0.3], "share": [0.6, 0.3]})
+    pd.testing.assert_frame_equal(table, top_observations_table(top, [False, True, False]))
+    assert table.to_dict("list") == {"observation": [2, 3], "date": ["2017-04-01", "2017-05-01"],
+                                     "cloud-flagged": ["yes", "no"], "attribution": [-0.6, 0.3],
+                                     "share of |attribution|": ["60%", "30%"]}

@@ -27,14 +27,15 @@ def parcel_curves(ds: Any, ids: IntArray, name: str = "NDVI") -> list[Curve]:
 
 def decisive_observations(per_observation: np.ndarray, dates: np.ndarray, cloudy: np.ndarray | None,
                           top: int = 5) -> pd.DataFrame:
-    """The ``top`` model inputs of largest |attribution|: date, attribution, share of |attribution|,
-    cloud flag; largest first."""
+    """The ``top`` model inputs of largest |attribution|: observation (1 = the first input), date,
+    attribution, share of |attribution|, cloud flag; largest first."""
     values = np.asarray(per_observation, dtype=float)
     magnitude = np.abs(values)
     order = np.argsort(-magnitude, kind="stable")[:top]
     flags = np.zeros(len(values), bool) if cloudy is None else np.asarray(cloudy, dtype=bool)
     total = magnitude.sum()
-    return pd.DataFrame({"date": pd.to_datetime(np.asarray(dates)[order]), "attribution": values[order],
+    return pd.DataFrame({"observation": order + 1, "date": pd.to_datetime(np.asarray(dates)[order]),
+                         "attribution": values[order],
                          "share_of_total": magnitude[order] / total if total > 0 else 0.0,
                          "cloud_flagged": flags[order]})
 

@@ -208,11 +208,23 @@ def top_observations_table(top: pd.DataFrame, cloudy: Sequence[bool] | np.ndarra
     index = top["index"].to_numpy(int)
     if len(index) and index.max() >= len(mask):
         raise ConfigurationError(f"cloud flags of {len(mask)} observations do not cover observation {index.max()}")
-    return pd.DataFrame({"observation": index + 1,
-                         "date": pd.to_datetime(top["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
-                         "cloud-flagged": np.where(mask[index], "yes", "no"),
-                         "attribution": top["value"].to_numpy(float).round(4),
-                         "share of |attribution|": [f"{v:.0%}" for v in np.broadcast_to(top["share"], len(index))]})
+    return _observations_for_people(index + 1, top["date"], mask[index], top["value"],
+                                    np.broadcast_to(top["share"], len(index)))
+
+
+def decisive_table(decisive: pd.DataFrame) -> pd.DataFrame:
+    """A parcel dossier's decisive inputs (:func:`cropviz.diagnose.dossier.decisive_observations`)
+    in the form of :func:`top_observations_table`."""
+    return _observations_for_people(decisive["observation"], decisive["date"], decisive["cloud_flagged"],
+                                    decisive["attribution"], decisive["share_of_total"])
+
+
+def _observations_for_people(observation: Any, dates: Any, cloudy: Any, values: Any, shares: Any) -> pd.DataFrame:
+    return pd.DataFrame({"observation": np.asarray(observation, dtype=int),
+                         "date": pd.to_datetime(pd.Series(dates)).dt.strftime("%Y-%m-%d").to_numpy(),
+                         "cloud-flagged": np.where(np.asarray(cloudy, dtype=bool), "yes", "no"),
+                         "attribution": np.asarray(values, dtype=float).round(4),
+                         "share of |attribution|": [f"{v:.0%}" for v in np.asarray(shares, dtype=float)]})
 
 
 def _bar_trace(labels: list[str], v: np.ndarray, cloudy: np.ndarray | None, name: str) -> go.Bar:

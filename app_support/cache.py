@@ -362,7 +362,7 @@ def _parcel_animation(model_key: str, parcel_id: int, threshold: float, n_sample
     fig = parcel_early_animation(result.dates, result.ndvi, result.class_probs, result.delta, _model.classes,
                                  result.stop_step, result.final_pred,
                                  threshold=threshold if n_samples is None else None,
-                                 true_class=result.true, title=f"parcel {parcel_id}")
+                                 true_class=result.true, title=f"parcel {parcel_id}", cloudy=result.cloudy)
     return result, fig
 
 

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cropviz.errors import ConfigurationError
-from cropviz.viz.colors import CORRECT_COLOR, MISSING_COLOR, WRONG_COLOR, class_hex
+from cropviz.viz.colors import CLOUD_COLOR, CORRECT_COLOR, MISSING_COLOR, WRONG_COLOR, class_hex
+from cropviz.viz.trajectories import CLOUD_TRACE_NAME
 
 #: Trace names of the parcel animation that mark the stop moment.
 STOP_TRACE = "stop"
@@ -87,12 +88,14 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
                            classes: Sequence[str], stop_step: int, final_pred: int,
                            value_name: str = "NDVI", threshold: float | None = None,
                            true_class: int | None = None, min_prob: float = 0.1, frame_ms: int = 250,
-                           title: str | None = None) -> go.Figure:
+                           title: str | None = None, cloudy: Sequence[bool] | np.ndarray | None = None) -> go.Figure:
     """One parcel's early classification, revealed date by date (T frames).
 
     Rows: the trajectory ``values`` (e.g. NDVI of the sampled observations) up to the current
-    date; class probabilities ``class_probs`` (T x C) over time, for the classes reaching
-    ``min_prob`` at some date plus the classes chosen at the stop and at the end; the stopping
+    date, its line joining the clear observations and the cloud-flagged ones (``cloudy``, T
+    flags) drawn as grey x markers, as in the inspector (the model reads both); class
+    probabilities ``class_probs`` (T x C) over time, for the classes reaching ``min_prob`` at
+    some date plus the classes chosen at the stop and at the end; the stopping
     probability ``delta_t`` and the cumulative probability of having stopped. From the frame of
     ``stop_step`` on, the stop is marked with the class chosen then; the title gives the
     full-season answer (class at the last step, ``final_pred``) for comparison. The figure's
@@ -110,7 +113,11 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
                                  f"{probs.shape} do not fit {t_len} dates and {len(classes)} classes")
     if not 0 <= stop_step < t_len:
         raise ConfigurationError(f"parcel_early_animation: stop_step {stop_step} outside 0..{t_len - 1}")
+    flags = np.zeros(t_len, dtype=bool) if cloudy is None else np.asarray(cloudy, dtype=bool)
+    if flags.shape != (t_len,):
+        raise ConfigurationError(f"parcel_early_animation: {flags.shape} cloud flags do not fit {t_len} dates")
     x = np.array(labels, dtype=object)
+    clear_values = np.where(flags, np.nan, v)
     cumulative = _cumulative_stop(d)
     chosen = int(probs[stop_step].argmax())
     keep = {chosen, int(final_pred)} | set(np.flatnonzero(probs.max(axis=0) >= min_prob).tolist())
@@ -121,7 +128,9 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     def updates(t: int) -> list[dict[str, Any]]:
         upto = slice(0, t + 1)
         stopped = t >= stop_step
-        out: list[dict[str, Any]] = [{"x": x[upto], "y": v[upto]}]
+        seen_cloudy = flags[upto]
+        out: list[dict[str, Any]] = [{"x": x[upto], "y": clear_values[upto]},
+                                     {"x": x[upto][seen_cloudy], "y": v[upto][seen_cloudy]}]
         out += [{"x": x[upto], "y": probs[upto, k]} for k in shown_classes]
         out += [{"x": x[upto], "y": d[upto]}, {"x": x[upto], "y": cumulative[upto]}]
         if threshold is not None:
@@ -132,7 +141,10 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
         return out
 
     styles: list[tuple[dict, int]] = [({"mode": "lines+markers", "name": value_name, "showlegend": False,
-                                        "line": {"color": "#333333"}, "marker": {"size": 5}}, 1)]
+                                        "connectgaps": True, "line": {"color": "#333333"}, "marker": {"size": 5}}, 1),
+                                       ({"mode": "markers", "name": CLOUD_TRACE_NAME, "showlegend": bool(flags.any()),
+                                         "marker": {"symbol": "x-thin-open", "size": 8, "color": CLOUD_COLOR,
+                                                    "line": {"width": 2, "color": CLOUD_COLOR}}}, 1)]
     for k in shown_classes:
         styles.append(({"mode": "lines", "name": classes[k], "line": {"color": class_hex(classes[k]),
                                                                          "width": 3 if k == chosen else 1.5}}, 2))

@@ -10,6 +10,7 @@ from cropviz.data import open_breizhcrops
 from cropviz.data.basemap import (
     BACKGROUND_RGB,
     basemap_folder,
+    land_cover_reflectance,
     ndvi,
     ndvi_colour,
     parcel_index_raster,
@@ -108,11 +109,69 @@ def test_the_demo_writes_a_basemap_of_every_region(demo_root):
         manifest = json.loads((basemap.folder / "basemap.json").read_text())
         assert manifest["crs"] == "EPSG:3857"
         image = np.asarray(Image.open(basemap.image_path("rgb", "2017-07-15")))
-        assert image.shape[2] == 4 and 0 < (image[..., 3] == 255).mean() < 0.5  # parcels opaque, rest clear
+        assert image.shape[2] == 4 and (image[..., 3] == 255).mean() > 0.9  # parcels and the land between
         parcels = open_breizhcrops(demo_root, region).geodataframe().to_crs(4326)
         west, south, east, north = parcels.total_bounds
         b = basemap.bounds
         assert b[0] < west < east < b[2] and b[1] < south < north < b[3]
+
+
+def test_land_cover_follows_the_seasons():
+    dates = ["2017-01-15", "2017-07-15", "2017-11-30"]
+    wood = land_cover_reflectance("wood", dates)
+    wood_ndvi = ndvi(wood[:, 0], wood[:, 3])
+    assert wood_ndvi[1] > 0.8 and wood_ndvi[0] < 0.6 and wood_ndvi[2] < 0.6  # leaves on in July only
+    road = land_cover_reflectance("road", dates)
+    assert np.allclose(road, road[0]) and ndvi(road[:, 0], road[:, 3])[0] < 0.15
+    with pytest.raises(ConfigurationError, match="no spectrum for land cover 'lake'"):
+        land_cover_reflectance("lake", dates)
+
+
+def _mercator_grid(basemap) -> tuple:
+    from rasterio.transform import from_bounds
+
+    corners = gpd.GeoSeries(shapely.points([basemap.bounds[:2], basemap.bounds[2:]]), crs=4326).to_crs(3857)
+    (x0, y0), (x1, y1) = shapely.get_coordinates(corners.to_numpy())
+    width, height = basemap.size
+    return (height, width), from_bounds(x0, y0, x1, y1, width, height)
+
+
+def test_the_demo_basemap_paints_the_land_between_its_parcels(demo_root):
+    """Woods, villages and roads in their own colours, the window's other fields as a demo parcel."""
+    from rasterio.features import rasterize
+
+    from cropviz.data.demo import land_cover
+
+    ds = open_breizhcrops(demo_root, "frh04", level="L2A")
+    basemap = read_basemap(basemap_folder(demo_root, "frh04", 2017))
+    shape, transform = _mercator_grid(basemap)
+    made = json.loads((demo_root / "cropviz.json").read_text())
+    cover = land_cover("frh04", made["regions"]["frh04"]["parcels"], seed=made["seed"]).to_crs(3857)
+    parcels = rasterize(ds.geodataframe().to_crs(3857).geometry, out_shape=shape, transform=transform) > 0
+    july = np.asarray(Image.open(basemap.image_path("rgb", "2017-07-15")))
+    assert (july[..., 3] == 255).mean() > 0.9  # the window is land, not a blank page
+    wood = rasterize(cover[cover["kind"] == "wood"].geometry, out_shape=shape, transform=transform) > 0
+    later = rasterize(cover[cover["kind"].isin(["village", "road"])].geometry, out_shape=shape,
+                      transform=transform) > 0
+    only_wood = wood & ~later & ~parcels
+    assert only_wood.sum() > 20
+    expected = true_colour(land_cover_reflectance("wood", ["2017-07-15"])[:, :3])[0]
+    assert (july[only_wood][:, :3] == expected).all(axis=1).mean() > 0.8
+    # the largest other field shows its donor parcel's clear observation of the month
+    fields = cover[cover["kind"] == "field"]
+    largest = fields.iloc[int(np.argmax(fields.area))]
+    inside = (rasterize([largest.geometry], out_shape=shape, transform=transform) > 0) & ~wood & ~later
+    donor = parcel_reflectance(ds, ["2017-07-15"])[list(ds.ids).index(largest["donor"])]
+    donor_colour = true_colour(donor[:, :3])[0]
+    assert inside.sum() > 5 and (july[inside][:, :3] == donor_colour).all(axis=1).mean() > 0.8
+
+
+def test_a_land_cover_of_an_unknown_kind_is_refused(demo_root, tmp_path):
+    ds = open_breizhcrops(demo_root, "frh03", level="L2A")
+    lake = gpd.GeoDataFrame({"kind": ["lake"], "donor": [-1]}, geometry=[ds.geodataframe().union_all().envelope],
+                            crs=ds.geodataframe().crs)
+    with pytest.raises(ConfigurationError, match="unknown land cover lake"):
+        write_dataset_basemap(ds, tmp_path / "bm", dates=["2017-04-15"], max_side=100, land_cover=lake)
 
 
 def test_write_dataset_basemap_to_another_folder(demo_root, tmp_path):

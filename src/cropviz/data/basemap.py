@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from cropviz.data.bands import REFLECTANCE_SCALE
@@ -35,6 +36,18 @@ TRUE_COLOUR_GAIN = 3.2
 NDVI_RANGE: tuple[float, float] = (-0.1, 0.9)
 _NDVI_STOPS = np.array([[140, 81, 10], [216, 179, 101], [246, 232, 195], [166, 217, 106],
                         [26, 150, 65], [0, 90, 40]], dtype=float)
+#: Kinds of land a basemap can paint where there is no parcel, in drawing order (later on top):
+#: hedges (with verges and rough ground: whatever the others leave), fields outside the dataset
+#: (they borrow a parcel's observations), woods, villages, roads.
+LAND_COVER_KINDS: tuple[str, ...] = ("hedge", "field", "wood", "village", "road")
+#: Reflectance (B4, B3, B2, B8) of the kinds but fields with leaves off and on: deciduous woods and
+#: hedges green up in April and shed in late October; gardens green villages a little; roads stay grey.
+_LAND_SPECTRA: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "hedge": ((0.050, 0.060, 0.040, 0.22), (0.032, 0.060, 0.030, 0.34)),
+    "wood": ((0.055, 0.050, 0.040, 0.17), (0.025, 0.045, 0.022, 0.33)),
+    "village": ((0.130, 0.120, 0.110, 0.19), (0.110, 0.115, 0.100, 0.24)),
+    "road": ((0.100, 0.095, 0.090, 0.12), (0.100, 0.095, 0.090, 0.12)),
+}
 _WEB_MERCATOR = "EPSG:3857"
 _MANIFEST = "basemap.json"
 
@@ -165,6 +178,42 @@ def parcel_index_raster(geometries: Any,
     return index, (float(west), float(south), float(east), float(north))
 
 
+def land_cover_reflectance(kind: str, dates: Sequence[str]) -> np.ndarray:
+    """Reflectance (dates, B4 B3 B2 B8) of hedges, woods, villages or roads (``kind``) at ``dates``."""
+    if kind not in _LAND_SPECTRA:
+        raise ConfigurationError(f"no spectrum for land cover {kind!r}; use one of {', '.join(_LAND_SPECTRA)}")
+    doy = pd.DatetimeIndex(pd.to_datetime(list(dates))).dayofyear.to_numpy(dtype=float)
+    leaves = 1 / (1 + np.exp(-(doy - 120) / 8)) / (1 + np.exp((doy - 300) / 10))
+    off, on = (np.asarray(spectrum, dtype=np.float32) for spectrum in _LAND_SPECTRA[kind])
+    return (off[None, :] * (1 - leaves[:, None]) + on[None, :] * leaves[:, None]).astype(np.float32)
+
+
+def _land_cover_rows(land_cover: Any, parcels: Any, max_side: int, dates: Sequence[str],
+                     reflectance: np.ndarray, rows: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The land cover rasterised on the parcels' basemap grid (row k + 1 of ``land_cover`` in
+    drawing order, 0 elsewhere) and each row's reflectance (rows, dates, B4 B3 B2 B8)."""
+    from rasterio.features import rasterize
+
+    unknown = sorted(set(land_cover["kind"]) - set(LAND_COVER_KINDS))
+    if unknown:
+        raise ConfigurationError(f"unknown land cover {', '.join(map(str, unknown))}; "
+                                 f"use {', '.join(LAND_COVER_KINDS)}")
+    cover = land_cover.iloc[np.argsort([LAND_COVER_KINDS.index(k) for k in land_cover["kind"]], kind="stable")]
+    cover = cover.to_crs(_WEB_MERCATOR).reset_index(drop=True)
+    _, shape, transform = _grid(parcels, max_side)
+    shapes = [(g, k + 1) for k, g in enumerate(cover.geometry) if g is not None and not g.is_empty]
+    raster = (rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32") if shapes
+              else np.zeros(shape, dtype="int32"))
+    spectra = {kind: land_cover_reflectance(kind, dates) for kind in _LAND_SPECTRA}
+    out = np.full((len(cover), len(dates), reflectance.shape[2]), np.nan, dtype=np.float32)
+    for k, row in enumerate(cover.itertuples()):
+        if row.kind != "field":
+            out[k] = spectra[row.kind]
+        elif int(row.donor) in rows:  # a field outside the dataset, painted as one of its parcels
+            out[k] = reflectance[rows[int(row.donor)]]
+    return raster, out
+
+
 def render_basemap(index: np.ndarray, reflectance: np.ndarray) -> dict[str, list[np.ndarray]]:
     """RGBA images per date (transparent outside parcels) from a parcel-row raster and a
     reflectance array (parcels, dates, B4 B3 B2 B8)."""
@@ -226,12 +275,15 @@ def read_basemap(folder: str | PathLike[str]) -> Basemap | None:
 
 
 def write_dataset_basemap(ds: Any, folder: str | PathLike[str] | None = None, dates: Sequence[str] | None = None,
-                          max_side: int | None = None, source: str = "parcel observations") -> Basemap:
+                          max_side: int | None = None, source: str = "parcel observations",
+                          land_cover: Any = None) -> Basemap:
     """Draw and write the basemap of a dataset from its parcels' own clear observations.
 
     Each parcel is painted with its clear observation nearest to each date (monthly by default);
-    pixels outside parcels are transparent; parcels without a clear observation near a date get
-    the background colour. Written to :func:`basemap_folder` of the dataset unless ``folder`` is given.
+    parcels without a clear observation near a date get the background colour. Pixels outside
+    parcels are transparent, unless ``land_cover`` (a GeoDataFrame with a CRS, ``kind`` one of
+    :data:`LAND_COVER_KINDS` and, for fields, ``donor``: the id of a parcel whose observations
+    they show) paints them. Written to :func:`basemap_folder` of the dataset unless ``folder`` is given.
     """
     gdf = ds.geodataframe()
     if gdf is None or not len(gdf):
@@ -244,7 +296,12 @@ def write_dataset_basemap(ds: Any, folder: str | PathLike[str] | None = None, da
     side = max_side or int(np.clip(64 * np.sqrt(len(gdf)), 512, MAX_SIDE))
     index, bounds = parcel_index_raster(gdf.geometry, side)
     order = gdf["id"].map(rows).to_numpy(dtype=np.int64)
-    images = render_basemap(index, reflectance[order])
+    lookup = reflectance[order]
+    if land_cover is not None and len(land_cover):
+        cover, cover_reflectance = _land_cover_rows(land_cover, gdf.geometry, side, dates, reflectance, rows)
+        index = np.where(index > 0, index, np.where(cover > 0, cover + len(lookup), 0))
+        lookup = np.concatenate([lookup, cover_reflectance])
+    images = render_basemap(index, lookup)
     target = basemap_folder(ds.root, ds.region, ds.year) if folder is None else Path(folder)
     return write_basemap(target, images, dates, bounds, source)
 

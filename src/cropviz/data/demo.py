@@ -80,6 +80,24 @@ def _patch_rows(rng: np.random.Generator, classid: np.ndarray, mapped: np.ndarra
     return np.sort(np.concatenate([chosen, rest]))
 
 
+def land_cover(region: str, n: int, seed: int) -> gpd.GeoDataFrame:
+    """The simulated land around ``region``'s ``n`` demo parcels (seed ``seed``), for its basemap:
+    hedges and verges under all, the window's other fields (each showing a random demo parcel's
+    observations), woods, villages and roads, in Lambert-93. Rebuilds the region's landscape from
+    the seed (under a second)."""
+    ri = REGIONS.index(region)
+    rng_geo = np.random.default_rng(np.random.SeedSequence([seed, ri]).spawn(4)[0])
+    par = make_region(region, n, rng_geo, id_offset=(ri + 1) * 10_000_000)
+    land = par.land
+    if land is None:
+        raise ConfigurationError(f"the demo region {region} was made without its landscape")
+    donors = np.random.default_rng([seed, ri, 7]).choice(par.ids, size=len(land.unlisted))
+    return gpd.GeoDataFrame({"kind": ["hedge"] + ["field"] * len(land.unlisted) + ["wood", "village", "road"],
+                             "donor": [-1, *map(int, donors), -1, -1, -1]},
+                            geometry=[land.window, *land.unlisted, land.woods, land.villages, land.roads],
+                            crs="EPSG:2154")
+
+
 def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
             bar: tqdm | None) -> dict:
     ss = np.random.SeedSequence([seed, ri])
@@ -256,9 +274,9 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
     from cropviz.data.basemap import write_dataset_basemap
     from cropviz.data.breizhcrops import open_breizhcrops
 
-    for region in regions:  # the map's offline imagery: parcels at their clear L2A observations, monthly
+    for region in regions:  # the map's offline imagery: the land at its clear L2A observations, monthly
         write_dataset_basemap(open_breizhcrops(root, region, year=YEAR, level="L2A"), source="simulated demo",
-                              max_side=BASEMAP_SIDE)
+                              max_side=BASEMAP_SIDE, land_cover=land_cover(region, counts[region], seed))
     summary["root"] = str(root)
     summary["bytes"] = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return summary

@@ -35,6 +35,16 @@ def test_fields_tile_farmland_over_the_hull(land):
     assert len(left) == N                                           # only self within a hedge's width
 
 
+def test_the_window_s_other_fields_surround_the_kept_ones_without_overlap(land):
+    assert len(land.unlisted) > 0 and shapely.is_valid(land.unlisted).all()
+    kept = shapely.union_all(land.fields)
+    assert shapely.area(shapely.intersection(land.unlisted, kept)).sum() < 1.0
+    assert shapely.within(land.unlisted, land.window).all()
+    # farther from the patchwork's centre than its fields, on the whole
+    centre = shapely.centroid(kept)
+    assert np.median(shapely.distance(land.unlisted, centre)) > np.median(shapely.distance(land.fields, centre))
+
+
 def test_field_sizes_and_shapes_like_the_rpg(land):
     ha = shapely.area(land.fields) / 1e4
     assert 1.5 < np.median(ha) < 4.0 and ha.min() >= 0.4 and ha.max() <= 14

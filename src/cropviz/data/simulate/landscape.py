@@ -10,7 +10,7 @@ as a cluster of fields sharing their crops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -34,7 +34,8 @@ FIELDS_PER_FARM = 14
 
 @dataclass
 class Landscape:
-    """Fields of a window (polygons, Lambert-93), their farms, and the non-farmland gaps."""
+    """Fields of a window (polygons, Lambert-93), their farms, the non-farmland gaps, and the
+    fields of the window that were not kept (farmland outside the region's parcels)."""
 
     fields: np.ndarray        # shapely polygons (n,), nearest the window centre first
     farm: np.ndarray          # int (n,), contiguous farms
@@ -42,6 +43,7 @@ class Landscape:
     woods: BaseGeometry       # union of woods
     villages: BaseGeometry    # union of villages
     roads: BaseGeometry       # union of road surfaces
+    unlisted: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))  # fields not kept
 
 
 def _blob(rng: np.random.Generator, x: float, y: float, radius: float, lobes: int) -> BaseGeometry:
@@ -178,4 +180,5 @@ def make_landscape(rng: np.random.Generator, n: int, box: tuple[float, float, fl
     n_farms = max(1, int(round(n / FIELDS_PER_FARM)))
     seeds = cen[rng.choice(n, size=n_farms, replace=False)]
     farm = cKDTree(seeds).query(cen)[1].astype(int)
-    return Landscape(fields, farm, land.window, land.woods, land.villages, land.roads)
+    unlisted = np.delete(land.fields, keep)
+    return Landscape(fields, farm, land.window, land.woods, land.villages, land.roads, unlisted)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cropviz.data.simulate.landscape import make_landscape
+from cropviz.data.simulate.landscape import Landscape, make_landscape
 
 #: Region -> (xmin, ymin, xmax, ymax) in Lambert-93 metres, roughly the four Brittany departments.
 REGION_BOXES: dict[str, tuple[float, float, float, float]] = {
@@ -71,6 +71,7 @@ class RegionParcels:
     geometry: np.ndarray     # shapely polygons (N,)
     centroid: np.ndarray     # float (N, 2) metres
     area_ha: np.ndarray      # float (N,)
+    land: Landscape | None = None  # the landscape around them (woods, villages, roads, other fields)
 
 
 def _draw_labels(rng: np.random.Generator, farm: np.ndarray, n_farms: int,
@@ -132,4 +133,4 @@ def make_region(region: str, n: int, rng: np.random.Generator, id_offset: int) -
     codes = _draw_codes(rng, names_cls, names)
     ids = id_offset + np.arange(n, dtype=np.int64)
     cen = shapely.get_coordinates(shapely.centroid(polys))
-    return RegionParcels(region, ids, names_cls, codes, farm, polys, cen, shapely.area(polys) / 1e4)
+    return RegionParcels(region, ids, names_cls, codes, farm, polys, cen, shapely.area(polys) / 1e4, land)

@@ -11,6 +11,7 @@ import pytest
 from streamlit.runtime.caching.cache_utils import CachedFunc
 
 from app_support import cache
+from cropviz.data.bands import wavelength_order
 
 #: Caches that may stay unbounded, and why they hold one entry only.
 UNBOUNDED = {"store": "no arguments", "ensure_demo": "keyed by the demo folder ($CROPVIZ_DEMO_ROOT)"}
@@ -197,7 +198,8 @@ def test_attribution_figures_are_drawn_once_from_the_cached_attribution(demo_mod
     np.testing.assert_allclose(fig.data[-1].y, curve[top["index"].to_numpy()])  # the starred observations
     assert cache.attribution_trajectory(*args, top_k=3)[0] is fig
     heatmap = cache.attribution_map(*args)
-    np.testing.assert_allclose(heatmap.data[0].z, result.values.T)
+    by_wavelength = wavelength_order(list(model.info.bands))  # the heatmap's rows, from the top
+    np.testing.assert_allclose(heatmap.data[0].z, result.values[:, by_wavelength].T)
     assert cache.attribution_map(*args) is heatmap
 
 

@@ -89,8 +89,6 @@ def land_cover(region: str, n: int, seed: int) -> gpd.GeoDataFrame:
     rng_geo = np.random.default_rng(np.random.SeedSequence([seed, ri]).spawn(4)[0])
     par = make_region(region, n, rng_geo, id_offset=(ri + 1) * 10_000_000)
     land = par.land
-    if land is None:
-        raise ConfigurationError(f"the demo region {region} was made without its landscape")
     donors = np.random.default_rng([seed, ri, 7]).choice(par.ids, size=len(land.unlisted))
     return gpd.GeoDataFrame({"kind": ["hedge"] + ["field"] * len(land.unlisted) + ["wood", "village", "road"],
                              "donor": [-1, *map(int, donors), -1, -1, -1]},

@@ -71,7 +71,7 @@ class RegionParcels:
     geometry: np.ndarray     # shapely polygons (N,)
     centroid: np.ndarray     # float (N, 2) metres
     area_ha: np.ndarray      # float (N,)
-    land: Landscape | None = None  # the landscape around them (woods, villages, roads, other fields)
+    land: Landscape          # the landscape around them (woods, villages, roads, other fields)
 
 
 def _draw_labels(rng: np.random.Generator, farm: np.ndarray, n_farms: int,

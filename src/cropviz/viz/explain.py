@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cropviz.data.bands import wavelength_order
 from cropviz.errors import ConfigurationError
 from cropviz.viz.colors import CLOUD_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR, plotly_scale
 
@@ -154,8 +155,6 @@ def _symmetric_range(*arrays: np.ndarray) -> float:
 
 def _attribution_trace(v: np.ndarray, labels: list[str], bands: Sequence[str], **kw: Any) -> go.Heatmap:
     """A T x D heatmap trace with the bands in wavelength order (models take them in other orders)."""
-    from cropviz.data.bands import wavelength_order
-
     t = len(labels)
     order = wavelength_order(bands)
     v = v[:, order]

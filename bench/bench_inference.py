@@ -11,7 +11,7 @@ CPU seconds instead of wall-clock seconds: with one thread on a shared, busy mac
 what stays comparable between runs. Prints a markdown table.
 
     python bench/bench_inference.py [--threads 2] [--batch 1024] [--repeats 5] [--models lstm,...]
-                                    [--clock wall|cpu] [--compile]
+                                    [--clock wall|cpu] [--compile] [--rounds 3]
 
 ``--compile`` adds ours compiled by TorchInductor (``cropviz.models.fast.compiled_inference``, the
 backend of ``cropviz precompute --compile``; CPU only), timed after its compilation, whose CPU
@@ -106,6 +106,13 @@ def measure(name: str, batch: int, repeats: int, device: torch.device,
     return {**{key: batch / statistics.median(times) for key, times in runs.items()}, **compile_seconds}
 
 
+def _ratio(rounds: list[dict[str, float]], num: str, den: str) -> str:
+    """'1.85x', or over several rounds 'median (min-max)', e.g. '1.85x (1.59-2.06)'."""
+    values = [r[num] / r[den] for r in rounds]
+    spread = f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+    return f"{statistics.median(values):.2f}x{spread}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
@@ -116,6 +123,8 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall-clock seconds, or this process's CPU seconds (one thread, busy machine)")
     parser.add_argument("--compile", action="store_true", help="also time ours compiled by TorchInductor (CPU)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each model this many times; ratios are then 'median (min-max)' over rounds")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -129,12 +138,15 @@ def main() -> None:
           f"batch | ratio to breizhcrops in blocks of {EVAL_ROWS} |{compiled}")
     print("|---|---:|---:|---:|---:|---:|" + "---:|" * (3 if args.compile else 0))
     for name in args.models.split(","):
-        rate = measure(name, args.batch, args.repeats, torch.device(args.device), clock, args.compile)
-        extra = (f" {rate['ours_compiled']:,.0f} | {rate['ours_compiled'] / rate['theirs']:.2f}x "
+        rounds = [measure(name, args.batch, args.repeats, torch.device(args.device), clock, args.compile)
+                  for _ in range(max(args.rounds, 1))]
+        rate = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+
+        extra = (f" {rate['ours_compiled']:,.0f} | {_ratio(rounds, 'ours_compiled', 'theirs')} "
                  f"| {rate['compile_seconds']:.1f} |" if args.compile else "")
-        print(f"| {name} | {rate['ours']:,.0f} | {rate['theirs']:,.0f} | {rate['ours'] / rate['theirs']:.2f}x "
-              f"| {rate['ours_whole'] / rate['theirs']:.2f}x | {rate['ours'] / rate['theirs_blocked']:.2f}x |"
-              f"{extra}", flush=True)
+        print(f"| {name} | {rate['ours']:,.0f} | {rate['theirs']:,.0f} | {_ratio(rounds, 'ours', 'theirs')} "
+              f"| {_ratio(rounds, 'ours_whole', 'theirs')} | {_ratio(rounds, 'ours', 'theirs_blocked')} |{extra}",
+              flush=True)
 
 
 if __name__ == "__main__":

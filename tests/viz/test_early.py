@@ -70,12 +70,12 @@ def test_parcel_animation_draws_cloud_flagged_observations_as_markers_off_the_li
     values = np.array([0.2, 0.3, 0.0, 0.5, 0.02, 0.6, 0.7, 0.65])  # clouds at 2 and 4 read near 0
     cloudy = values < 0.1
     fig = parcel_early_animation(DATES, values, probs, np.zeros(T), CLASSES, 7, 0, cloudy=cloudy)
-    line, clouds = fig.data[0], fig.data[_trace_index(fig, "cloud-flagged")]
+    cloud_index = _trace_index(fig, "cloud-flagged")
+    line, clouds = fig.data[0], fig.data[cloud_index]
     assert line.connectgaps and np.isnan(np.asarray(line.y, dtype=float)[cloudy]).all()
     np.testing.assert_allclose(np.asarray(line.y, dtype=float)[~cloudy], values[~cloudy])
     assert list(clouds.x) == [DATES[2].strftime("%Y-%m-%d"), DATES[4].strftime("%Y-%m-%d")]
     assert clouds.showlegend
-    cloud_index = _trace_index(fig, "cloud-flagged")
     assert [len(frame.data[cloud_index].x) for frame in fig.frames] == [0, 0, 1, 1, 2, 2, 2, 2]
     with pytest.raises(ConfigurationError, match="cloud flags"):
         parcel_early_animation(DATES, values, probs, np.zeros(T), CLASSES, 7, 0, cloudy=cloudy[:3])

@@ -100,6 +100,10 @@ def test_probability_bar_marks_true_and_predicted():
     assert list(both.y) == ["barley", "wheat (true & predicted)"] and both.text[1] == "0.57"
     with pytest.raises(ConfigurationError):
         probability_bar(["a"], [0.5, 0.5])
+    # a probability that underflowed to 0 keeps its label: short bars are labelled outside
+    zero = probability_bar(["barley", "wheat", "corn"], [0.0, 0.04, 0.96]).data[0]
+    assert list(zero.text) == ["0.00", "0.04", "0.96"]
+    assert list(zero.textposition) == ["outside", "outside", "inside"]
 
 
 def test_probability_bar_refuses_values_that_are_not_probabilities():

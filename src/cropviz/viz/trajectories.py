@@ -207,7 +207,9 @@ def probability_bar(classes: Sequence[str], probs: Sequence[float] | np.ndarray,
 
     fig = go.Figure(go.Bar(
         x=p, y=[tick(i, n) for i, n in enumerate(names)], orientation="h",
-        text=[f"{v:.2f}" for v in p], textposition="auto", cliponaxis=False, name="probability",
+        # outside for short bars: "auto" leaves a bar of exactly 0 (an underflowed probability) unlabelled
+        text=[f"{v:.2f}" for v in p], textposition=np.where(p >= 0.15, "inside", "outside"),
+        cliponaxis=False, name="probability",
         marker={"color": [class_rgba(n, 0.85) for n in names],
                 "line": {"color": "#000000", "width": np.where(is_true, 3, 0)}},
         hovertemplate="%{y}: %{x:.3f}<extra></extra>"))

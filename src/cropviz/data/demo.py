@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from cropviz.data.bands import H5_COLUMNS, REFLECTANCE_SCALE, SPECTRAL_BANDS
 from cropviz.data.simulate import clouds, phenology, spectra
 from cropviz.data.simulate import patches as patchsim
-from cropviz.data.simulate.parcels import REGIONS, SPLITS, class_names, make_region
+from cropviz.data.simulate.parcels import REGIONS, SPLITS, RegionParcels, class_names, make_region
 from cropviz.errors import ConfigurationError, DatasetError
 
 __all__ = ["DEFAULT_PARCELS", "DEFAULT_PATCHES", "generate_demo"]
@@ -87,7 +87,11 @@ def land_cover(region: str, n: int, seed: int) -> gpd.GeoDataFrame:
     the seed (under a second)."""
     ri = REGIONS.index(region)
     rng_geo = np.random.default_rng(np.random.SeedSequence([seed, ri]).spawn(4)[0])
-    par = make_region(region, n, rng_geo, id_offset=(ri + 1) * 10_000_000)
+    return _land_cover(make_region(region, n, rng_geo, id_offset=(ri + 1) * 10_000_000), ri, seed)
+
+
+def _land_cover(par: RegionParcels, ri: int, seed: int) -> gpd.GeoDataFrame:
+    """:func:`land_cover` of region number ``ri``'s parcels ``par``."""
     land = par.land
     donors = np.random.default_rng([seed, ri, 7]).choice(par.ids, size=len(land.unlisted))
     return gpd.GeoDataFrame({"kind": ["hedge"] + ["field"] * len(land.unlisted) + ["wood", "village", "road"],
@@ -97,7 +101,8 @@ def land_cover(region: str, n: int, seed: int) -> gpd.GeoDataFrame:
 
 
 def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
-            bar: tqdm | None) -> dict:
+            bar: tqdm | None) -> tuple[dict, gpd.GeoDataFrame]:
+    """Write one region; return its summary and its land cover (for the basemap)."""
     ss = np.random.SeedSequence([seed, ri])
     rng_geo, rng_acq, rng_par, rng_pat = (np.random.default_rng(s) for s in ss.spawn(4))
     par = make_region(region, n, rng_geo, id_offset=(ri + 1) * 10_000_000)
@@ -190,10 +195,11 @@ def _region(root: Path, region: str, ri: int, n: int, n_patches: int, seed: int,
         pd.DataFrame({"id": pid, "path": [p[1] for p in patch_index],
                       "classid": codes.map(class_of_code).to_numpy(dtype=np.int64)}).to_csv(
             year_dir / "patches" / f"{region}.csv", index=False)
-    return {"parcels": n, "patches": len(patch_index), "split": SPLITS[region],
-            "observations": int(n_obs), "qa60_flagged_share": round(n_flag / max(n_obs, 1), 4),
-            "contaminated_share": round(n_cont / max(n_obs, 1), 4),
-            "sequencelength": [int(seqlen.min()), int(seqlen.max())]}
+    summary = {"parcels": n, "patches": len(patch_index), "split": SPLITS[region],
+               "observations": int(n_obs), "qa60_flagged_share": round(n_flag / max(n_obs, 1), 4),
+               "contaminated_share": round(n_cont / max(n_obs, 1), 4),
+               "sequencelength": [int(seqlen.min()), int(seqlen.max())]}
+    return summary, _land_cover(par, ri, seed)
 
 
 def _prepare_root(root: Path, overwrite: bool) -> None:
@@ -259,13 +265,14 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
                                                 "dates": patchsim.N_DATES, "level": "L2A",
                                                 "selection": "up to 3 parcels of every class, then random"},
                      "command": _command(root, parcels, seed, regions, patches)}
+    covers: dict[str, gpd.GeoDataFrame] = {}
     bar = tqdm(total=sum(counts.values()), desc="demo", unit="parcel", disable=not progress)
     with bar:
         for region in regions:
             bar.set_description(f"demo {region}")
             ri = REGIONS.index(region)
-            summary["regions"][region] = _region(root, region, ri, counts[region], n_patches, seed,
-                                                 bar if progress else None)
+            summary["regions"][region], covers[region] = _region(root, region, ri, counts[region], n_patches,
+                                                                 seed, bar if progress else None)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     with open(root / "cropviz.json", "w") as f:
         json.dump(summary, f, indent=2)
@@ -274,7 +281,7 @@ def generate_demo(root: str | Path, parcels: int | dict[str, int] | None = None,
 
     for region in regions:  # the map's offline imagery: the land at its clear L2A observations, monthly
         write_dataset_basemap(open_breizhcrops(root, region, year=YEAR, level="L2A"), source="simulated demo",
-                              max_side=BASEMAP_SIDE, land_cover=land_cover(region, counts[region], seed))
+                              max_side=BASEMAP_SIDE, land_cover=covers[region])
     summary["root"] = str(root)
     summary["bytes"] = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return summary

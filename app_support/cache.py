@@ -383,6 +383,11 @@ def early_tradeoff(ds: Any, names: tuple[str, ...], threshold: float) -> pd.Data
     return tradeoff_table(models, ds, threshold, steps_of=lambda model: early_steps(model, ds))
 
 
+#: Integrated gradients' steps where the user has not chosen: the Attributions page's default, which
+#: the dossier's decisive inputs use too, so both pages show the same values (and share the cache).
+DEFAULT_IG_STEPS = 50
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _attribution(model_key: str, parcel_id: int, method: str, target: int, baseline: str | None,
                  step: int | None, options: tuple, _ws: Workspace) -> Any:
@@ -682,11 +687,13 @@ def _curves(dataset_key: DatasetKey, ids: tuple[int, ...], name: str) -> list:
 
 
 @st.cache_data(show_spinner="Explaining the parcel with integrated gradients...", max_entries=64)
-def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, top: int, _ws: Workspace) -> Any:
+def _decisive(model_key: str, dataset_key: DatasetKey, parcel_id: int, target: int, top: int, _ws: Workspace) -> Any:
     from cropviz.diagnose.dossier import decisive_observations
 
     prepared = _ws.inputs([parcel_id])
-    attribution = _ws.attribution(parcel_id, "integrated_gradients", n_steps=32)
+    # the Attributions page's defaults (zero baseline, DEFAULT_IG_STEPS): the same values, one computation
+    attribution = _attribution(model_key, parcel_id, "integrated_gradients", target, "zeros", None,
+                               (("n_steps", DEFAULT_IG_STEPS),), _ws)
     cloudy = None if prepared.cloudy is None else prepared.cloudy[0]
     return decisive_observations(attribution.per_observation, prepared.dates[0], cloudy, top)
 
@@ -880,7 +887,8 @@ def _attribution_trajectory(model_key: str, parcel_id: int, method: str, target:
     result = _attribution(model_key, parcel_id, method, target, baseline, step, options, _ws)
     parcel = _ws.parcel_input(parcel_id)
     dates, curve = parcel.dates, parcel.curve
-    fig = weights_figure(dates, curve, parcel.curve_name, result.per_observation, method, cloudy=parcel.cloudy,
+    label = _ws.attribution_methods[method].label  # "Integrated gradients", not the identifier
+    fig = weights_figure(dates, curve, parcel.curve_name, result.per_observation, label, cloudy=parcel.cloudy,
                          title=f"Per-observation attribution under the {parcel.curve_name} of the model input")
     top = result.top_observations(k=top_k, dates=dates)
     picked = top["index"].to_numpy()
@@ -929,7 +937,7 @@ def _dossier_trajectory(model_key: str, dataset_key: DatasetKey, parcel_id: int,
                             title=f"Parcel {parcel_id}: NDVI", yaxis_title="NDVI")
     if not _ws.model.differentiable or _ws.model.reads_patches:
         return fig, None
-    decisive = _decisive(model_key, dataset_key, parcel_id, 5, _ws)
+    decisive = _decisive(model_key, dataset_key, parcel_id, _ws.model.classes.index(pred_class), 5, _ws)
     at = series["NDVI"].reindex(pd.DatetimeIndex(decisive["date"]), method="nearest")
     mark_top_observations(fig, decisive["date"], at.to_numpy(),
                           [f"#{k + 1}{' ☁' if c else ''}" for k, c in enumerate(decisive["cloud_flagged"])],

@@ -25,10 +25,10 @@ def _png(fig: Any) -> bytes:
 def show_figure(fig: Any, name: str, key: str | None = None, **chart_options: Any) -> Any:
     """Draw a plotly figure with PNG and HTML download buttons (built only when clicked)."""
     event = st.plotly_chart(fig, key=key, **chart_options)
-    left, right, _ = st.columns([1, 1, 6])
-    left.download_button("PNG", data=lambda: _png(fig), file_name=f"{name}.png", mime="image/png",
+    buttons = st.container(horizontal=True)  # each button as wide as its label, also in a narrow column
+    buttons.download_button("PNG", data=lambda: _png(fig), file_name=f"{name}.png", mime="image/png",
                          key=f"{key or name}-png", on_click="ignore")
-    right.download_button("HTML", data=lambda: figure_to_html(fig), file_name=f"{name}.html",
+    buttons.download_button("HTML", data=lambda: figure_to_html(fig), file_name=f"{name}.html",
                           mime="text/html", key=f"{key or name}-html", on_click="ignore")
     return event
 
@@ -39,6 +39,33 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options
     st.download_button("CSV", data=lambda: table_to_csv(frame), file_name=f"{name}.csv",
                        mime="text/csv", key=f"{key or name}-csv", on_click="ignore")
     return event
+
+
+def _diagnosis_columns() -> dict[str, Any]:
+    """Headings and number formats of the diagnosis's columns (``cropviz.diagnose.diagnose``)."""
+    number = st.column_config.NumberColumn
+    return {
+        "id": st.column_config.NumberColumn("parcel", format="%d"), "true_class": "labelled",
+        "pred_class": "predicted", "confidence": number("confidence", format="%.2f"),
+        "margin": number("margin", format="%.2f", help="top probability minus the second"),
+        "second_class": "second class", "label_quality": number("label quality", format="%.3f"),
+        "knn_agreement": number("neighbours agreeing", format="%.2f",
+                                help="share of the 10 nearest neighbours in the model's embedding with this label"),
+        "cloud_attribution_share": number("cloud share of |IG|", format="%.2f"),
+        "flips_without_clouds": "flips without clouds", "pred_without_clouds": "predicted without clouds",
+        "atypicality": number("atypicality", format="%.2f"), "clear_observations": "clear observations",
+    }
+
+
+def show_diagnosis_table(frame: pd.DataFrame, name: str, key: str, **options: Any) -> Any:
+    """A table of diagnosis rows with readable headings and verdicts (the CSV keeps the same rows)."""
+    from cropviz.viz.diagnosis import verdict_label
+
+    shown = frame.copy()
+    if "verdict" in shown:
+        shown["verdict"] = shown["verdict"].map(verdict_label)
+    columns = {c: spec for c, spec in _diagnosis_columns().items() if c in shown.columns}
+    return show_table(shown, name, key=key, hide_index=True, column_config=columns, **options)
 
 
 def view_picker(views: dict[str, str], key: str, label: str = "View") -> str:

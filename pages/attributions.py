@@ -56,7 +56,8 @@ if require(ctx):
     top_k = controls[3].slider("Top-k observations", 1, 10, 5, key="attr_topk")
     options = {}
     if method == "integrated_gradients":
-        options["n_steps"] = st.select_slider("IG steps", [20, 50, 100, 200], value=50, key="attr_steps")
+        options["n_steps"] = st.select_slider("IG steps", [20, 50, 100, 200], value=cache.DEFAULT_IG_STEPS,
+                                              key="attr_steps")
     step = None
     if model.is_early:
         step = st.slider("ELECTS: explain the class at step", 0, len(dates) - 1, len(dates) - 1, key="attr_step")
@@ -74,7 +75,7 @@ if require(ctx):
     with shown_errors():
         result = explain(method, target)
     st.markdown(f"**Parcel {ctx.selected_id}**: true **{row['classname']}**, predicted **{row['predicted']}** "
-                f"({row['confidence']:.2f}); explaining **{classes[target]}** with `{method}`.")
+                f"({row['confidence']:.2f}); explaining **{classes[target]}** with {methods[method].label}.")
     if result.delta is not None:
         delta = float(result.delta)
         st.metric("Convergence delta (sum of attributions - (f(x) - f(baseline)))", f"{delta:.2e}",

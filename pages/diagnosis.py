@@ -5,13 +5,14 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
-from app_support.widgets import show_figure, show_table, view_picker
+from app_support.widgets import show_diagnosis_table, show_figure, view_picker
 from cropviz.viz.diagnosis import (
     VERDICT_ORDER,
     confusion_pairs,
     confusion_pairs_figure,
     reliability_figure,
     verdict_counts_figure,
+    verdict_label,
 )
 from cropviz.viz.export import table_to_csv
 
@@ -53,7 +54,7 @@ if require(ctx):
     if view_picker(VIEWS, "diagnosis_view") == "triage":
         filters = st.columns([2, 2, 2, 1])
         wrong_verdicts = [v for v in VERDICT_ORDER if v != "correct"]
-        verdicts = filters[0].multiselect("Verdicts", wrong_verdicts, default=wrong_verdicts,
+        verdicts = filters[0].multiselect("Verdicts", wrong_verdicts, default=wrong_verdicts, format_func=verdict_label,
                                           key="diagnosis_verdict_filter")
         true_classes = filters[1].multiselect("True class", sorted(wrong["true_class"].unique()), key="diagnosis_true")
         pred_classes = filters[2].multiselect("Predicted class", sorted(wrong["pred_class"].unique()),
@@ -69,8 +70,8 @@ if require(ctx):
         shown = shown.sort_values("label_quality")[TRIAGE_COLUMNS].reset_index(drop=True)
         st.caption(f"{len(shown)} parcels; lowest label quality first (click a column to sort, a row to select "
                    "the parcel for the dossier and every other page).")
-        event = show_table(shown, "triage", key="diagnosis_table", on_select="rerun", selection_mode="single-row",
-                           hide_index=True)
+        event = show_diagnosis_table(shown, "triage", key="diagnosis_table", on_select="rerun",
+                                     selection_mode="single-row")
         rows = event.selection.rows if event is not None else []
         if rows:
             chosen = int(shown.iloc[rows[0]]["id"])

@@ -7,8 +7,8 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import AppContext, banner, context, require, select_parcel
-from app_support.widgets import show_figure, show_table
-from cropviz.viz.diagnosis import VERDICT_COLORS
+from app_support.widgets import show_diagnosis_table, show_figure, show_table
+from cropviz.viz.diagnosis import VERDICT_COLORS, verdict_label
 from cropviz.viz.explain import decisive_table
 
 EVIDENCE = [("label_quality", "label quality (0 = label surely wrong)"),
@@ -46,7 +46,7 @@ if require(ctx):
     with shown_errors(f"Cannot diagnose parcel {parcel_id}"):
         row = cache.parcel_diagnosis(model, ds, [parcel_id]).iloc[0]
     color = VERDICT_COLORS.get(row["verdict"], "#000000")
-    st.markdown(f"### Verdict: :{'blue' if row['verdict'] == 'correct' else 'red'}[{row['verdict']}]")
+    st.markdown(f"### Verdict: :{'blue' if row['verdict'] == 'correct' else 'red'}[{verdict_label(row['verdict'])}]")
     st.markdown(f"<span style='color:{color}'>■</span> {row['reason']}", unsafe_allow_html=True)
     st.markdown(f"**Parcel {parcel_id}** · labelled **{row['true_class']}** · predicted **{row['pred_class']}** "
                 f"(p={row['confidence']:.2f}{raw_confidence_note(ctx, parcel_id)})")
@@ -94,7 +94,8 @@ if require(ctx):
     show_figure(fig, f"parcel-{parcel_id}-dossier", key="dossier_trajectory")
     if decisive is not None:
         st.caption(f"The {len(decisive)} inputs with the largest |integrated gradients| of the predicted class "
-                   f"({row['pred_class']}); ☁ = cloud-flagged.")
+                   f"({row['pred_class']}; {cache.DEFAULT_IG_STEPS} steps from a zero baseline, the Attributions "
+                   "page's defaults, so it shows the same values); ☁ = cloud-flagged.")
         show_table(decisive_table(decisive), f"parcel-{parcel_id}-decisive", key="dossier_decisive",
                    hide_index=True)
     change = "changes" if row["flips_without_clouds"] else "does not change"
@@ -104,9 +105,7 @@ if require(ctx):
 
     st.subheader("Nearest neighbours in the model's embedding")
     neighbours, curves_figure = cache.neighbour_view(model, ds, parcel_id)
-    show_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours", hide_index=True,
-               column_config={"true_class": "labelled", "pred_class": "predicted",
-                              "confidence": st.column_config.NumberColumn("confidence", format="%.2f")})
+    show_diagnosis_table(neighbours, f"parcel-{parcel_id}-neighbours", key="dossier_neighbours")
     show_figure(curves_figure, f"parcel-{parcel_id}-neighbour-curves", key="dossier_neighbour_curves")
 
     st.subheader("Evidence")

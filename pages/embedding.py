@@ -5,7 +5,7 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, require, select_parcel
-from app_support.widgets import show_figure, show_table
+from app_support.widgets import show_diagnosis_table, show_figure
 from cropviz.viz.diagnosis import embedding_figure
 from cropviz.viz.maps import parcel_deck
 
@@ -50,4 +50,4 @@ if require(ctx):
         chosen = records[records["id"].isin(points)]
         if len(chosen):  # offline: no map style is fetched
             st.pydeck_chart(parcel_deck(chosen, height=320), key="embedding_map")
-        show_table(group, "embedding-selection", key="embedding_table", hide_index=True)
+        show_diagnosis_table(group, "embedding-selection", key="embedding_table")

@@ -192,7 +192,7 @@ def test_attribution_figures_are_drawn_once_from_the_cached_attribution(demo_mod
     args = (model, ds, parcel, "saliency", 1, None, None, {})
     fig, top = cache.attribution_trajectory(*args, top_k=3)
     result, curve = cache.attribution(*args), cache.workspace(model, ds).parcel_input(parcel).curve
-    np.testing.assert_allclose(next(t for t in fig.data if t.name == "saliency").y, result.per_observation)
+    np.testing.assert_allclose(next(t for t in fig.data if t.name == "Saliency (|gradient|)").y, result.per_observation)
     order = np.argsort(-np.abs(result.per_observation))[:3]
     assert sorted(top["index"]) == sorted(order.tolist())
     np.testing.assert_allclose(fig.data[-1].y, curve[top["index"].to_numpy()])  # the starred observations
@@ -234,11 +234,17 @@ def test_the_dossier_figures_are_drawn_once_from_the_cached_results(demo_model):
     parcel = int(ds.index["id"].iloc[3])
     row = cache.diagnosis(model, ds).set_index("id").loc[parcel]
     fig, decisive = cache.dossier_trajectory(model, ds, parcel, row["true_class"], row["pred_class"])
-    ws = cache.workspace(model, ds)  # the library's answer: the 5 inputs of largest |IG| (32 steps)
+    ws = cache.workspace(model, ds)  # the library's answer: the 5 inputs of largest |IG| of the predicted class
     inputs = ws.inputs([parcel])
-    expected = decisive_observations(ws.attribution(parcel, "integrated_gradients", n_steps=32).per_observation,
-                                     inputs.dates[0], None if inputs.cloudy is None else inputs.cloudy[0], 5)
+    predicted = model.classes.index(row["pred_class"])
+    library = ws.attribution(parcel, "integrated_gradients", target=predicted, baseline="zeros", n_steps=50)
+    expected = decisive_observations(library.per_observation, inputs.dates[0],
+                                     None if inputs.cloudy is None else inputs.cloudy[0], 5)
     pd.testing.assert_frame_equal(decisive, expected)
+    # with the Attributions page's defaults, so that page shows the same values for this parcel
+    page = cache.attribution(model, ds, parcel, "integrated_gradients", predicted, "zeros", None,
+                             {"n_steps": cache.DEFAULT_IG_STEPS})
+    np.testing.assert_array_equal(page.per_observation, library.per_observation)
     stars = fig.data[-1]
     assert stars.name == "decisive inputs (IG)" and list(stars.text)[0].startswith("#1")
     assert len(stars.x) == len(decisive) == 5

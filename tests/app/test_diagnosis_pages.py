@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from cropviz.viz.diagnosis import VERDICT_LABELS, verdict_label
 from tests.app.test_pages import chart_keys
 
 
@@ -39,7 +40,14 @@ def test_diagnosis_page_counts_verdicts_and_offers_label_errors(app):
     table = app.dataframe(key="diagnosis_table").value
     assert len(table) == len(wrong)
     assert list(table["label_quality"]) == sorted(table["label_quality"])
-    assert set(table["verdict"]) <= {"label_error", "cloud_driven", "ambiguous", "atypical", "model_error"}
+    # verdicts read as words in the table and the filter; the charts name them the same way
+    assert set(table["verdict"]) <= {"label error", "cloud-driven", "ambiguous", "atypical", "model error"}
+    assert app.multiselect(key="diagnosis_verdict_filter").options == [
+        "label error", "cloud-driven", "ambiguous", "atypical", "model error"]
+    columns = json.loads(app.dataframe(key="diagnosis_table").proto.columns)
+    headings = [columns[c]["label"] for c in ("true_class", "pred_class", "label_quality", "knn_agreement")]
+    assert headings == ["labelled", "predicted", "label quality", "neighbours agreeing"]  # not raw names
+    assert columns["confidence"]["type_config"]["format"] == "%.2f"
 
 
 def test_diagnosis_first_render_sends_the_overview_and_calibration_on_demand(app):
@@ -58,7 +66,8 @@ def test_a_verdict_filter_narrows_the_triage_table(app):
     _open(app, "pages/diagnosis.py")
     table = app.dataframe(key="diagnosis_table").value
     verdict = table["verdict"].value_counts().index[0]
-    app.multiselect(key="diagnosis_verdict_filter").set_value([verdict]).run()
+    identifier = {label: v for v, label in VERDICT_LABELS.items()}[verdict]
+    app.multiselect(key="diagnosis_verdict_filter").set_value([identifier]).run()
     _no_failures(app)
     narrowed = app.dataframe(key="diagnosis_table").value
     assert len(narrowed) == int((table["verdict"] == verdict).sum())
@@ -142,13 +151,14 @@ def test_dossier_of_a_cloudy_misclassified_parcel_attributes_that_parcel_only(ap
     app.run()
     _no_failures(app)
     text = " ".join(m.value for m in app.markdown)
-    assert f"**Parcel {target}**" in text and f"Verdict: :red[{full.at[target, 'verdict']}]" in text
+    assert f"**Parcel {target}**" in text and f"Verdict: :red[{verdict_label(full.at[target, 'verdict'])}]" in text
     assert full.at[target, "reason"] in text
     # the parcel, then its misclassified cloudy neighbours: never the region's other parcels
     neighbours = set(full.at[target, "neighbours"])
     assert rows_attributed[0] == 1 and sum(rows_attributed) <= 1 + len(neighbours & set(attributed))
     shown = next(d for d in app.dataframe if "rank" in d.value.columns)
     table = shown.value
-    assert table["verdict"].tolist() == full.loc[table["id"], "verdict"].tolist()
+    assert table["verdict"].tolist() == [verdict_label(v) for v in full.loc[table["id"], "verdict"]]
     labels = {name: config.get("label") for name, config in json.loads(shown.proto.columns).items()}
     assert (labels["true_class"], labels["pred_class"]) == ("labelled", "predicted")  # not raw names
+    assert (labels["id"], labels["confidence"]) == ("parcel", "confidence")

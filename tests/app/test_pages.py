@@ -140,6 +140,11 @@ def test_attributions_page_reports_the_convergence_delta_with_advice_per_method(
     app.run()
     _no_failures(app)
     assert app.selectbox(key="attr_method").value == "integrated_gradients"
+    # the method by its name, not its identifier, in the sentence and under the bars
+    assert any("with Integrated gradients." in m.value for m in app.markdown)
+    bars = next(t for t in json.loads(app.get("plotly_chart")[0].proto.spec)["data"] if t["type"] == "bar")
+    assert bars["name"] == "Integrated gradients"
+
     def delta() -> float:
         return float(next(m for m in app.metric if m.label.startswith("Convergence delta")).value)
 

@@ -15,6 +15,7 @@ from cropviz.viz.diagnosis import (
     neighbour_curves_figure,
     reliability_figure,
     verdict_counts_figure,
+    verdict_label,
 )
 
 
@@ -30,7 +31,7 @@ def frame() -> pd.DataFrame:
 def test_verdict_counts_follow_the_table():
     fig = verdict_counts_figure(frame())
     bars = dict(zip(fig.data[0].x, fig.data[0].y, strict=True))
-    assert bars == {"label_error": 1, "cloud_driven": 1, "ambiguous": 0, "atypical": 0, "model_error": 2}
+    assert bars == {"label error": 1, "cloud-driven": 1, "ambiguous": 0, "atypical": 0, "model error": 2}
     with_correct = verdict_counts_figure(frame(), include_correct=True)
     assert dict(zip(with_correct.data[0].x, with_correct.data[0].y, strict=True))["correct"] == 2
 
@@ -41,7 +42,8 @@ def test_confusion_pairs_are_counted_by_verdict():
     corn_wheat = pairs.iloc[0]
     assert corn_wheat["model_error"] == 2 and corn_wheat["label_error"] == 0
     fig = confusion_pairs_figure(pairs)
-    assert {t.name for t in fig.data} == {"label_error", "cloud_driven", "model_error"}
+    assert {t.name for t in fig.data} == {"label error", "cloud-driven", "model error"}
+    assert "cloud-driven: %{x}" in fig.data[1].hovertemplate
     assert fig.layout.barmode == "stack"
 
 
@@ -61,14 +63,22 @@ def test_embedding_figure_groups_points_and_rings_the_selection():
     data = frame()
     fig = embedding_figure(coords, data["id"], data["verdict"], "verdict", selected_id=3, highlighted=[1, 2])
     groups = {t.name: list(t.customdata) for t in fig.data}
-    assert groups["model_error"] == [3, 6] and groups["correct"] == [4, 5]
+    assert groups["model error"] == [3, 6] and groups["correct"] == [4, 5]
     assert groups["selected parcel"] == [3]
     assert fig.data[0].name == "correct"  # verdicts in their fixed order
-    label_error = next(t for t in fig.data if t.name == "label_error")
+    label_error = next(t for t in fig.data if t.name == "label error")
     assert list(label_error.marker.size) == [9]
     assert fig.layout.dragmode == "lasso"
     with pytest.raises(ConfigurationError, match="coordinates"):
         embedding_figure(coords[:3], data["id"], data["verdict"], "verdict")
+
+
+def test_verdicts_read_as_words_and_unknown_ones_pass_through():
+    assert [verdict_label(v) for v in ("label_error", "cloud_driven", "model_error", "correct")] == [
+        "label error", "cloud-driven", "model error", "correct"]
+    assert verdict_label("something_new") == "something_new"
+    by_class = embedding_figure(np.zeros((2, 2)), [1, 2], ["model_error", "wheat"], "class")
+    assert {t.name for t in by_class.data} == {"model_error", "wheat"}  # class names are never rewritten
 
 
 def test_neighbour_curves_leave_clouds_out_of_the_lines():

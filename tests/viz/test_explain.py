@@ -156,6 +156,7 @@ def test_top_observations_table_says_which_are_cloudy_with_plain_dates():
     assert list(table["date"]) == [d.strftime("%Y-%m-%d") for d in DATES[[1, 4, 2]]]
     assert list(table["cloud-flagged"]) == ["yes", "no", "no"]
     assert list(table["share of |attribution|"]) == ["45%", "25%", "15%"]
+    assert list(table["attribution"]) == ["-0.900", "0.500", "0.300"]  # three significant digits, evenly
     with pytest.raises(ConfigurationError):
         top_observations_table(top_k_observations(per_observation, k=3, dates=DATES), cloudy[:1])
 
@@ -170,5 +171,5 @@ def test_the_dossiers_decisive_inputs_read_like_the_attributions_pages_top_obser
     top = pd.DataFrame({"index": [1, 2], "date": dates[[1, 2]], "value": [-0.6, 0.3], "share": [0.6, 0.3]})
     pd.testing.assert_frame_equal(table, top_observations_table(top, [False, True, False]))
     assert table.to_dict("list") == {"observation": [2, 3], "date": ["2017-04-01", "2017-05-01"],
-                                     "cloud-flagged": ["yes", "no"], "attribution": [-0.6, 0.3],
+                                     "cloud-flagged": ["yes", "no"], "attribution": ["-0.600", "0.300"],
                                      "share of |attribution|": ["60%", "30%"]}

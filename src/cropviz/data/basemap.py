@@ -182,7 +182,7 @@ def land_cover_reflectance(kind: str, dates: Sequence[str]) -> np.ndarray:
     """Reflectance (dates, B4 B3 B2 B8) of hedges, woods, villages or roads (``kind``) at ``dates``."""
     if kind not in _LAND_SPECTRA:
         raise ConfigurationError(f"no spectrum for land cover {kind!r}; use one of {', '.join(_LAND_SPECTRA)}")
-    doy = pd.DatetimeIndex(pd.to_datetime(list(dates))).dayofyear.to_numpy(dtype=float)
+    doy = pd.DatetimeIndex(pd.to_datetime(list(dates))).day_of_year.to_numpy(dtype=float)
     leaves = 1 / (1 + np.exp(-(doy - 120) / 8)) / (1 + np.exp((doy - 300) / 10))
     off, on = (np.asarray(spectrum, dtype=np.float32) for spectrum in _LAND_SPECTRA[kind])
     return (off[None, :] * (1 - leaves[:, None]) + on[None, :] * leaves[:, None]).astype(np.float32)

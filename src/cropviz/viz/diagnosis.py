@@ -18,6 +18,15 @@ VERDICT_COLORS: dict[str, str] = {
     "ambiguous": "#CCBB44", "atypical": "#AA3377", "model_error": "#228833",
 }
 VERDICT_ORDER = tuple(VERDICT_COLORS)
+#: How each verdict reads in figures, tables and filters (the identifiers stay in the data and CSVs).
+VERDICT_LABELS: dict[str, str] = {"correct": "correct", "label_error": "label error", "cloud_driven": "cloud-driven",
+                                  "ambiguous": "ambiguous", "atypical": "atypical", "model_error": "model error"}
+
+
+def verdict_label(verdict: str) -> str:
+    """The readable name of a verdict identifier (``"cloud_driven"`` -> ``"cloud-driven"``); an unknown
+    identifier comes back unchanged."""
+    return VERDICT_LABELS.get(verdict, verdict)
 
 
 def verdict_counts_figure(frame: pd.DataFrame, include_correct: bool = False, title: str | None = None) -> go.Figure:
@@ -25,7 +34,7 @@ def verdict_counts_figure(frame: pd.DataFrame, include_correct: bool = False, ti
     counts = frame["verdict"].value_counts()
     verdicts = [v for v in VERDICT_ORDER if include_correct or v != "correct"]
     values = [int(counts.get(v, 0)) for v in verdicts]
-    fig = go.Figure(go.Bar(x=verdicts, y=values, text=values, textposition="auto",
+    fig = go.Figure(go.Bar(x=[verdict_label(v) for v in verdicts], y=values, text=values, textposition="auto",
                            marker={"color": [VERDICT_COLORS[v] for v in verdicts]},
                            hovertemplate="%{x}: %{y} parcels<extra></extra>"))
     fig.update_layout(title=title, yaxis_title="parcels", xaxis_title="verdict", showlegend=False,
@@ -52,9 +61,10 @@ def confusion_pairs_figure(pairs: pd.DataFrame, title: str | None = None) -> go.
     labels = [f"{t} → {p}" for t, p in zip(pairs.get("true_class", []), pairs.get("pred_class", []), strict=True)]
     for verdict in VERDICT_ORDER:
         if verdict in pairs.columns:
-            fig.add_trace(go.Bar(y=labels, x=pairs[verdict], name=verdict, orientation="h",
+            name = verdict_label(verdict)
+            fig.add_trace(go.Bar(y=labels, x=pairs[verdict], name=name, orientation="h",
                                  marker={"color": VERDICT_COLORS[verdict]},
-                                 hovertemplate="%{y}<br>" + verdict + ": %{x}<extra></extra>"))
+                                 hovertemplate="%{y}<br>" + name + ": %{x}<extra></extra>"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="misclassified parcels",
                       yaxis={"autorange": "reversed", "title": "true → predicted"},
                       legend={"orientation": "h", "y": -0.2},
@@ -105,11 +115,12 @@ def embedding_figure(coords: np.ndarray, ids: Sequence[int], groups: Sequence[st
     for group in order:
         rows = group_array == group
         color = VERDICT_COLORS.get(group, "#777777") if color_by == "verdict" else class_hex(group)
+        name = verdict_label(group) if color_by == "verdict" else group
         fig.add_trace(go.Scattergl(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=group, customdata=id_array[rows],
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=name, customdata=id_array[rows],
             marker={"color": color, "size": np.where(marked[rows], 9, 6),
                     "line": {"width": np.where(marked[rows], 1.5, 0).tolist(), "color": "#000000"}},
-            hovertemplate="parcel %{customdata}<br>" + group + "<extra></extra>"))
+            hovertemplate="parcel %{customdata}<br>" + name + "<extra></extra>"))
     if selected_id is not None and int(selected_id) in set(id_array.tolist()):
         row = int(np.flatnonzero(id_array == int(selected_id))[0])
         fig.add_trace(go.Scatter(x=[coords[row, 0]], y=[coords[row, 1]], mode="markers", name="selected parcel",

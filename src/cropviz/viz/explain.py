@@ -202,7 +202,8 @@ def attribution_heatmap(values: np.ndarray, dates: Sequence | np.ndarray, bands:
 
 def top_observations_table(top: pd.DataFrame, cloudy: Sequence[bool] | np.ndarray) -> pd.DataFrame:
     """The most decisive observations (:func:`cropviz.explain.top_k_observations`) for people:
-    observation number (1 = first), day, cloud flag, signed attribution and share of the total."""
+    observation number (1 = first), day, cloud flag, signed attribution (three significant digits) and
+    share of the total."""
     mask = np.asarray(cloudy, dtype=bool)
     index = top["index"].to_numpy(int)
     if len(index) and index.max() >= len(mask):
@@ -222,7 +223,8 @@ def _observations_for_people(observation: Any, dates: Any, cloudy: Any, values: 
     return pd.DataFrame({"observation": np.asarray(observation, dtype=int),
                          "date": pd.to_datetime(pd.Series(dates)).dt.strftime("%Y-%m-%d").to_numpy(),
                          "cloud-flagged": np.where(np.asarray(cloudy, dtype=bool), "yes", "no"),
-                         "attribution": np.asarray(values, dtype=float).round(4),
+                         # three significant digits, trailing zeros kept, so the column reads evenly
+                         "attribution": [f"{v:#.3g}" for v in np.asarray(values, dtype=float)],
                          "share of |attribution|": [f"{v:.0%}" for v in np.asarray(shares, dtype=float)]})
 
 

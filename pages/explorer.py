@@ -54,7 +54,10 @@ if require(ctx):
             select_parcel(int(shown.iloc[rows[0]]["parcel"]))
 
     show_table(shown, f"parcels-{true}-as-{pred}", key="explorer_cell_table",
-               on_select=pick_row, selection_mode="single-row", hide_index=True)
+               on_select=pick_row, selection_mode="single-row", hide_index=True,
+               column_config={"parcel": st.column_config.NumberColumn(format="%d"),
+                              "confidence": st.column_config.NumberColumn(format="%.2f"),
+                              "cloud-flagged share": st.column_config.NumberColumn(format="%.2f")})
     if ctx.selected_id is not None:
         st.caption(f"Selected parcel: {ctx.selected_id}")
         links = st.columns(3)

@@ -49,3 +49,13 @@ def test_reproduce_resumes_a_study_from_its_runs_folder_and_refuses_bad_folds(de
     bad = runner.invoke(app, [*args[:-4], "--only-folds", "two"])
     lines = [line for line in bad.output.splitlines() if line.strip()]
     assert bad.exit_code != 0 and len(lines) == 1 and "--only-folds 'two'" in lines[0]
+
+
+def test_precompute_in_bfloat16_is_one_line_where_the_cpu_lacks_it(demo_root, tmp_path, monkeypatch):
+    from cropviz import devices
+
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: False)
+    result = runner.invoke(app, ["precompute", "--root", str(demo_root), "--region", "frh04", "--model", "transformer",
+                                 "--out", str(tmp_path / "o"), "--bf16"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and "no native bfloat16" in lines[0], result.output

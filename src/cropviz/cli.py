@@ -320,6 +320,10 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
                compiled: bool = typer.Option(False, "--compile",
                                             help="Compile the model with TorchInductor on each CPU worker "
                                                  "(faster predictions after ~10 s; needs g++)."),
+               bfloat16: bool = typer.Option(False, "--bf16",
+                                             help="Predict in bfloat16 (CPUs with AVX512-BF16 or AMX, GPUs): "
+                                                  "faster; a few parcels in a thousand may change class "
+                                                  "(bench/bench_inference.py --bf16 --demo)."),
                year: int = 2017, level: str = "L1C", seed: int = 0,
                overwrite: bool = typer.Option(False, "--overwrite",
                                               help="Replace results of another model or dataset in --out.")) -> None:
@@ -331,7 +335,8 @@ def precompute(root: Path = ROOT, region: str = typer.Option(..., help="Region t
                               explain=[m.strip() for m in explain.split(",") if m.strip()], out=out,
                               scheduler=scheduler, partition_size=partition_size, workers=workers,
                               memory_limit=memory_limit, seed=seed, overwrite=overwrite, batch_size=batch_size,
-                              explain_batch_size=explain_batch_size, top_k=top_k, compiled=compiled)
+                              explain_batch_size=explain_batch_size, top_k=top_k, compiled=compiled,
+                              bfloat16=bfloat16)
     except CropvizError as error:
         _fail(error)
     typer.echo(f"wrote {path}")

@@ -71,6 +71,22 @@ def test_compiled_log_probs_equal_the_eager_model_on_any_batch_size(dataset):
     np.testing.assert_allclose(compiled.log_probs(x[:5]), expected[:5], rtol=0, atol=1e-5)
 
 
+def test_bfloat16_log_probs_keep_the_classes_of_float32(dataset, monkeypatch):
+    from cropviz import devices
+
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: True)  # emulated where not native: same values
+    exact = Classifier.open("transformer", device="cpu")
+    lowered = Classifier.open("transformer", device="cpu").compile(compiled=False, bfloat16=True)
+    assert (exact.precision, lowered.precision) == ("float32", "bfloat16")
+    x = exact.inputs(dataset, exact.parcel_ids(dataset)).x
+    expected, got = exact.log_probs(x), lowered.log_probs(x)
+    assert 0 < np.abs(np.exp(got) - np.exp(expected)).max() < 0.05
+    assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.95
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: False)
+    with pytest.raises(ConfigurationError, match="transformer.*no native bfloat16"):
+        Classifier.open("transformer", device="cpu").compile(compiled=False, bfloat16=True)
+
+
 def test_compiling_the_random_forest_is_refused():
     with pytest.raises(ConfigurationError, match="nothing to compile"):
         Classifier.open("random_forest", device="cpu").compile()

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from cropviz.errors import ConfigurationError
 from cropviz.models import fast, registry
-from cropviz.models.fast import EVAL_ROWS, chunked_inference, compiled_inference
+from cropviz.models.fast import EVAL_ROWS, bfloat16_inference, chunked_inference, compiled_inference
 from tests.models.test_zoo import TINY
 from tests.models.zoo.helpers import randomise_batchnorm
 
@@ -95,3 +95,29 @@ def test_compiled_inference_says_why_it_cannot_run(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigurationError, match=r"could not compile _Counting \(C\+\+ compile error: cannot find "
                                                  r"immintrin.h\); run without --compile"):
         run(torch.rand(3, T, D))
+
+
+@pytest.mark.parametrize("name", ["transformer", "tempcnn"])
+def test_bfloat16_inference_stays_close_to_float32_and_leaves_the_model_alone(name, monkeypatch) -> None:
+    from cropviz import devices
+
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: True)  # emulated here if not native: same values
+    torch.manual_seed(0)
+    model = registry.build(name, num_classes=C, input_dim=D).eval()
+    x = torch.rand(ROWS, T, D)
+    with torch.inference_mode():
+        exact = model(x)
+        lowered = bfloat16_inference(model)(x)
+    assert lowered.dtype == torch.float32 and lowered.shape == exact.shape
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the model itself stays float32
+    gap = (lowered.exp() - exact.exp()).abs().max().item()
+    assert 0 < gap < 0.05  # bfloat16 keeps 8 bits of mantissa: close, not equal
+    assert (lowered.argmax(1) == exact.argmax(1)).float().mean().item() >= 0.9
+
+
+def test_bfloat16_inference_is_refused_where_it_is_not_native(monkeypatch) -> None:
+    from cropviz import devices
+
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: False)
+    with pytest.raises(ConfigurationError, match=r"this CPU has no native bfloat16 .*run without --bf16"):
+        bfloat16_inference(registry.build("tempcnn", num_classes=C, input_dim=D))

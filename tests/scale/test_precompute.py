@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 import cropviz
+from cropviz.devices import native_bfloat16
 from cropviz.errors import ConfigurationError
 from cropviz.scale import ClusterError, open_precomputed, precompute
-from cropviz.scale.precompute import part_name
+from cropviz.scale.precompute import MANIFEST, part_name
 
 REGION = "frh01"
 PARTS = 4  # of TINY_PARCELS = 40 parcels
@@ -169,6 +170,34 @@ def test_worker_with_other_cropviz_version_is_refused(demo_root, models, cluster
     monkeypatch.setattr(cropviz, "__version__", "9.9.9")
     with pytest.raises(ClusterError, match=r"workers run another cropviz than this client \(9.9.9\): tcp://.*0.1.0"):
         _run(demo_root, models["rf"], tmp_path / "out", cluster)
+
+
+def test_bfloat16_is_refused_before_a_local_cluster_starts_where_it_is_not_native(demo_root, models, tmp_path,
+                                                                                 monkeypatch):
+    from cropviz import devices
+
+    monkeypatch.setattr(devices, "native_bfloat16", lambda device: False)
+    with pytest.raises(ConfigurationError, match=r"this machine's CPU has no native bfloat16 .*run without --bf16"):
+        precompute(demo_root, REGION, models["tf"], out=tmp_path / "o", bfloat16=True, progress=False)
+    with pytest.raises(ConfigurationError, match="Random Forest has no bfloat16"):
+        precompute(demo_root, REGION, models["rf"], out=tmp_path / "o", bfloat16=True, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not native_bfloat16("cpu"), reason="bfloat16 workers need a CPU with AVX512-BF16 or AMX")
+@pytest.mark.timeout(180)
+def test_bfloat16_workers_keep_the_classes_and_the_manifest_says_so(demo_root, models, cluster, tmp_path):
+    from cropviz.data import open_breizhcrops
+    from cropviz.models.classifier import Classifier
+
+    out = _run(demo_root, models["tf"], tmp_path / "tf", cluster, bfloat16=True)
+    expected = Classifier.open(models["tf"], device="cpu").predict(open_breizhcrops(demo_root, REGION))
+    got = open_precomputed(out).predictions().sort_values("id").reset_index(drop=True)
+    assert (got["pred"] == expected["pred"]).mean() >= 0.95
+    assert 0 < np.abs(got.filter(like="prob_").to_numpy() - expected.filter(like="prob_").to_numpy()).max() < 0.05
+    assert json.loads((out / MANIFEST).read_text())["settings"]["precision"] == "bfloat16"
+    with pytest.raises(ConfigurationError, match="holds precomputed results"):  # float32 results are others
+        _run(demo_root, models["tf"], tmp_path / "tf", cluster)
 
 
 def test_bad_explain_options(demo_root, models, tmp_path):

@@ -29,7 +29,7 @@ def test_per_class_grouped_bars_accept_sklearn_names():
     table = pd.DataFrame({"class": ["wheat", "corn"], "precision": [0.9, 0.7],
                           "recall": [0.8, 0.6], "f1-score": [0.85, 0.65]})
     fig = per_class_figure(table)
-    assert [t.name for t in fig.data] == ["precision", "recall", "f1"]
+    assert [t.name for t in fig.data] == ["precision", "recall", "F1"]  # metric names in words
     assert list(fig.data[0].x) == ["wheat", "corn"]
     np.testing.assert_allclose(fig.data[2].y, [0.85, 0.65])
     assert fig.layout.barmode == "group"

@@ -35,7 +35,11 @@ class Classifier:
         self.model = model
         self.info = info
         self.device = device
-        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        #: the forward pass :meth:`compile` set up (compiled and / or bfloat16), else None
+        self._fast: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._fast_compiled = False
+        #: the precision :meth:`log_probs` computes in ("float32", or "bfloat16" after :meth:`compile`)
+        self.precision = "float32"
 
     @classmethod
     def open(cls, name_or_path: str | Path, arch: str | None = None,
@@ -155,40 +159,49 @@ class Classifier:
             prepared.x = normalize_patches(prepared.x, self.info.normalization)
         return prepared
 
-    def compile(self) -> Classifier:
-        """Run :meth:`log_probs` through TorchInductor from now on (CPU models only; returns self).
+    def compile(self, compiled: bool = True, bfloat16: bool = False) -> Classifier:
+        """Run :meth:`log_probs` through TorchInductor (``compiled``, CPU models only) and / or in
+        bfloat16 from now on; returns self.
 
-        Whole-region inference gets faster after a one-off compilation of about 10 s of CPU
-        (:func:`cropviz.models.fast.compiled_inference`); the values stay those of the eager model
-        up to float rounding. Raises ConfigurationError for the Random Forest, a model on a GPU,
-        or a machine without a C++ compiler.
+        Compiled, whole-region inference gets faster after a one-off compilation of about 10 s of
+        CPU (:func:`cropviz.models.fast.compiled_inference`); the values stay those of the eager
+        model up to float rounding. In bfloat16 (:func:`cropviz.models.fast.bfloat16_inference`;
+        devices with native bfloat16) class probabilities move by up to a few hundredths. Raises
+        ConfigurationError for the Random Forest, compilation on a GPU, a machine without a C++
+        compiler, or bfloat16 where it is not native.
         """
         from cropviz.errors import ConfigurationError
-        from cropviz.models.fast import compiled_inference
+        from cropviz.models.fast import bfloat16_inference, compiled_inference
 
         where = self.info.path or self.name
         if not self.differentiable:
             raise ConfigurationError(f"{where}: the Random Forest has nothing to compile")
-        if self.device.type != "cpu":
+        if compiled and self.device.type != "cpu":
             raise ConfigurationError(f"{where}: compiled inference is for the CPU; the model is on {self.device}")
-        self._compiled = compiled_inference(self.model)
+        try:
+            self._fast = (bfloat16_inference(self.model, compiled) if bfloat16
+                          else compiled_inference(self.model) if compiled else None)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{where}: {error}") from error
+        self._fast_compiled = compiled
+        self.precision = "bfloat16" if bfloat16 else "float32"
         return self
 
     def log_probs(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Log-probabilities N x C for prepared inputs, batched, without gradients.
 
         Runs under ``torch.inference_mode`` and never changes the model, so threads may share it;
-        after :meth:`compile` it runs the compiled graph, meant for one worker thread.
+        after :meth:`compile` it runs that forward pass (a compiled graph is meant for one worker thread).
         """
         import torch
 
         if not self.differentiable:  # the Random Forest
             return np.log(np.clip(self.model.predict_proba(x), 1e-8, None))
         out = []
-        with torch.inference_mode(self._compiled is None):
+        with torch.inference_mode(not self._fast_compiled):  # a compiled graph runs under no_grad
             for start in range(0, len(x), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(self.device)
-                output = self.model(batch) if self._compiled is None else self._compiled(batch)
+                output = self.model(batch) if self._fast is None else self._fast(batch)
                 out.append(output.float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 

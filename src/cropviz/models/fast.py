@@ -13,10 +13,18 @@ module) and GPU inputs run the batch whole, as before.
 into the graph (oneDNN linear layers with their bias fused, elementwise work fused into C++
 loops). It costs a compilation per process (about 10 s of CPU and a C++ compiler), so the app does
 not use it.
+
+:func:`bfloat16_inference` (``cropviz precompute --bf16``, with or without ``--compile``) runs a
+bfloat16 copy of the model, for CPUs with AVX512-BF16 or AMX and for GPUs
+(:func:`cropviz.devices.native_bfloat16`). Its class probabilities differ from float32 by up to a
+few hundredths, so a few parcels in a thousand change class: ``bench/bench_inference.py --bf16
+--demo`` reports the agreement and the change of accuracy per shipped model. The app keeps float32,
+so that its explanations and predictions agree to the digit.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import shutil
@@ -52,6 +60,30 @@ def chunked_inference(forward: Callable[[ModuleT, Tensor], Tensor]) -> Callable[
         return torch.cat([forward(self, part) for part in x.split(EVAL_ROWS)])
 
     return blocked
+
+
+def bfloat16_inference(model: nn.Module, compiled: bool = False) -> Callable[[Tensor], Tensor]:
+    """``model``'s eval forward pass (no gradients) on a bfloat16 copy of it, ``compiled`` with
+    TorchInductor or eager (in blocks of :data:`EVAL_ROWS` rows on the CPU); ``model`` itself stays
+    float32. Returns a function of float32 ``x`` -> float32 output, close to ``model(x)`` (class
+    probabilities within a few hundredths). Raises ConfigurationError where the model's device has
+    no native bfloat16 (:func:`cropviz.devices.native_bfloat16`): emulated, it is slower than float32.
+    """
+    from cropviz.devices import native_bfloat16
+
+    device = next(model.parameters()).device
+    if not native_bfloat16(device):
+        raise ConfigurationError(f"{'this CPU' if device.type == 'cpu' else device} has no native bfloat16 "
+                                 "(AVX512-BF16 or AMX on a CPU), where it would be slower than float32; "
+                                 "run without --bf16")
+    lowered = copy.deepcopy(model).eval().to(torch.bfloat16)
+    forward = compiled_inference(lowered) if compiled else lowered
+
+    def run(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return forward(x.to(torch.bfloat16)).float()
+
+    return run
 
 
 def compiled_inference(model: nn.Module) -> Callable[[Tensor], Tensor]:

@@ -135,8 +135,8 @@ def compute_part(spec: dict[str, Any], index: int, ids: np.ndarray) -> dict[str,
     from cropviz.models.classifier import predictions_frame
 
     torch.set_num_threads(_worker_threads())
-    clf = _cached(("model", spec["model_path"], spec["device"], spec["compiled"]),
-                  lambda: _open_classifier(spec["model_path"], spec["device"], spec["compiled"]))
+    clf = _cached(("model", spec["model_path"], spec["device"], spec["compiled"], spec["bfloat16"]),
+                  lambda: _open_classifier(spec["model_path"], spec["device"], spec["compiled"], spec["bfloat16"]))
     if clf.info.sha256 != spec["checkpoint_sha256"]:
         raise ClusterError(f"{spec['model_path']}: worker {socket.gethostname()} has a checkpoint with "
                            f"sha256 {clf.info.sha256}, the manifest {spec['checkpoint_sha256']}")
@@ -332,6 +332,7 @@ def precompute(
     explain_batch_size: int = 8,
     device: str = "auto",
     compiled: bool = False,
+    bfloat16: bool = False,
     dashboard_address: str | None = "127.0.0.1:8787",
     connect_timeout: float = 10.0,
     task_delay: float = 0.0,
@@ -351,7 +352,10 @@ def precompute(
     ``device`` is what each worker opens the model on ('auto': its GPU when it has one).
     ``compiled``: each CPU worker compiles the model once with TorchInductor
     (:meth:`Classifier.compile`: faster predictions after about 10 s of compilation; needs a C++
-    compiler; workers on a GPU run it as it is).
+    compiler; workers on a GPU run it as it is). ``bfloat16``: workers predict with a bfloat16
+    copy of the model (devices with native bfloat16 only: AVX512-BF16 or AMX CPUs, GPUs; checked
+    here for a local cluster, by each worker otherwise); the manifest records the precision, and
+    attributions stay float32.
     ``partition_size``: parcels per task and part (default 2000; 250 with attribution methods).
     ``overwrite`` deletes earlier parts first (a fresh run). ``ids`` restricts the run to those
     parcels (default: the whole region). ``task_delay`` makes each task sleep first (tests only).
@@ -359,6 +363,7 @@ def precompute(
     from distributed import Client
 
     from cropviz.data import open_breizhcrops
+    from cropviz.devices import device_name, native_bfloat16
     from cropviz.explain import METHODS
     from cropviz.models.classifier import Classifier
     from cropviz.store import dataset_fingerprint
@@ -387,6 +392,12 @@ def precompute(
         raise ConfigurationError(f"{where}: {clf.name} has no attention; drop '{ATTENTION}' from explain")
     if set(explain) - {ATTENTION} and not clf.differentiable:
         raise ConfigurationError(f"{where}: {clf.name} is not differentiable; attributions need a neural model")
+    if bfloat16 and not clf.differentiable:
+        raise ConfigurationError(f"{where}: the Random Forest has no bfloat16 form; run without --bf16")
+    if bfloat16 and scheduler is None and not native_bfloat16(device):  # local workers: this machine
+        raise ConfigurationError(f"{where}: this machine's {device_name(device)} has no native bfloat16 "
+                                 "(AVX512-BF16 or AMX on a CPU), where it would be slower than float32; "
+                                 "run without --bf16")
     all_ids = dataset.index["id"].to_numpy(dtype=np.int64)
     subset = None
     chosen = all_ids
@@ -405,7 +416,7 @@ def precompute(
         "checkpoint_sha256": clf.info.sha256, "cropviz_version": cropviz.__version__,
         "dataset": dataset_fingerprint(dataset), "classes": clf.classes,
         "settings": {"explain": list(explain), "partition_size": partition_size, "seed": seed,
-                     "top_k": top_k, "ids": subset},
+                     "top_k": top_k, "ids": subset, "precision": "bfloat16" if bfloat16 else "float32"},
         "partitions": {"count": len(parts), "parcels": int(len(chosen)),
                        "ranges": [[int(p[0]), int(p[-1]), int(len(p))] for p in parts]},
     }
@@ -421,7 +432,7 @@ def precompute(
                 "seed": seed, "explain": list(explain), "top_k": top_k, "batch_size": batch_size,
                 "explain_batch_size": explain_batch_size, "cropviz_version": cropviz.__version__,
                 "manifest_sha": hashlib.sha256(manifest_sha.encode()).hexdigest()[:16], "task_delay": task_delay,
-                "compiled": compiled}
+                "compiled": compiled, "bfloat16": bfloat16}
         with ExitStack() as stack:
             client = _connect(stack, scheduler, workers, memory_limit, dashboard_address, connect_timeout, progress)
             run["workers"] = _check_versions(client)
@@ -437,12 +448,14 @@ def precompute(
     return out
 
 
-def _open_classifier(path: str, device: str, compiled: bool) -> Any:
-    """A worker's model, compiled for the CPU when asked (a GPU worker runs it as it is)."""
+def _open_classifier(path: str, device: str, compiled: bool, bfloat16: bool) -> Any:
+    """A worker's model, compiled for the CPU when asked (a GPU worker runs it uncompiled), in
+    bfloat16 when asked."""
     from cropviz.models.classifier import Classifier
 
     clf = Classifier.open(path, device=device)
-    return clf.compile() if compiled and clf.differentiable and clf.device.type == "cpu" else clf
+    compiled = compiled and clf.device.type == "cpu"
+    return clf.compile(compiled, bfloat16) if clf.differentiable and (compiled or bfloat16) else clf
 
 
 def _run_tasks(client: Any, spec: dict[str, Any], parts: list[np.ndarray], todo: list[int],

@@ -80,11 +80,11 @@ def per_class_figure(per_class: pd.DataFrame,
         raise ConfigurationError(f"per-class table lacks columns {', '.join(missing)} "
                                  f"(has {', '.join(map(str, frame.columns))})")
     names = [str(i) for i in frame.index]
-    fig = go.Figure([go.Bar(x=names, y=frame[m].to_numpy(float), name=m,
+    fig = go.Figure([go.Bar(x=names, y=frame[m].to_numpy(float), name=METRIC_LABELS.get(m, m),
                             marker={"color": METRIC_COLORS.get(m, FALLBACK_COLORS[k])},
                             text=["0" if v == 0 else "" for v in frame[m].to_numpy(float)],
                             textposition="outside", cliponaxis=False,
-                            hovertemplate="%{x}<br>" + m + " %{y:.3f}<extra></extra>")
+                            hovertemplate="%{x}<br>" + METRIC_LABELS.get(m, m) + " %{y:.3f}<extra></extra>")
                      for k, m in enumerate(metrics)])
     fig.update_layout(title=title, barmode="group", xaxis={"tickangle": -30, "automargin": True},
                       yaxis={"range": [0, 1.02], "title": {"text": "score"}},

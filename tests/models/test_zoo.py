@@ -72,6 +72,8 @@ def test_reference_checkpoint_loads_and_outputs_match(name, tmp_path):
         assert (got - expected).abs().max().item() < 1e-5
         with torch.inference_mode():
             assert (ours(x) - expected).abs().max().item() < 1e-5
+        # with gradients recorded (the explanations' path: module calls, nothing in place) too
+        assert (ours(x).detach() - expected).abs().max().item() < 1e-5
 
 
 def test_transformer_matches_reference_for_any_length(tmp_path):

@@ -23,6 +23,12 @@ RESAMPLED_LENGTH = 512
 _BRANCHES = ((3, 1, 16), (5, 1, 11), (7, 1, 6))
 
 
+def _relu(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` (an nn.ReLU, whose hooks DeepLift needs) when gradients are recorded; without
+    them ReLU in place, which saves a pass over the activations."""
+    return module(x) if torch.is_grad_enabled() else x.relu_()
+
+
 class _ResidualBlock(nn.Module):
     """Two convolutions with batch norm; the shortcut is cropped to the (shorter) output."""
 
@@ -42,9 +48,11 @@ class _ResidualBlock(nn.Module):
         self.relu2 = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
-        out = layer_bn(self.conv2, self.bn2, self.relu1(layer_bn(self.conv1, self.bn1, x)))
+        out = layer_bn(self.conv2, self.bn2, _relu(self.relu1, layer_bn(self.conv1, self.bn1, x)))
         residual = x if self.downsample is None else layer_bn(self.downsample[0], self.downsample[1], x)
-        return self.relu2(residual[:, :, : out.shape[2]] + out)
+        if torch.is_grad_enabled():
+            return self.relu2(residual[:, :, : out.shape[2]] + out)
+        return out.add_(residual[:, :, : out.shape[2]]).relu_()
 
 
 class MSResNet(nn.Module):
@@ -86,6 +94,6 @@ class MSResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: N x T x D reflectances (any T) -> N x C log-probabilities."""
         h = F.interpolate(x.transpose(1, 2), size=RESAMPLED_LENGTH)
-        h = self.maxpool(self.relu(layer_bn(self.conv1, self.bn1, h)))
+        h = self.maxpool(_relu(self.relu, layer_bn(self.conv1, self.bn1, h)))
         features = torch.cat([self._branch(k, h) for k, _, _ in _BRANCHES], dim=1).flatten(1)
         return F.log_softmax(self.fc(features), dim=-1)

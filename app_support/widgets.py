@@ -108,8 +108,19 @@ def parcel_picker(ctx: Any, key: str) -> None:
                           args=(ctx.table, ctx.selected_id, step))
 
 
-#: What a direction table shows where the results cannot check a claim.
-NOT_CHECKED = "–"
+#: What a table shows for a missing value (a claim the results cannot check, a number the paper
+#: does not give).
+NOT_CHECKED = MISSING = "–"
+
+
+def with_dashes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each missing value shown as :data:`MISSING` (Streamlit prints "None");
+    columns without a missing value keep their type."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].isna().any():
+            shown[column] = [MISSING if pd.isna(v) else v for v in shown[column]]
+    return shown
 #: Columns of the paper-directions table and their headings.
 DIRECTION_COLUMNS = {"claim": "claim", "paper": "paper", "paper_holds": "holds in the paper", "ours": "ours",
                      "ours_std": "ours std (folds)", "holds": "holds", "detail": "detail"}

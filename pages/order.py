@@ -7,7 +7,7 @@ import streamlit as st
 from app_support import cache
 from app_support.guard import shown_errors
 from app_support.state import banner, context, query, select_parcel, set_query
-from app_support.widgets import paper_directions, seed004_results, show_figure, show_table, view_picker
+from app_support.widgets import paper_directions, seed004_results, show_figure, show_table, view_picker, with_dashes
 from cropviz.viz.ablation import grouped_bars, order_pair_figure, per_class_delta_figure
 from cropviz.viz.colors import NEGATIVE_WORD, POSITIVE_WORD
 
@@ -55,7 +55,9 @@ if results is not None:
     right.markdown(f"**{study.label}**: {data['split']}; {results['protocol']['epochs']} epochs "
                    f"(zoo {results['protocol']['zoo_epochs']})")
     with right:
-        show_table(ours, "seed004-table4-ours", key="order_ours", hide_index=True)
+        show_table(with_dashes(ours.rename(columns={
+            "ordered_std": "ordered std (folds)", "shuffled_std": "shuffled std (folds)",
+            "delta_std": "delta std (folds)"})), "seed004-table4-ours", key="order_ours", hide_index=True)
     names = {"convlstm": "ConvLSTM", "cnn_gru7": "CNN+GRU7", "cnn_gru9": "CNN+GRU9", "gru": "GRU"}
     bars = pd.concat([theirs.assign(source=study.theirs)[["source", "model", "delta"]],
                       ours[ours["model"].isin(list(names))].assign(source=study.label,

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app_support.state import banner, context
-from app_support.widgets import paper_directions, seed004_results, show_figure, show_table
+from app_support.widgets import paper_directions, seed004_results, show_figure, show_table, with_dashes
 from cropviz.viz.ablation import f1_vs_temporal_share, grouped_bars
 
 #: The paper's claims this page checks (see Seed004Study.paper_directions).
@@ -43,7 +43,7 @@ theirs = (study.paper_table(2).join(study.paper_table(1)[["parameters", "tempora
 left, right = st.columns(2)
 left.markdown(f"**{study.theirs}**: 199,464 parcels, 5-fold CV, 50 epochs")
 with left:
-    show_table(theirs, "seed004-table2-theirs", key="space_theirs", hide_index=True)
+    show_table(with_dashes(theirs), "seed004-table2-theirs", key="space_theirs", hide_index=True)
 if results is not None:
     ours = study.space_time_table()
     label = study.label
@@ -51,9 +51,9 @@ if results is not None:
     right.markdown(f"**{label}**: {patches.get('parcels', '?')} patch parcels, {results['data']['split']}; "
                    f"{results['protocol']['epochs']} epochs (best validation epoch)")
     with right:
-        show_table(ours.drop(columns="model").rename(columns={
+        show_table(with_dashes(ours.drop(columns="model").round({"temporal_share": 2}).rename(columns={
             "paper_name": "model", "overall_accuracy": "OA", "macro_f1": "F-score", "precision": "Precision",
-            "recall": "Recall", "temporal_share": "temporal share", "macro_f1_std": "F-score std (folds)"}),
+            "recall": "Recall", "temporal_share": "temporal share", "macro_f1_std": "F-score std (folds)"})),
             "seed004-table2-ours", key="space_ours", hide_index=True)
 
     st.header("Macro F1 against the temporal share of parameters")

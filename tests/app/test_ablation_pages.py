@@ -120,6 +120,11 @@ def test_space_time_page_tables(ablation_app):
     assert list(ours["model"]) == ["CNN", "CNN+GRU9", "GRU"]  # the paper's order
     theirs = next(f for f in frames if "temporal share" in f.columns and "F-score std (folds)" not in f.columns)
     assert theirs.set_index("model").loc["GRU", "F-score"] == 53.8
+    # what the paper does not give reads as a dash, not "None"; our shares in two decimals
+    assert theirs.set_index("model").loc["RF", "OA"] == "–"
+    assert theirs.set_index("model").loc["ConvLSTM", "temporal share"] == "–"
+    assert not theirs.isna().any().any()
+    assert all(round(v, 2) == v for v in ours["temporal share"])
     assert "holds in the paper" in frames[0].columns  # the paper's directions come first
 
 
@@ -208,7 +213,8 @@ def test_order_page_checks_the_papers_directions_with_error_bars(folded_app):
                                   "ours +3.3 ± 1.5 (shuffled - ordered: GRU -5.7, ConvLSTM -9.0 over 3 folds")
     assert any("Shuffling the dates costs the seed 004 models 5.7-9.0 macro F1 points here (the paper: 1.2-8.5)"
                in c.value for c in at.caption)  # why, with this run's numbers
-    ours = next(d.value for d in at.dataframe if "delta_std" in d.value.columns).set_index("model")
-    assert (ours.loc["gru", "delta_std"], ours.loc["convlstm", "delta_std"]) == (0.6, 1.0)  # -5/-6/-6, -10/-9/-8
+    ours = next(d.value for d in at.dataframe if "delta std (folds)" in d.value.columns).set_index("model")
+    assert (ours.loc["gru", "delta std (folds)"], ours.loc["convlstm", "delta std (folds)"]) == (0.6, 1.0)
+    assert not any(c.endswith("_std") for c in ours.columns)  # headings, not the results' names
     assert any("error bars: ±1 standard deviation over 3 folds" in c.value for c in at.caption)
     assert _error_bars(at, "order_delta")["ours (simulated demo)"] == [0.6, 1.0]  # GRU, ConvLSTM

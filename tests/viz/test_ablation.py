@@ -88,6 +88,10 @@ def test_labels_of_nearby_points_are_placed_apart():
     positions = label_positions([0.0, 0.01, 0.02, 1.0], [50.0, 50.5, 50.2, 50.0], 1.15, 10.0)
     assert len(set(positions[:3])) == 3  # three crowded points, three positions
     assert positions[3] == "top center"  # a lone point keeps the default
+    # the paper's CNN+GRU7, CNN+GRU8, CNN+GRU9 and GRU: 0.1 apart in share, a label's width in a
+    # half-width chart; neighbours never share a position
+    paper = label_positions([0.7, 0.8, 0.9, 1.0], [53.2, 55.1, 55.1, 53.8], 1.15, 55.1 - 34.9)
+    assert all(a != b for a, b in zip(paper, paper[1:], strict=False)), paper
     close = COMPARISON.assign(macro_f1=[34.9, 53.8, 49.2, 35.5, 45.0])  # ours CNN next to theirs
     fig = f1_vs_temporal_share(close)
     theirs, ours = (next(t for t in fig.data if t.name == name) for name in ("theirs", "ours"))

@@ -858,25 +858,31 @@ def cloud_attention_view(model: Classifier, ds: Any, max_parcels: int | None = N
                                  max_parcels, workspace(model, ds))
 
 
-@st.cache_resource(show_spinner=False, max_entries=PARCEL_FIGURES)
-def _parcel_deck(dataset_key: DatasetKey, model_key: str, color_by: str, parcel_id: int, height: int,
-                 view: tuple, _records: pd.DataFrame) -> Any:
-    from cropviz.viz.maps import parcel_deck as deck_of
-    from cropviz.viz.maps import records_in_view
+@st.cache_data(show_spinner=False, max_entries=PARCEL_FIGURES)
+def _parcel_locator(dataset_key: DatasetKey, model_key: str, parcel_id: int, center: tuple[float, float],
+                    imagery: str | None, imagery_stamp: float, bounds: tuple[float, ...] | None,
+                    _records: pd.DataFrame) -> bytes:
+    from cropviz.viz.maps import locator_png
 
-    # st.pydeck_chart serialises every record on each call: once is enough, and only those around
-    # the view (a map ``height`` tall, less than 3 heights wide, with room to pan)
-    nearby = records_in_view(_records, dict(view), width_px=3 * height, height_px=2 * height)
-    return deck_of(nearby, selected_id=parcel_id, height=height, view=dict(view)).freeze()
+    return locator_png(_records, parcel_id, center, imagery=imagery, imagery_bounds=bounds)
 
 
-def parcel_deck(ctx: Any, color_by: str, parcel_id: int, view: dict[str, Any], height: int = 560) -> Any:
-    """The parcels around ``view`` (``cropviz.viz.maps.records_in_view``) coloured by ``color_by``
-    with ``parcel_id`` outlined (``cropviz.viz.maps.parcel_deck``), built and serialised once per
-    parcel and view."""
+def parcel_locator(ctx: Any, parcel_id: int, center: tuple[float, float]) -> tuple[bytes, str | None]:
+    """(a PNG of the parcels around ``center`` coloured by their label, ``parcel_id`` outlined, over
+    the region's true-colour imagery at its middle date when it has a basemap; "source, date" of
+    that imagery or None),
+    drawn once per parcel (``cropviz.viz.maps.locator_png``: no WebGL in the browser)."""
+    basemap = basemap_of(ctx.dataset)
+    imagery, stamp, bounds, described = None, 0.0, None, None
+    if basemap is not None:
+        date = basemap.dates[len(basemap.dates) // 2]  # the map page's default date
+        path = basemap.image_path("rgb", date)
+        imagery, stamp, bounds = str(path), path.stat().st_mtime, tuple(basemap.bounds)
+        described = f"{basemap.source}, {date}"
     model_key = _model_key(ctx.classifier, ctx.dataset) if ctx.predictions is not None else "none"
-    return _parcel_deck(_dataset_key(ctx.dataset), model_key, color_by, int(parcel_id), int(height),
-                        tuple(sorted(view.items())), map_layer_records(ctx, color_by))
+    png = _parcel_locator(_dataset_key(ctx.dataset), model_key, int(parcel_id), center, imagery, stamp, bounds,
+                          map_layer_records(ctx, "true"))
+    return png, described
 
 
 @st.cache_resource(show_spinner="Explaining the parcel...", max_entries=PARCEL_FIGURES)

@@ -18,7 +18,7 @@ action), Streamlit's running indicator is gone, the page title (and, for a new p
 number) is drawn, no element is still loading, and the DOM has not changed for a while. The time is
 taken in the page's own clock: from the action (the document's start for a fresh tab) to the
 drawn frame of the page's last DOM change, so the bench's own looks (kept cheap, every 0.1 s) do
-not set the time. On the map and the dossier a first render also waits for the map's canvas to
+not set the time. On the map a first render also waits for the map's canvas to
 show its first pixels (WebGL draws seconds after the page is ready in a browser without a GPU).
 The load average before and after is printed: on a busy machine the numbers are upper bounds.
 """
@@ -176,7 +176,7 @@ gl.readPixels(Math.floor(canvas.width / 2) - 32, Math.floor(canvas.height / 2) -
 return pixels.some((value, i) => i % 4 === 3 && value > 0);
 """
 #: Pages whose first render ends when their map has drawn.
-DECK_PAGES = ("map", "dossier")
+DECK_PAGES = ("map",)
 
 
 def wait_drawn(driver: Any, started: float, timeout: float = 120) -> float:

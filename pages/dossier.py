@@ -58,13 +58,13 @@ if require(ctx):
             points = cache.parcel_points(ds)
             here = points[points["id"] == parcel_id]
             if len(here):
-                # drawn offline (no map style is fetched), the parcel outlined among its neighbours
-                st.pydeck_chart(cache.parcel_deck(ctx, "true", parcel_id, height=300,
-                                                  view={"latitude": float(here["lat"].iloc[0]),
-                                                        "longitude": float(here["lon"].iloc[0]), "zoom": 14}),
-                                key="dossier_map")
-                st.caption(f"{here['lat'].iloc[0]:.5f} N, {here['lon'].iloc[0]:.5f} E; parcels coloured by "
-                           "their label")
+                # a picture drawn on the server (no WebGL): the parcel outlined among its neighbours
+                lon, lat = float(here["lon"].iloc[0]), float(here["lat"].iloc[0])
+                locator, imagery = cache.parcel_locator(ctx, parcel_id, (lon, lat))
+                st.image(locator, width="stretch")
+                imagery = f"; imagery: {imagery}" if imagery else ""
+                st.caption(f"{lat:.5f} N, {lon:.5f} E; 800 m across, north up; parcels coloured by their label "
+                           f"(legend on the map page){imagery}. Open the map page to pan and click.")
             else:
                 st.caption("This parcel has no polygon in the dataset's geometry file.")
     with probs:

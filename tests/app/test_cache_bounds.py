@@ -204,9 +204,13 @@ def test_attribution_figures_are_drawn_once_from_the_cached_attribution(demo_mod
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_the_dossier_map_is_serialised_once_and_as_drawn_fresh(demo_model):
+def test_the_dossier_locator_is_drawn_once_per_parcel_over_the_regions_imagery(demo_model, monkeypatch):
+    import io
+
+    from PIL import Image
+
     from app_support.state import AppContext, _parcel_table
-    from cropviz.viz.maps import parcel_deck, records_in_view
+    from cropviz.viz import maps
 
     model, ds = demo_model
     ctx = AppContext(dataset=ds, classifier=model, predictions=cache.predictions(model, ds))
@@ -214,16 +218,15 @@ def test_the_dossier_map_is_serialised_once_and_as_drawn_fresh(demo_model):
     parcel = int(ds.index["id"].iloc[1])
     records = cache.map_layer_records(ctx, "true")
     here = records[records["id"] == parcel].iloc[0]
-    view = {"latitude": float(here["lat"]), "longitude": float(here["lon"]), "zoom": 17}
-    deck = cache.parcel_deck(ctx, "true", parcel, view, height=300)
-    spec = deck.to_json()
-    # the parcels around the view only: a map 300 px tall, 900 px wide at most, with room to pan
-    nearby = records_in_view(records, view, width_px=900, height_px=600)
-    assert parcel in set(nearby["id"]) and len(nearby) < len(records)
-    fresh = parcel_deck(nearby, selected_id=parcel, height=300, view=view)
-    assert spec == fresh.to_json() and '"selected"' in spec
-    assert cache.parcel_deck(ctx, "true", parcel, view, height=300) is deck and deck.to_json() is spec
-    assert cache.parcel_deck(ctx, "true", int(ds.index["id"].iloc[2]), view, height=300).to_json() != spec
+    drawn: list[int] = []
+    real = maps.locator_png
+    monkeypatch.setattr(maps, "locator_png", lambda r, pid, *a, **k: drawn.append(pid) or real(r, pid, *a, **k))
+    png, imagery = cache.parcel_locator(ctx, parcel, (float(here["lon"]), float(here["lat"])))
+    assert Image.open(io.BytesIO(png)).size == (560, 560)
+    basemap = cache.basemap_of(ds)
+    assert basemap is not None and imagery == f"{basemap.source}, {basemap.dates[len(basemap.dates) // 2]}"
+    again, _ = cache.parcel_locator(ctx, parcel, (float(here["lon"]), float(here["lat"])))
+    assert again == png and drawn == [parcel]  # drawn once
 
 
 @pytest.mark.filterwarnings("ignore")

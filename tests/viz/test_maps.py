@@ -17,11 +17,11 @@ from cropviz.viz.maps import (
     fit_view,
     image_data_url,
     legend_items,
+    locator_png,
     outline_layer,
     parcel_deck,
     parcel_layer_data,
     record_bounds,
-    records_in_view,
 )
 
 CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",
@@ -283,21 +283,27 @@ def test_borders_stay_compact():
     assert "\n" not in compact and len(compact) < 0.4 * len(pdk.Deck.to_json(deck))
 
 
-def test_a_frozen_deck_answers_with_the_json_of_the_moment_it_was_frozen():
-    rec = parcel_layer_data(_gdf(3), "true")
-    deck = parcel_deck(rec, selected_id=101)
-    before = deck.to_json()
-    assert deck.freeze() is deck and deck.to_json() == before
-    deck.layers.pop()  # a later change is not serialised again
-    assert deck.to_json() == before and "_frozen" not in json.loads(before)
-    assert json.loads(pdk.Deck.to_json(deck)) != json.loads(before)
 
+def test_the_locator_is_a_still_picture_of_the_parcel_among_its_neighbours_over_the_imagery(tmp_path):
+    import io
 
-def test_records_in_view_keep_the_parcels_a_small_map_of_that_view_shows():
-    records = parcel_layer_data(_gdf(n=40))  # boxes 0.01 degrees apart from -2.0, centroids 0.0025 east
-    view = {"longitude": -1.8, "latitude": 48.002, "zoom": 14}
-    # 1600 px at zoom 14: 1600 * 360 / (512 * 2**14) = 0.0687 degrees, so 0.0343 either side
-    kept = records_in_view(records, view)
-    assert sorted(np.round(kept["lon"] - 0.0025, 3)) == [-1.83, -1.82, -1.81, -1.8, -1.79, -1.78, -1.77]
-    assert len(records_in_view(records, {**view, "zoom": 10})) == 40
-    assert len(records_in_view(records, {**view, "latitude": 48.2})) == 0
+    from PIL import Image
+
+    records = parcel_layer_data(_gdf(n=3))  # boxes of 0.005 x 0.004 degrees (372 x 445 m), 0.01 apart
+    center = (-1.9975, 48.002)  # parcel 100's centre; 800 m across, so 101 and 102 lie outside
+    picture = Image.open(io.BytesIO(locator_png(records, 100, center, radius_m=400.0, size_px=560)))
+    assert picture.size == (560, 560) and picture.mode == "RGB"
+    fill = np.array(hex_to_rgb(CLASS_COLORS["barley"]))
+    background = np.array([244, 242, 236])
+    inside = np.array(picture.getpixel((280, 280)))  # the parcel, at 0.7 opacity over the background
+    np.testing.assert_allclose(inside, 0.7 * fill + 0.3 * background, atol=2)
+    np.testing.assert_array_equal(picture.getpixel((5, 5)), background)  # no parcel, no imagery
+    # the selected parcel's west edge, 186 m left of the centre (0.7 px per metre): black and white
+    edge = [picture.getpixel((x, 280)) for x in range(146, 156)]
+    assert (0, 0, 0) in edge and (255, 255, 255) in edge
+    # imagery under the parcels: a red image over bounds wider than the picture shows where no parcel is
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "rgb.png")
+    over = Image.open(io.BytesIO(locator_png(records, 100, center, radius_m=400.0, size_px=560,
+                                             imagery=tmp_path / "rgb.png", imagery_bounds=(-2.1, 47.9, -1.9, 48.1))))
+    assert over.getpixel((5, 5)) == (200, 30, 30)
+    np.testing.assert_allclose(over.getpixel((280, 280)), 0.7 * fill + 0.3 * np.array([200, 30, 30]), atol=2)

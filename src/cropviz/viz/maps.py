@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -292,19 +293,6 @@ def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_
                          zoom=round(zoom, 2), pitch=0, bearing=0)
 
 
-def records_in_view(records: pd.DataFrame, view: Mapping[str, float], width_px: int = 1600,
-                    height_px: int = 1200) -> pd.DataFrame:
-    """The ``records`` whose centroid (``lon``, ``lat``) lies in a ``width_px`` x ``height_px``
-    window (Web Mercator pixels at the view's zoom) centred on ``view`` (``longitude``,
-    ``latitude``, ``zoom``): what a small map of that view shows, with room to pan a little."""
-    degrees_per_px = 360.0 / (512.0 * 2.0 ** float(view["zoom"]))
-    half_lon = 0.5 * width_px * degrees_per_px
-    half_lat = 0.5 * height_px * degrees_per_px * math.cos(math.radians(float(view["latitude"])))
-    near = ((records["lon"] - float(view["longitude"])).abs() <= half_lon) & \
-        ((records["lat"] - float(view["latitude"])).abs() <= half_lat)
-    return records[near.to_numpy()]
-
-
 def basemap_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> pdk.Layer:
     """A non-pickable BitmapLayer drawing ``image`` (a URL or data URL) over WGS84 ``bounds``
     (west, south, east, north): the region's own imagery under the parcels."""
@@ -416,20 +404,9 @@ class CompactDeck(pdk.Deck):
     by 2 spaces, which triples the size of nested polygon data and keeps Python's JSON encoder
     off its fast path."""
 
-    _frozen: str | None = None  # the JSON of :meth:`freeze` (a class default: not serialised)
-
     def to_json(self) -> str:
-        """The deck as compact JSON (same content as :meth:`pydeck.Deck.to_json`); after
-        :meth:`freeze`, the JSON of that moment."""
-        if self._frozen is not None:
-            return self._frozen
+        """The deck as compact JSON (same content as :meth:`pydeck.Deck.to_json`)."""
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
-
-    def freeze(self) -> CompactDeck:
-        """Serialise the deck now and answer every later :meth:`to_json` with that JSON (a deck
-        shared unchanged by many reruns is serialised once); returns the deck."""
-        self._frozen = self.to_json()
-        return self
 
 
 def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
@@ -504,3 +481,54 @@ def legend_items(color_by: str, classes: Sequence[str] | None = None, steps: int
         rgb = continuous_colors(values, color_by, lo, hi)
         return [(f"{v:.2f}", rgb_to_hex(c)) for v, c in zip(values, rgb, strict=False)]
     raise _unknown_mode(color_by)
+
+
+def locator_png(records: pd.DataFrame, selected_id: int, center: tuple[float, float], radius_m: float = 400.0,
+                size_px: int = 560, imagery: str | PathLike[str] | None = None,
+                imagery_bounds: Sequence[float] | None = None, opacity: float = 0.7) -> bytes:
+    """A still picture (PNG) of the parcels within ``radius_m`` of ``center`` (lon, lat): square,
+    ``size_px`` wide, north up, the ``imagery`` file (a basemap image over WGS84
+    ``imagery_bounds``: west, south, east, north) under the parcels, each parcel of ``records``
+    (:func:`parcel_layer_data`) filled in its colour at ``opacity`` with a dark edge, and
+    ``selected_id`` outlined in black and white. Drawn on the server: no WebGL in the browser,
+    for pages where the map only says where a parcel is."""
+    from PIL import Image, ImageDraw
+
+    lon0, lat0 = float(center[0]), float(center[1])
+    m_per_lon = _M_PER_DEG * math.cos(math.radians(lat0))
+    scale = size_px / (2.0 * radius_m)  # pixels per metre
+
+    def to_px(ring: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+        return [(size_px / 2 + (lon - lon0) * m_per_lon * scale, size_px / 2 - (lat - lat0) * _M_PER_DEG * scale)
+                for lon, lat in ring]
+
+    west, east = lon0 - radius_m / m_per_lon, lon0 + radius_m / m_per_lon
+    south, north = lat0 - radius_m / _M_PER_DEG, lat0 + radius_m / _M_PER_DEG
+    picture = Image.new("RGBA", (size_px, size_px), (244, 242, 236, 255))
+    if imagery is not None and imagery_bounds is not None:
+        b_west, b_south, b_east, b_north = (float(v) for v in imagery_bounds)
+        with Image.open(imagery) as source:
+            width, height = source.size
+            box = ((west - b_west) / (b_east - b_west) * width, (b_north - north) / (b_north - b_south) * height,
+                   (east - b_west) / (b_east - b_west) * width, (b_north - south) / (b_north - b_south) * height)
+            picture.alpha_composite(source.convert("RGBA").transform((size_px, size_px), Image.Transform.EXTENT, box,
+                                                                     resample=Image.Resampling.NEAREST))
+    near = records[((records["lon"] - lon0).abs() * m_per_lon <= 3 * radius_m)
+                   & ((records["lat"] - lat0).abs() * _M_PER_DEG <= 3 * radius_m)]
+    fills = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(fills)
+    for polygon, color in zip(near["polygon"], near["fill_color"], strict=True):
+        draw.polygon(to_px(polygon[0]), fill=(*[int(c) for c in color[:3]], int(255 * opacity)))
+        for hole in polygon[1:]:
+            draw.polygon(to_px(hole), fill=(0, 0, 0, 0))
+    picture.alpha_composite(fills)
+    edges = ImageDraw.Draw(picture)
+    for polygon in near["polygon"]:
+        for ring in polygon:
+            edges.line(to_px(ring), fill=(40, 40, 40, 255), width=1)
+    for polygon in near.loc[near["id"] == int(selected_id), "polygon"]:
+        edges.line(to_px(polygon[0]), fill=(0, 0, 0, 255), width=5, joint="curve")
+        edges.line(to_px(polygon[0]), fill=(255, 255, 255, 255), width=2, joint="curve")
+    out = io.BytesIO()
+    picture.convert("RGB").save(out, format="PNG", optimize=False)
+    return out.getvalue()

@@ -21,6 +21,8 @@ from cropviz.devices import native_bfloat16
 from cropviz.errors import ConfigurationError
 from cropviz.scale import ClusterError, open_precomputed, precompute
 from cropviz.scale.precompute import MANIFEST, part_name
+from cropviz.scale.results import find_precomputed, precomputed_folder
+from cropviz.store import dataset_fingerprint
 
 REGION = "frh01"
 PARTS = 4  # of TINY_PARCELS = 40 parcels
@@ -196,6 +198,18 @@ def test_bfloat16_workers_keep_the_classes_and_the_manifest_says_so(demo_root, m
     assert (got["pred"] == expected["pred"]).mean() >= 0.95
     assert 0 < np.abs(got.filter(like="prob_").to_numpy() - expected.filter(like="prob_").to_numpy()).max() < 0.05
     assert json.loads((out / MANIFEST).read_text())["settings"]["precision"] == "bfloat16"
+    shutil.copytree(demo_root, tmp_path / "demo")  # in the folder the app looks in, the app ignores them
+    dataset = open_breizhcrops(tmp_path / "demo", REGION)
+    model = Classifier.open(models["tf"], device="cpu")
+    found = precomputed_folder(model, dataset)
+    shutil.copytree(out, found)
+    manifest = json.loads((found / MANIFEST).read_text())
+    manifest["dataset"] = dataset_fingerprint(dataset)  # computed from the copy's files
+    (found / MANIFEST).write_text(json.dumps(manifest))
+    assert find_precomputed(model, dataset) is None
+    del manifest["settings"]["precision"]  # the same results said to be float32 would be read
+    (found / MANIFEST).write_text(json.dumps(manifest))
+    assert find_precomputed(model, dataset) is not None
     with pytest.raises(ConfigurationError, match="holds precomputed results"):  # float32 results are others
         _run(demo_root, models["tf"], tmp_path / "tf", cluster)
 

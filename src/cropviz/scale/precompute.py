@@ -416,7 +416,9 @@ def precompute(
         "checkpoint_sha256": clf.info.sha256, "cropviz_version": cropviz.__version__,
         "dataset": dataset_fingerprint(dataset), "classes": clf.classes,
         "settings": {"explain": list(explain), "partition_size": partition_size, "seed": seed,
-                     "top_k": top_k, "ids": subset, "precision": "bfloat16" if bfloat16 else "float32"},
+                     "top_k": top_k, "ids": subset,
+                     # only when not float32, so that earlier float32 results keep their identity
+                     **({"precision": "bfloat16"} if bfloat16 else {})},
         "partitions": {"count": len(parts), "parcels": int(len(chosen)),
                        "ranges": [[int(p[0]), int(p[-1]), int(len(p))] for p in parts]},
     }

@@ -196,7 +196,8 @@ def find_precomputed(classifier: Classifier, dataset: BreizhCropsDataset, seed: 
     """Complete results of ``cropviz precompute`` for this model, these dataset files and seed, if any.
 
     They lie in :func:`precomputed_folder` (precompute's default ``--out``); results of other
-    weights, changed data or another seed are ignored.
+    weights, changed data or another seed are ignored, and so are bfloat16 ones (``precompute
+    --bf16``): the app's predictions stay those of the float32 model its explanations use.
     """
     folder = precomputed_folder(classifier, dataset)
     if not (folder / MANIFEST).exists():
@@ -207,7 +208,8 @@ def find_precomputed(classifier: Classifier, dataset: BreizhCropsDataset, seed: 
         return None
     manifest = results.manifest
     if manifest.get("checkpoint_sha256") != classifier.info.sha256 or \
-            manifest.get("dataset") != dataset_fingerprint(dataset) or manifest["settings"].get("seed") != seed:
+            manifest.get("dataset") != dataset_fingerprint(dataset) or manifest["settings"].get("seed") != seed \
+            or manifest["settings"].get("precision", "float32") != "float32":
         return None
     return results
 

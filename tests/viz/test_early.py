@@ -62,7 +62,14 @@ def test_parcel_animation_reveals_data_and_marks_the_stop_from_its_frame_on():
             assert frame.data[star].x[0] == DATES[stop].strftime("%Y-%m-%d")
             assert "wheat" in frame.data[star].text[0]
     assert fig.data[star].marker.color == class_hex("wheat")
+    assert fig.data[star].textposition == "top right"  # 0.7 at an early stop: above, to the right
     assert "stop 2017-04-02: wheat" in fig.layout.title.text and "full season: corn" in fig.layout.title.text
+
+
+def test_the_stop_label_sits_below_a_high_probability_clear_of_the_panel_title():
+    probs = np.tile([0.02, 0.96, 0.02], (T, 1))
+    late = parcel_early_animation(DATES, np.linspace(0.1, 0.8, T), probs, np.linspace(0.05, 0.95, T), CLASSES, 6, 1)
+    assert late.data[_trace_index(late, STOP_TRACE)].textposition == "bottom left"
 
 
 def test_parcel_animation_draws_cloud_flagged_observations_as_markers_off_the_line():

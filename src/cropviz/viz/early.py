@@ -153,7 +153,9 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     if threshold is not None:
         styles.append(({"mode": "lines", "name": f"threshold {threshold:g}",
                         "line": {"color": WRONG_COLOR, "dash": "dot"}}, 3))
-    side = "top right" if stop_step < t_len / 2 else "top left"
+    # the star's label beside it, away from the plot's edges: below a high probability, where text
+    # above would run into the title of the panel above
+    side = ("bottom" if probs[stop_step, chosen] > 0.75 else "top") + (" right" if stop_step < t_len / 2 else " left")
     styles += [({"mode": "markers+text", "name": STOP_TRACE, "textposition": side, "showlegend": False,
                  "marker": {**star, "size": 16}}, 2),
                ({"mode": "markers", "name": STOP_DELTA_TRACE, "showlegend": False, "marker": {**star, "size": 14}}, 3)]

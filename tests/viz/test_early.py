@@ -126,7 +126,9 @@ def test_tradeoff_figure_labels_alphas_and_full_season():
                           "earliness": [0.4, 0.6, 1.0]})
     fig = tradeoff_figure(table)
     texts = [t for tr in fig.data if tr.text is not None for t in tr.text]
-    assert "α=0.3" in texts and "α=0.5" in texts and "elects_fullseason (full season)" in texts
+    assert "α=0.3" in texts and "α=0.5" in texts and "elects_fullseason" in texts
+    reference = next(tr for tr in fig.data if tr.name == "full season")
+    assert reference.textposition == "bottom left"  # inside the plot at earliness 1, below the early labels
     with pytest.raises(ConfigurationError):
         tradeoff_figure(table.drop(columns="earliness"))
 

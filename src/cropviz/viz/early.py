@@ -258,7 +258,8 @@ def region_early_animation(xy: np.ndarray, stop_dates: Sequence | np.ndarray, pr
 
 def tradeoff_figure(table: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
     """Accuracy (or ``metric``) against earliness, one point per model, labelled by alpha;
-    full-season references drawn as squares at earliness 1."""
+    full-season references drawn as squares at earliness 1, named below and to the left (inside
+    the plot, clear of the early points' labels above them)."""
     missing = {"model", "earliness", metric} - set(table.columns)
     if missing:
         raise ConfigurationError(f"tradeoff_figure: table lacks columns {sorted(missing)}")
@@ -267,14 +268,14 @@ def tradeoff_figure(table: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
 
     def label(row: pd.Series) -> str:
         if full.loc[row.name]:
-            return f"{row['model']} (full season)"
+            return str(row["model"])  # the legend says "full season"
         alpha = row.get("alpha")
         return f"α={alpha:g}" if alpha is not None and pd.notna(alpha) else str(row["model"])
 
     for is_full, group in table.groupby(full.to_numpy()):
         fig.add_trace(go.Scatter(
             x=group["earliness"], y=group[metric], mode="markers+text",
-            text=[label(r) for _, r in group.iterrows()], textposition="top center",
+            text=[label(r) for _, r in group.iterrows()], textposition="bottom left" if is_full else "top center",
             name="full season" if is_full else "ELECTS (early)",
             customdata=group[["model"]].to_numpy(),
             marker={"symbol": "square" if is_full else "circle", "size": 12,

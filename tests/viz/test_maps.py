@@ -18,6 +18,7 @@ from cropviz.viz.maps import (
     image_data_url,
     legend_items,
     locator_png,
+    metres_per_pixel,
     outline_layer,
     parcel_deck,
     parcel_layer_data,
@@ -115,7 +116,15 @@ def test_clickable_view_zooms_to_the_selected_parcel_when_the_region_is_too_wide
     span_px = 512 * 2 ** view.zoom * max(0.005, 0.004 / np.cos(np.radians(48.002))) / 360
     assert span_px == pytest.approx(CLICKABLE_PX, rel=0.01)
     target = rec[rec["id"] == 103].iloc[0]
-    assert (view.longitude, view.latitude) == (target["lon"], target["lat"])
+    # 103 is the easternmost parcel: the view keeps it but does not show empty ground east of the
+    # region; the group is lower than the view, so the view is centred on it north-south
+    west, south, east, north = record_bounds(rec)
+    half_lon = 400 * metres_per_pixel(view.zoom, target["lat"]) / (111_320.0 * np.cos(np.radians(target["lat"])))
+    assert view.longitude + half_lon == pytest.approx(east)
+    assert abs(view.longitude - target["lon"]) < half_lon
+    assert view.latitude == pytest.approx((south + north) / 2)
+    middle = clickable_view(rec, selected_id=101, width_px=800, height_px=560)  # 101 lies in the west group
+    assert middle.longitude - half_lon == pytest.approx(west)
     near = parcel_layer_data(_gdf(2))  # 0.015 degrees wide: fits at a clickable size
     whole = clickable_view(near, selected_id=100)
     assert whole.zoom == fit_view(*record_bounds(near), width_px=800, height_px=560).zoom

@@ -280,7 +280,9 @@ def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_
                    height_px: int = 560, min_px: float = CLICKABLE_PX) -> pdk.ViewState:
     """A view where parcels are big enough to click: all of ``records`` when they fit at that
     size, else the neighbourhood of the selected parcel (or of the first record) at the zoom
-    where the median parcel spans ``min_px`` pixels (0: always all of ``records``)."""
+    where the median parcel spans ``min_px`` pixels (0: always all of ``records``). The view is
+    moved as little as needed to stay inside the records' extent, so a parcel near the region's
+    edge is shown with the region around it rather than empty ground beyond."""
     whole = fit_view(*record_bounds(records), width_px=width_px, height_px=height_px)
     if min_px <= 0:  # no size asked for: the whole region
         return whole
@@ -289,8 +291,21 @@ def clickable_view(records: pd.DataFrame, selected_id: int | None = None, width_
         return whole
     centre = records[records["id"] == selected_id] if selected_id is not None else records[:0]
     centre = centre if len(centre) else records.iloc[:1]
-    return pdk.ViewState(longitude=float(centre["lon"].iloc[0]), latitude=float(centre["lat"].iloc[0]),
-                         zoom=round(zoom, 2), pitch=0, bearing=0)
+    lon, lat = float(centre["lon"].iloc[0]), float(centre["lat"].iloc[0])
+    zoom = round(zoom, 2)
+    west, south, east, north = record_bounds(records)
+    metres = metres_per_pixel(zoom, lat)
+    half_lon = width_px / 2 * metres / (_M_PER_DEG * math.cos(math.radians(lat)))
+    half_lat = height_px / 2 * metres / _M_PER_DEG
+    return pdk.ViewState(longitude=_inside(lon, west, east, half_lon), latitude=_inside(lat, south, north, half_lat),
+                         zoom=zoom, pitch=0, bearing=0)
+
+
+def _inside(value: float, low: float, high: float, half: float) -> float:
+    """``value`` moved so that ``value`` ± ``half`` lies within [low, high] (the middle when it cannot)."""
+    if high - low <= 2 * half:
+        return (low + high) / 2
+    return min(max(value, low + half), high - half)
 
 
 def basemap_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> pdk.Layer:

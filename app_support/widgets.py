@@ -33,8 +33,14 @@ def show_figure(fig: Any, name: str, key: str | None = None, **chart_options: An
     return event
 
 
-def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **options: Any) -> Any:
-    """Draw a table with a CSV download button."""
+def show_table(frame: pd.DataFrame, name: str, key: str | None = None, decimals: int | None = None,
+               **options: Any) -> Any:
+    """Draw a table with a CSV download button; ``decimals``: every float column shown with that
+    many decimals (Streamlit drops trailing zeros, so 0.39 stood beside 0.402)."""
+    if decimals is not None:
+        floats = {c: st.column_config.NumberColumn(format=f"%.{decimals}f") for c in frame.columns
+                  if pd.api.types.is_float_dtype(frame[c])}
+        options["column_config"] = {**floats, **options.get("column_config", {})}
     event = st.dataframe(frame, key=key, **options)
     st.download_button("CSV", data=lambda: table_to_csv(frame), file_name=f"{name}.csv",
                        mime="text/csv", key=f"{key or name}-csv", on_click="ignore")

@@ -64,7 +64,7 @@ if require(ctx):
                    "Attention received per observation, as a multiple of the uniform share (1.0 = average).")
     show_figure(figure, "attention-clouds", key="attention_clouds")
     show_table(per_class.round(3).rename_axis("class"), "attention-clouds-per-class",
-               key="attention_cloud_table")
+               key="attention_cloud_table", decimals=3)
     by_month = by_month.round(3)
     by_month.index = [month_name(m) for m in by_month.index]
-    show_table(by_month.rename_axis("month"), "attention-by-month", key="attention_month_table")
+    show_table(by_month.rename_axis("month"), "attention-by-month", key="attention_month_table", decimals=3)

@@ -126,8 +126,11 @@ def test_attention_page_shows_rollout_and_cloud_numbers(app):
     app.segmented_control(key="attention_view").set_value("clouds").run()
     _no_failures(app)
     assert chart_keys(app) == ["attention_rollout", "attention_clouds"]
-    table = next(d.value for d in app.dataframe if "all classes" in d.value.index)
+    shown = next(d for d in app.dataframe if "all classes" in d.value.index)
+    table = shown.value
     assert "all classes" in table.index
+    formats = {c: v.get("type_config", {}).get("format") for c, v in json.loads(shown.proto.columns).items()}
+    assert formats["cloudy share"] == formats["clear"] == "%.3f"  # every number with 3 decimals, evenly
     assert {"clear", "cloudy", "cloudy / clear"} <= set(table.columns)
     # attention is expressed as a multiple of the uniform share: its mean over observations is 1
     assert table.loc["all classes", "clear"] * (1 - table.loc["all classes", "cloudy share"]) + \

@@ -190,6 +190,18 @@ def test_paper_directions_that_fail_or_lack_runs():
     assert ablation.Seed004Study(single).size_note().endswith("so differences of a few F1 points may be noise")
 
 
+def test_direction_reason_says_when_the_folds_cannot_settle_a_claim():
+    # GRU - CNN per fold: 20, 0, 9 -> 73.3 - 63.7 = 9.6 ± 10.0, standard error 5.8: 0.4 short of 10 is undecided
+    close = _hand_results([_hand_row("cnn", "ordered", [60, 70, 61]), _hand_row("gru", "ordered", [80, 70, 70])])
+    study = ablation.Seed004Study(close)
+    assert study.paper_directions(["a"])["holds"].tolist() == [False]
+    assert ("'GRU beats CNN by >= 10 macro F1 points' misses +10 by 0.4 points, less than the standard error of "
+            "the mean over 3 folds (5.8): these folds cannot tell whether it holds.") in study.direction_reason(["a"])
+    # a tight spread (6.0 ± 1.0, standard error 0.6) settles it: no such sentence
+    tight = _hand_results([_hand_row("cnn", "ordered", [65, 66, 67]), _hand_row("gru", "ordered", [70, 72, 74])])
+    assert "cannot tell" not in ablation.Seed004Study(tight).direction_reason(["a"])
+
+
 def test_direction_reason_explains_a_failed_order_claim_on_the_demo_with_its_numbers():
     # shuffling costs the GRU 20 points (72 -> 52) and the ConvLSTM 30 (80 -> 50): claim c fails
     rows = [_hand_row("cnn", "ordered", [60, 61, 62]), _hand_row("gru", "ordered", [70, 72, 74]),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -119,13 +121,18 @@ def parcel_picker(ctx: Any, key: str) -> None:
 NOT_CHECKED = MISSING = "–"
 
 
-def with_dashes(frame: pd.DataFrame) -> pd.DataFrame:
+def with_dashes(frame: pd.DataFrame, decimals: int | Mapping[str, int] | None = None) -> pd.DataFrame:
     """``frame`` with each missing value shown as :data:`MISSING` (Streamlit prints "None");
-    columns without a missing value keep their type."""
+    columns without a missing value keep their type. Such a column turns to text: ``decimals``
+    (for every column, or per column) writes its numbers with that many decimals, as
+    :func:`show_table` shows the number columns beside it."""
     shown = frame.copy()
     for column in shown.columns:
         if shown[column].isna().any():
-            shown[column] = [MISSING if pd.isna(v) else v for v in shown[column]]
+            places = decimals.get(column) if isinstance(decimals, Mapping) else decimals
+            shown[column] = [MISSING if pd.isna(v) else f"{v:.{places}f}"
+                             if places is not None and isinstance(v, (int, float, np.number)) else v
+                             for v in shown[column]]
     return shown
 #: Columns of the paper-directions table and their headings.
 DIRECTION_COLUMNS = {"claim": "claim", "paper": "paper", "paper_holds": "holds in the paper", "ours": "ours",

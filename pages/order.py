@@ -48,7 +48,7 @@ theirs = study.paper_table(4).reset_index().rename(columns={"Ordered": "ordered"
 left, right = st.columns(2)
 left.markdown(f"**{study.theirs}**, 5-fold CV, 50 epochs")
 with left:
-    show_table(theirs, "seed004-table4-theirs", key="order_theirs", hide_index=True)
+    show_table(theirs, "seed004-table4-theirs", key="order_theirs", hide_index=True, decimals=1)
 if results is not None:
     ours = study.order_table()
     data = results["data"]
@@ -57,7 +57,8 @@ if results is not None:
     with right:
         show_table(with_dashes(ours.rename(columns={
             "ordered_std": "ordered std (folds)", "shuffled_std": "shuffled std (folds)",
-            "delta_std": "delta std (folds)"})), "seed004-table4-ours", key="order_ours", hide_index=True)
+            "delta_std": "delta std (folds)"}), 1), "seed004-table4-ours", key="order_ours", hide_index=True,
+            decimals=1)
     names = {"convlstm": "ConvLSTM", "cnn_gru7": "CNN+GRU7", "cnn_gru9": "CNN+GRU9", "gru": "GRU"}
     bars = pd.concat([theirs.assign(source=study.theirs)[["source", "model", "delta"]],
                       ours[ours["model"].isin(list(names))].assign(source=study.label,
@@ -82,7 +83,7 @@ st.subheader("Shipped weights and their shuffled twins (test macro F1 from the m
 if card_table.empty:
     st.caption("No shipped model has a shuffled twin with test metrics in its card yet (models/<name>_shuffled.json).")
 else:
-    show_table(card_table, "shuffled-twins-cards", key="order_cards", hide_index=True)
+    show_table(card_table, "shuffled-twins-cards", key="order_cards", hide_index=True, decimals=1)
     st.caption("These F1 values differ from the table above for the same model on purpose: the table above "
                "comes from the results file (its own training runs, split and epochs, shown in its heading); "
                "this one from the model cards of the weights the app ships (trained once, tested on the "

@@ -43,7 +43,9 @@ theirs = (study.paper_table(2).join(study.paper_table(1)[["parameters", "tempora
 left, right = st.columns(2)
 left.markdown(f"**{study.theirs}**: 199,464 parcels, 5-fold CV, 50 epochs")
 with left:
-    show_table(with_dashes(theirs), "seed004-table2-theirs", key="space_theirs", hide_index=True)
+    show_table(with_dashes(theirs, {"parameters": 0, "temporal share": 1, "OA": 1, "F-score": 1, "Precision": 1,
+                                    "Recall": 1}), "seed004-table2-theirs", key="space_theirs", hide_index=True,
+               decimals=1)
 if results is not None:
     ours = study.space_time_table()
     label = study.label
@@ -53,8 +55,9 @@ if results is not None:
     with right:
         show_table(with_dashes(ours.drop(columns="model").round({"temporal_share": 2}).rename(columns={
             "paper_name": "model", "overall_accuracy": "OA", "macro_f1": "F-score", "precision": "Precision",
-            "recall": "Recall", "temporal_share": "temporal share", "macro_f1_std": "F-score std (folds)"})),
-            "seed004-table2-ours", key="space_ours", hide_index=True)
+            "recall": "Recall", "temporal_share": "temporal share", "macro_f1_std": "F-score std (folds)"}), 1),
+            "seed004-table2-ours", key="space_ours", hide_index=True, decimals=1,
+            column_config={"temporal share": st.column_config.NumberColumn(format="%.2f")})
 
     st.header("Macro F1 against the temporal share of parameters")
     comparison = study.paper_comparison()
@@ -73,12 +76,13 @@ if results is not None:
     left, right = st.columns(2)
     left.markdown(f"**{study.theirs}**: 17 classes of the French LPIS")
     with left:
-        show_table(study.paper_table(3).reset_index(), "seed004-table3-theirs", key="space_t3_theirs", hide_index=True)
+        show_table(study.paper_table(3).reset_index(), "seed004-table3-theirs", key="space_t3_theirs",
+                   hide_index=True, decimals=1)
     right.markdown(f"**{label}**: the demo's {len(results['data']['patches']['classes']) if patches else '?'} "
                    "classes (not the paper's)")
     with right:
         show_table(study.per_class_table().rename_axis("class").reset_index(), "seed004-table3-ours",
-                   key="space_t3_ours", hide_index=True)
+                   key="space_t3_ours", hide_index=True, decimals=1)
     rows = pd.DataFrame([{"model": r["paper_name"], "order": r["order"], "epochs kept": r["best_epoch"],
                           "seconds": r["train_seconds"]} for r in results["results"]])
     with st.expander("Training details of the results file"):

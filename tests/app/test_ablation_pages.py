@@ -78,6 +78,10 @@ def test_order_page_tables_chart_and_disagreements(ablation_app):
     assert set(ours["model"]) == {"gru", "tempcnn"}
     cards = next(f for f in frames if "test region" in f.columns)
     assert set(cards["model"]) == {"gru", "tempcnn"}
+    # F1 points in one decimal in every table (Streamlit dropped trailing zeros: 76 beside 55.3)
+    for table in [d for d in at.dataframe if "delta" in d.value.columns]:
+        columns = json.loads(table.proto.columns)
+        assert columns["delta"]["type_config"]["format"] == "%.1f", table.value.columns
     # the first render: Table 4's chart and the first view (which crops need the order)
     assert chart_keys(at) == ["order_delta", "order_per_class"]
     assert at.selectbox(key="order_class_model").options == ["gru", "tempcnn"]
@@ -123,6 +127,14 @@ def test_space_time_page_tables(ablation_app):
     # what the paper does not give reads as a dash, not "None"; our shares in two decimals
     assert theirs.set_index("model").loc["RF", "OA"] == "–"
     assert theirs.set_index("model").loc["ConvLSTM", "temporal share"] == "–"
+    # text columns (the dashes) in the decimals of the number columns beside them
+    assert tuple(theirs.set_index("model").loc["GRU", ["OA", "parameters", "temporal share"]]) == ("93.5", "94587",
+                                                                                                "1.0")
+    formats = {name: json.loads(d.proto.columns) for name, d in zip(("theirs", "ours"), [
+        d for d in at.dataframe if "temporal share" in d.value.columns], strict=True)}
+    assert formats["theirs"]["F-score"]["type_config"]["format"] == "%.1f"
+    assert formats["ours"]["temporal share"]["type_config"]["format"] == "%.2f"
+    assert formats["ours"]["OA"]["type_config"]["format"] == "%.1f"
     assert not theirs.isna().any().any()
     assert all(round(v, 2) == v for v in ours["temporal share"])
     assert "holds in the paper" in frames[0].columns  # the paper's directions come first

@@ -45,6 +45,8 @@ def test_grouped_bars_draw_the_std_of_the_sources_that_have_one():
     fig = grouped_bars(frame, "macro_f1")
     theirs, ours = fig.data
     assert theirs.error_y.array is None  # the paper's bars have none
+    # values above bars without whiskers, inside the foot of bars with them (clear of the whisker)
+    assert (theirs.textposition, ours.textposition, ours.insidetextanchor) == ("outside", "inside", "start")
     assert list(ours.error_y.array) == [2.5, None] and ours.error_y.symmetric and ours.error_y.type == "data"
     assert list(ours.hovertemplate) == ["%{x}<br>ours: %{y:.1f} ± 2.5<extra></extra>",
                                         "%{x}<br>ours: %{y:.1f}<extra></extra>"]

@@ -48,7 +48,8 @@ def _error_y(part: pd.DataFrame, value: str) -> dict[str, Any] | None:
 def grouped_bars(frame: pd.DataFrame, value: str, title: str | None = None,
                  axis_title: str = "macro F1 (%)") -> go.Figure:
     """Bars of ``value`` per ``model``, one group per model and one colour per ``source``; error bars
-    of ±``<value>_std`` for the sources that have finite ones in that column."""
+    of ±``<value>_std`` for the sources that have finite ones in that column (their values are
+    written inside the bars, the others' above)."""
     _need(frame, ("source", "model", value), "grouped_bars")
     colors = _source_colors(frame["source"])
     fig = go.Figure()
@@ -57,7 +58,10 @@ def grouped_bars(frame: pd.DataFrame, value: str, title: str | None = None,
         spreads = [""] * len(part) if error is None else [
             "" if std is None else f" ± {std:.1f}" for std in error["array"]]
         fig.add_bar(x=part["model"], y=part[value], name=str(source), marker_color=colors[source], error_y=error,
-                    text=[f"{v:.1f}" for v in part[value]], textposition="outside",
+                    text=[f"{v:.1f}" for v in part[value]],
+                    # with error bars the value sits inside the bar's foot, clear of the bar's whisker
+                    textposition="outside" if error is None else "inside",
+                    insidetextanchor="start", textangle=0,
                     hovertemplate=[f"%{{x}}<br>{source}: %{{y:.1f}}{spread}<extra></extra>" for spread in spreads])
     fig.update_layout(barmode="group", title=title, yaxis={"title": {"text": axis_title}},
                       legend={"orientation": "h", "y": -0.2}, margin={"l": 60, "r": 20, "t": 40 if title else 10})

@@ -32,6 +32,8 @@ def test_verdict_counts_follow_the_table():
     fig = verdict_counts_figure(frame())
     bars = dict(zip(fig.data[0].x, fig.data[0].y, strict=True))
     assert bars == {"label error": 1, "cloud-driven": 1, "ambiguous": 0, "atypical": 0, "model error": 2}
+    # counts above the bars, upright (inside a short bar Plotly turned "3" on its side)
+    assert (fig.data[0].textposition, fig.data[0].textangle) == ("outside", 0)
     with_correct = verdict_counts_figure(frame(), include_correct=True)
     assert dict(zip(with_correct.data[0].x, with_correct.data[0].y, strict=True))["correct"] == 2
 

@@ -34,8 +34,8 @@ def verdict_counts_figure(frame: pd.DataFrame, include_correct: bool = False, ti
     counts = frame["verdict"].value_counts()
     verdicts = [v for v in VERDICT_ORDER if include_correct or v != "correct"]
     values = [int(counts.get(v, 0)) for v in verdicts]
-    fig = go.Figure(go.Bar(x=[verdict_label(v) for v in verdicts], y=values, text=values, textposition="auto",
-                           marker={"color": [VERDICT_COLORS[v] for v in verdicts]},
+    fig = go.Figure(go.Bar(x=[verdict_label(v) for v in verdicts], y=values, text=values, textposition="outside",
+                           textangle=0, cliponaxis=False, marker={"color": [VERDICT_COLORS[v] for v in verdicts]},
                            hovertemplate="%{x}: %{y} parcels<extra></extra>"))
     fig.update_layout(title=title, yaxis_title="parcels", xaxis_title="verdict", showlegend=False,
                       margin={"l": 50, "r": 20, "t": 50 if title else 20, "b": 40})

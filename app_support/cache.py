@@ -612,6 +612,47 @@ def map_tiles(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[Any, str,
     return tiles, f"app/static/{MAP_STATIC}/{folder.name}/{{z}}/{{x}}/{{y}}.pbf", f"app/static/{MVT_WORKER}"
 
 
+#: The whole-region picture of a tile folder, and its WGS84 bounds (written last: both are there).
+OVERVIEW_PNG, OVERVIEW_BOUNDS = "overview.png", "overview.json"
+
+
+@st.cache_data(show_spinner="Drawing every parcel into one picture (first time only)...", max_entries=8)
+def _map_overview(tiles_folder: str, dataset_key: DatasetKey, _records: pd.DataFrame) -> list[float]:
+    import json
+
+    from cropviz.viz.maps import tile_properties
+    from cropviz.viz.tiles import overview_png
+
+    folder = Path(tiles_folder)
+    if (folder / OVERVIEW_BOUNDS).exists() and (folder / OVERVIEW_PNG).exists():
+        return [float(b) for b in json.loads((folder / OVERVIEW_BOUNDS).read_text())]
+    gdf = _geometries(*dataset_key)
+    ids, properties = tile_properties(_records)
+    rows = pd.Index(gdf["id"]).get_indexer(ids)
+    colours = pd.DataFrame({c: properties[c] for c in "rgb"}).to_numpy()
+    png, bounds = overview_png(gdf.geometry.to_numpy()[rows], colours)
+    partial = folder / (OVERVIEW_PNG + ".part")
+    partial.write_bytes(png)
+    partial.replace(folder / OVERVIEW_PNG)
+    (folder / OVERVIEW_BOUNDS).write_text(json.dumps(list(bounds)))
+    return list(bounds)
+
+
+def map_overview(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[str, list[float]] | None:
+    """For the whole-region view of a large region: one picture of every parcel of its tiled
+    layer (its URL in the tile folder, and WGS84 bounds), drawn once per tile set. None where the
+    parcels travel in the page (:func:`map_tiles` gives None)."""
+    tiles = map_tiles(ctx, color_by, records)
+    if tiles is None:
+        return None
+    folder = Path(tiles[0].folder)
+    bounds = _map_overview(str(folder), _dataset_key(ctx.dataset), records)
+    if not (folder / OVERVIEW_PNG).exists():  # removed since: draw again
+        _map_overview.clear()
+        bounds = _map_overview(str(folder), _dataset_key(ctx.dataset), records)
+    return f"app/static/{MAP_STATIC}/{folder.name}/{OVERVIEW_PNG}", bounds
+
+
 # --- Diagnosis (pages/diagnosis.py, pages/dossier.py) ------------------------------------------
 
 

@@ -16,7 +16,9 @@ WebGL: SwiftShader) with no model chosen, so the time is the map's. It reports:
 * interactive: when hovering the map centre first shows a parcel's tooltip (tiles parsed, drawn,
   pickable);
 * frame time while panning (pointer drags), from requestAnimationFrame intervals: at the default
-  view and with the whole region in view (every parcel on screen);
+  view and with the whole region in view (every parcel on screen, drawn as one picture);
+* the whole region: seconds until its picture has loaded and drawn, then, zooming in with the
+  mouse wheel from there, until a parcel's tooltip shows again (the tiles back in view);
 * memory: the JS heap and the resident memory of all Chromium processes;
 * selection: seconds from a click on another parcel until the URL and the page show it.
 
@@ -165,6 +167,48 @@ def wait_interactive(driver: Any, canvas: Any, timeout: float = 900) -> float:
     raise SystemExit(f"no tooltip on the map within {timeout} s")
 
 
+WHEEL_SCRIPT = """
+const [clicks, done] = arguments;
+const canvas = document.querySelector('#deckgl-overlay');
+const box = canvas.getBoundingClientRect();
+let k = 0;
+const step = () => {
+  canvas.dispatchEvent(new WheelEvent('wheel', {clientX: box.left + box.width / 2, clientY: box.top + box.height / 2,
+      deltaY: -100, deltaMode: 0, bubbles: true, cancelable: true}));
+  if (++k < clicks) { requestAnimationFrame(step); } else { done(k); }
+};
+requestAnimationFrame(step);
+"""
+
+
+def coloured_share(canvas: Any) -> float:
+    """Share of the map's pixels in a saturated colour (parcels; not the grey outline or white)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB")).astype(int)
+    return float(((pixels.max(axis=-1) - pixels.min(axis=-1)) > 40).mean())
+
+
+def wait_picture(driver: Any, timeout: float = 900) -> tuple[float, float]:
+    """Seconds until the whole-region picture (a PNG from the app's static folder) has arrived,
+    and until the map shows it (a tenth of its pixels in colour)."""
+    from selenium.webdriver.common.by import By
+
+    started = time.perf_counter()
+    arrived = None
+    while time.perf_counter() - started < timeout:
+        if arrived is None and driver.execute_script(
+                "return performance.getEntriesByType('resource').some(e => "
+                "e.name.includes('cropviz-map/') && e.name.endsWith('.png') && e.responseEnd > 0);"):
+            arrived = time.perf_counter() - started
+        if arrived is not None and coloured_share(driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")) > 0.1:
+            return arrived, time.perf_counter() - started
+        time.sleep(0.05)
+    raise SystemExit(f"the whole-region picture was not drawn within {timeout} s")
+
+
 def pan_frames(driver: Any, moves: int = 30) -> dict[str, float]:
     """Drag the map by ``moves`` pointer moves, one per animation frame (events dispatched in the
     page, so the measurement does not wait on the driver); frame intervals in ms."""
@@ -276,10 +320,21 @@ def main() -> None:
         time.sleep(0.5)
         wait_settled(driver)
         canvas = driver.find_element(By.CSS_SELECTOR, "#deckgl-overlay")
-        results["whole_interactive_s"] = time.perf_counter() - started + wait_interactive(driver, canvas)
+        arrived, drawn = wait_picture(driver)
+        settled = time.perf_counter() - started - drawn
+        results["whole_picture_s"], results["whole_drawn_s"] = settled + arrived, settled + drawn
+        print(f"whole region: picture arrived after {results['whole_picture_s']:.1f} s, "
+              f"drawn after {results['whole_drawn_s']:.1f} s", flush=True)
         driver.save_screenshot(str(args.screenshots / "map_200k_whole.png"))
         results["pan_whole"] = pan_frames(driver, args.moves)
+        print(f"panned the whole region: {results['pan_whole']}", flush=True)
         results["chromium_rss_whole_mib"] = chromium_rss(driver)
+        started = time.perf_counter()
+        driver.execute_async_script(WHEEL_SCRIPT, 7)  # about +0.55 zoom levels each
+        results["zoomed_in_interactive_s"] = time.perf_counter() - started + wait_interactive(driver, canvas)
+        print(f"zoomed in from the whole region: a tooltip after {results['zoomed_in_interactive_s']:.1f} s",
+              flush=True)
+        driver.save_screenshot(str(args.screenshots / "map_200k_whole_zoomed.png"))
     finally:
         results["browser_errors"] = [e["message"][:300] for e in driver.get_log("browser")][:5]
         driver.quit()

@@ -50,8 +50,8 @@ if require(ctx, predictions=False):
                 with st.spinner("Drawing the region's imagery..."):
                     cache.draw_basemap(ctx.dataset)
                 st.rerun()
-        whole = st.toggle("Whole region", key="map_whole", help="Fit every parcel in the view "
-                          "(parcels may then be too small to click).")
+        whole = st.toggle("Whole region", key="map_whole", help="Fit every parcel in the view (parcels may "
+                          "then be too small to click; a large region is drawn as one picture: zoom in to click).")
     with below, st.expander("Filters"):
         cols = st.columns(4)
         true_filter = cols[0].multiselect("True class", classes, key="map_true")
@@ -91,8 +91,10 @@ if require(ctx, predictions=False):
                 under = basemap_layer(cache.basemap_image(basemap, imagery, date), basemap.bounds)
             else:
                 under = outline_layer(cache.region_outline(ctx.dataset))
+            tiles = cache.map_tiles(ctx, color_by, records)
+            overview = cache.map_overview(ctx, color_by, records) if whole and tiles is not None else None
             deck = parcel_deck(records, selected_id=ctx.selected_id, view=st.session_state["map_view"][1],
-                               under=[under], tiles=cache.map_tiles(ctx, color_by, records),
+                               under=[under], tiles=tiles, overview=overview,
                                height=MAP_HEIGHT, opacity=opacity if imagery != "none" else 1.0)
             event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object",
                                     key="parcel_map", height=MAP_HEIGHT)
@@ -105,6 +107,8 @@ if require(ctx, predictions=False):
             st.caption(f"{shown['id'].nunique():,} of {len(table):,} parcels shown, every one drawn. "
                        "Click a parcel to select it; the box at the top left describes the parcel under "
                        "the pointer."
+                       + (" The whole region is one picture of every parcel: zoom in (scroll) to point at "
+                          "and click them." if overview is not None else "")
                        + (f" Imagery: {basemap.source}, {date}." if basemap is not None and imagery != "none"
                           else " Grey: where the region's parcels are."))
         elif records is not None:

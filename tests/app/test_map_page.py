@@ -132,6 +132,18 @@ def test_large_regions_travel_as_vector_tiles(app, monkeypatch, tmp_path, static
         assert tiles.parcels == n and (tiles.min_zoom, tiles.max_zoom) == (parcels["minZoom"], parcels["maxZoom"])
         assert len(list(folder.glob(f"{tiles.max_zoom}/*/*.pbf"))) >= 1
         assert (tmp_path / "cropviz-map" / ".gitignore").read_text().strip() == "*"
+        assert "overview" not in [layer["id"] for layer in _deck(app)["layers"]]
+        # the whole region: one picture of every parcel, the tiles from three zoom levels closer
+        app.session_state["map_whole"] = True
+        app.run()
+        _no_failures(app)
+        layers = {layer["id"]: layer for layer in _deck(app)["layers"]}
+        picture = tmp_path / layers["overview"]["image"].removeprefix("app/static/")
+        assert picture.exists() and picture.read_bytes().startswith(b"\x89PNG")
+        assert layers["parcels"]["visibleMinZoom"] == pytest.approx(_deck(app)["initialViewState"]["zoom"] + 3)
+        assert any("one picture of every parcel" in c.value for c in app.caption)
+        app.session_state["map_whole"] = False
+        app.run()
         # a click on a tile gives the feature: its properties hold the id (as text)
         other = int(app.session_state["context"].table["id"].iloc[3])
         app.session_state["parcel_map"] = {"selection": {"indices": {"parcels": [0]}, "objects": {

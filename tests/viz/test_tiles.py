@@ -9,7 +9,7 @@ import shapely
 
 from cropviz.errors import ConfigurationError
 from cropviz.viz.maps import clickable_view, fit_view, parcel_deck, parcel_layer_data, picked_parcel, tile_properties
-from cropviz.viz.tiles import BUFFER, EXTENT, LAYER, read_tiles, tile_zooms, write_tiles
+from cropviz.viz.tiles import BUFFER, EXTENT, LAYER, overview_png, read_tiles, tile_zooms, write_tiles
 
 ZOOMS = (9, 11, 13)  # points at 9 and 10, polygons at 11 to 13
 
@@ -142,9 +142,65 @@ def test_the_deck_draws_tiles_and_a_click_gives_the_parcel(tmp_path):
     assert (layer["minZoom"], layer["maxZoom"]) == (tiles.min_zoom, tiles.max_zoom) and layer["pickable"]
     assert layer["getFillColor"] == "@@=[properties.r, properties.g, properties.b, 200]"
     assert layer["loadOptions"] == {"mvt": {"workerUrl": worker}}  # the app's own, not a CDN's
+    assert "visibleMinZoom" not in layer  # drawn at any zoom
     assert [d["id"] for d in deck["layers"]] == ["parcels", "selected", "selected-core"]
     assert picked_parcel({"type": "Feature", "properties": {"id": "40000004"}}) == 40_000_004
     assert picked_parcel({"id": 12}) == 12 and picked_parcel({"properties": {}}) is None
     # the page's "Whole region" view asks for no parcel size (min_px 0): every parcel in view
     whole = clickable_view(records, None, height_px=540, min_px=0.0)
     assert whole.zoom == fit_view(*tiles.bounds, width_px=800, height_px=540).zoom
+    # seen whole, the region is one picture; the tiles come in three zoom levels closer
+    deck = json.loads(parcel_deck(records, view=whole, tiles=(tiles, url, worker),
+                                  overview=("app/static/cropviz-map/o.png", tiles.bounds)).to_json())
+    assert [d["id"] for d in deck["layers"]] == ["overview", "parcels"]
+    picture, layer = deck["layers"]
+    assert picture["@@type"] == "BitmapLayer" and picture["image"] == "app/static/cropviz-map/o.png"
+    assert picture["bounds"] == list(tiles.bounds) and not picture["pickable"]
+    assert layer["visibleMinZoom"] == pytest.approx(whole.zoom + 3.0)
+
+
+def _picture(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _pixel(lon: float, lat: float, bounds: tuple[float, ...], shape: tuple[int, ...]) -> tuple[int, int]:
+    """(row, column) of a WGS84 point in a web-mercator picture over ``bounds``."""
+    def world(lo: float, la: float) -> tuple[float, float]:
+        return (lo + 180) / 360, 0.5 - math.log(math.tan(math.pi / 4 + math.radians(la) / 2)) / (2 * math.pi)
+
+    (x0, y0), (x1, y1) = world(bounds[0], bounds[3]), world(bounds[2], bounds[1])
+    x, y = world(lon, lat)
+    return int((y - y0) / (y1 - y0) * shape[0]), int((x - x0) / (x1 - x0) * shape[1])
+
+
+def test_the_overview_fills_every_parcel_with_its_colour():
+    geoms, ids = _parcels()
+    rgb = np.column_stack([ids % 256, (ids * 7) % 256, np.full(len(ids), 200)])
+    png, bounds = overview_png(geoms, rgb, max_px=256)
+    picture = _picture(png)
+    assert max(picture.shape[:2]) == 256
+    west, south, east, north = shapely.total_bounds(geoms)
+    assert bounds[0] == pytest.approx(west) and bounds[3] == pytest.approx(north)
+    pixel = 0.034 / math.cos(math.radians(48)) / 256  # degrees of longitude per pixel (the height is 256)
+    assert east - 1e-9 <= bounds[2] < east + pixel and south - pixel < bounds[1] <= south + 1e-9  # whole pixels
+    centres = shapely.get_coordinates(shapely.centroid(geoms))
+    for (lon, lat), colour in zip(centres, rgb, strict=True):
+        assert picture[_pixel(lon, lat, bounds, picture.shape)].tolist() == [*colour.tolist(), 255]
+    gap = _pixel(-2.0 + 0.005, 48.0 + 0.005, bounds, picture.shape)  # between four parcels
+    assert picture[gap][3] == 0
+
+
+def test_the_overview_marks_parcels_smaller_than_a_pixel_and_refuses_bad_input():
+    geoms, ids = _parcels(size=0.0002)  # a twentieth of a pixel at 16 pixels for the region
+    rgb = np.column_stack([np.arange(len(ids)) * 7, np.full(len(ids), 9), np.full(len(ids), 9)])
+    picture = _picture(overview_png(geoms, rgb, max_px=16)[0])
+    shown = {tuple(p) for p in picture[picture[..., 3] == 255][:, :3].tolist()}
+    assert shown == {tuple(c) for c in rgb.tolist()}  # each of the 36 parcels is in the picture
+    with pytest.raises(ConfigurationError, match="one RGB colour per parcel"):
+        overview_png(geoms, rgb[:3], max_px=16)
+    with pytest.raises(ConfigurationError, match="all are empty"):
+        overview_png(np.array([shapely.Polygon()]), np.zeros((1, 3)), max_px=16)

@@ -368,20 +368,36 @@ def tile_properties(records: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.nda
         "r": rgb[:, 0], "g": rgb[:, 1], "b": rgb[:, 2]}
 
 
-def tile_layer(tiles: TileSet, url: str, worker_url: str, alpha: int = 200, opacity: float = 1.0) -> pdk.Layer:
+def tile_layer(tiles: TileSet, url: str, worker_url: str, alpha: int = 200, opacity: float = 1.0,
+               visible_from_zoom: float | None = None) -> pdk.Layer:
     """The pickable parcel layer ``'parcels'`` drawn from vector tiles at ``url`` (a
     ``{z}/{x}/{y}.pbf`` template): filled polygons, or 2-pixel dots where a parcel is smaller
     than a few pixels. Picking gives the feature, whose ``properties`` hold the parcel's ``id``
     (see :func:`picked_parcel`); hovering highlights the parcel across tiles. ``worker_url``:
     where the browser loads loaders.gl's MVT worker script (its default is a CDN: the app asks no
-    foreign host; the app serves the script from its static folder)."""
-    return pdk.Layer("MVTLayer", url, id="parcels", min_zoom=tiles.min_zoom, max_zoom=tiles.max_zoom,
+    foreign host; the app serves the script from its static folder). ``visible_from_zoom``: below
+    this view zoom no tile is fetched or drawn."""
+    shown = {} if visible_from_zoom is None else {"visible_min_zoom": float(visible_from_zoom)}
+    return pdk.Layer("MVTLayer", url, id="parcels", min_zoom=tiles.min_zoom, max_zoom=tiles.max_zoom, **shown,
                      extent=list(tiles.bounds), unique_id_property=pdk.types.String("id"),
                      get_fill_color=["properties.r", "properties.g", "properties.b", int(alpha)],
                      point_type=pdk.types.String("circle"), get_point_radius=2,
                      point_radius_units=pdk.types.String("pixels"), stroked=False, filled=True,
                      pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 110],
                      opacity=float(opacity), load_options={"mvt": {"workerUrl": worker_url}})
+
+
+#: Zoom levels above the whole-region view from which the parcels are drawn from vector tiles
+#: rather than from the overview picture (there, about 1/64 of the region's parcels are in view).
+OVERVIEW_ZOOMS = 3.0
+
+
+def overview_layer(image: str, bounds: Sequence[float], opacity: float = 1.0) -> pdk.Layer:
+    """A non-pickable BitmapLayer ``'overview'``: the picture of every parcel from
+    :func:`cropviz.viz.tiles.overview_png` at URL ``image`` over WGS84 ``bounds``."""
+    west, south, east, north = (float(b) for b in bounds)
+    return pdk.Layer("BitmapLayer", id="overview", image=pdk.types.String(image), bounds=[west, south, east, north],
+                     opacity=float(opacity), pickable=False)
 
 
 def picked_parcel(picked: Mapping[str, Any]) -> int | None:
@@ -428,7 +444,8 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
                 view: pdk.ViewState | Mapping | None = None, under: Sequence[pdk.Layer] = (),
                 height: int = 560, tooltip: bool = True,
                 line_color: Sequence[int] = (40, 40, 40, 200), opacity: float = 1.0,
-                tiles: tuple[TileSet, str, str] | None = None, ring_px: float = 3.0) -> pdk.Deck:
+                tiles: tuple[TileSet, str, str] | None = None, ring_px: float = 3.0,
+                overview: tuple[str, Sequence[float]] | None = None) -> pdk.Deck:
     """A pydeck Deck of parcel records from :func:`parcel_layer_data`, with no map style.
 
     The parcel layer has id ``'parcels'`` and is pickable (streamlit selection returns its
@@ -440,7 +457,9 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
     view's zoom) and black (``'selected-core'``, half as wide). ``opacity``: of the parcel layer
     (below 1 the imagery shows through). ``tiles``: a tile set, its URL template and the MVT
     worker's URL: the parcels are drawn from vector tiles (:func:`tile_layer`), ``records`` give
-    the view and the selected parcel's rings.
+    the view and the selected parcel's rings. ``overview``: with ``tiles``, the URL and WGS84
+    bounds of a picture of every parcel (:func:`cropviz.viz.tiles.overview_png`), drawn instead of
+    the tiles up to :data:`OVERVIEW_ZOOMS` levels above the view's zoom (the whole region at once).
     Without ``view`` the view is :func:`clickable_view`.
     """
     if len(records) == 0:
@@ -449,7 +468,10 @@ def parcel_deck(records: pd.DataFrame, selected_id: int | None = None,
              else pdk.ViewState(**view) if isinstance(view, Mapping) else view)
     layers = [*under]
     if tiles is not None:
-        layers.append(tile_layer(*tiles, opacity=opacity))
+        if overview is not None:
+            layers.append(overview_layer(*overview, opacity=opacity * 200 / 255))  # as the tiles' fill
+        layers.append(tile_layer(*tiles, opacity=opacity, visible_from_zoom=None if overview is None
+                                 else float(state.zoom) + OVERVIEW_ZOOMS))
     else:
         columns = [c for c in LAYER_COLUMNS if c in records.columns]
         layers.append(pdk.Layer("PolygonLayer", data=records[columns],

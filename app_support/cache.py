@@ -476,7 +476,8 @@ def _map_layer_records(dataset_key: DatasetKey, model_key: str, color_by: str, _
     if _uncertainty is not None:
         gdf = gdf.merge(_uncertainty, on="id", how="left")
     return parcel_layer_data(gdf, color_by=color_by, classes=list(dataset(*dataset_key).classes),
-                             simplify_m=5.0 if len(gdf) > SIMPLIFY_ABOVE else None)
+                             simplify_m=5.0 if len(gdf) > SIMPLIFY_ABOVE else None,
+                             border_m=None if len(gdf) > INLINE_PARCELS else 4.0)  # tiles draw no borders
 
 
 def map_layer_records(ctx: Any, color_by: str) -> pd.DataFrame:

@@ -235,8 +235,7 @@ class BreizhCropsDataset:
         raw["sequencelength"] = length[~empty].astype("int64")
 
         raw["path"] = raw["path"].astype(str)
-        keys = self._h5_keys()
-        present = raw["path"].str.lstrip("/").isin(keys)
+        present = self._in_h5(raw["path"].to_numpy(dtype=object))
         skipped += [(i, "missing in h5") for i in raw.loc[~present, "id"]]
         raw = raw.loc[present]
 
@@ -264,13 +263,26 @@ class BreizhCropsDataset:
             share = mean / 100.0
         return np.clip(share, 0.0, 1.0)
 
-    def _h5_keys(self) -> set[str]:
-        names: set[str] = set()
+    def _in_h5(self, paths: np.ndarray) -> np.ndarray:
+        """Whether each index path names an object in the h5 file. Each parent group's members are
+        listed once (visiting every object of a 200k-parcel file took 2 s, listing its group 0.3 s)."""
+        import h5py
+
+        split = [str(p).lstrip("/").rpartition("/") for p in paths]
+        rows_of: dict[str, list[int]] = {}
+        for row, (parent, _, _) in enumerate(split):
+            rows_of.setdefault(parent, []).append(row)
+        present = np.zeros(len(split), dtype=bool)
         try:
-            self._file().visit(names.add)
+            handle = self._file()
+            for parent, rows in rows_of.items():
+                group = handle.get(parent) if parent else handle
+                if isinstance(group, h5py.Group):
+                    members = set(group.keys())
+                    present[rows] = [split[r][2] in members for r in rows]
         except (OSError, RuntimeError, KeyError) as exc:
             raise DatasetError(self.h5_path, "not a readable HDF5 file (truncated or corrupt?)") from exc
-        return names
+        return present
 
     # ------------------------------------------------------------------ h5 handle
     def _file(self) -> h5py.File:

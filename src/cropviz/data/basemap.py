@@ -161,7 +161,7 @@ def parcel_index_raster(geometries: Any,
 
     if geometries.crs is None:
         raise ConfigurationError("parcel geometries have no CRS; a basemap needs to know where they lie")
-    if not len(geometries):
+    if not len(geometries) or (geometries.isna() | geometries.is_empty).all():
         raise ConfigurationError("no parcel geometries to draw a basemap of")
     merc, shape, transform = _grid(geometries, max_side)
     shapes = [(g, i + 1) for i, g in enumerate(merc.to_numpy()) if g is not None and not g.is_empty]

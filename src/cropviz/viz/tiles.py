@@ -405,47 +405,31 @@ def read_tiles(folder: str | PathLike[str]) -> TileSet | None:
                    tiles=int(meta["tiles"]), size=int(meta["size"]))
 
 
-def _lonlat(world_x: float, world_y: float) -> tuple[float, float]:
-    """WGS84 degrees of web-mercator world coordinates in [0, 1] (y down)."""
-    return world_x * 360.0 - 180.0, math.degrees(math.atan(math.sinh(math.pi * (1.0 - 2.0 * world_y))))
-
-
 def overview_png(geometry: np.ndarray, rgb: np.ndarray,
                  max_px: int = OVERVIEW_PX) -> tuple[bytes, tuple[float, float, float, float]]:
-    """One picture of every parcel filled with its colour, on a web-mercator grid of ``max_px``
-    pixels along its long side, transparent elsewhere: PNG bytes and the picture's WGS84 bounds
-    (west, south, east, north). A parcel smaller than a pixel still marks each pixel it touches.
-    ``geometry``: WGS84 shapely (multi)polygons or points, one per parcel; ``rgb``: (parcels, 3)
-    colours 0-255. A map draws the whole region from it as one image instead of one dot per parcel
-    (a browser without a GPU takes seconds per frame for 200,000 dots)."""
+    """One picture of every parcel filled with its colour, on the web-mercator grid of
+    :func:`cropviz.data.basemap.parcel_index_raster` (``max_px`` pixels along its long side; every
+    parcel has at least the pixel of its centroid), transparent elsewhere: PNG bytes and the
+    picture's WGS84 bounds (west, south, east, north). ``geometry``: WGS84 shapely (multi)polygons
+    or points, one per parcel; ``rgb``: (parcels, 3) colours 0-255. A map draws the whole region
+    from it as one image instead of one dot per parcel (a browser without a GPU takes seconds per
+    frame for 200,000 dots)."""
     import io
 
+    import geopandas as gpd
     from PIL import Image
-    from rasterio import features
-    from rasterio.transform import Affine
 
-    geometry = np.asarray(geometry, dtype=object)
+    from cropviz.data.basemap import parcel_index_raster
+
     colours = np.asarray(rgb)
-    if len(geometry) == 0 or colours.shape != (len(geometry), 3):
+    if colours.shape != (len(geometry), 3):
         raise ConfigurationError(f"the overview needs one RGB colour per parcel geometry (got colours of shape "
                                  f"{colours.shape} for {len(geometry)} geometries)")
-    if max_px < 1:
-        raise ConfigurationError(f"the overview needs at least one pixel (got max_px={max_px})")
-    drawn = np.flatnonzero(~(shapely.is_missing(geometry) | shapely.is_empty(geometry)))
-    if len(drawn) == 0:
-        raise ConfigurationError("the overview needs at least one parcel with a geometry (all are empty)")
-    world = shapely.transform(geometry[drawn], lambda c: _mercator(c[:, 0], c[:, 1]))
-    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(world))
-    per_px = max(x1 - x0, y1 - y0, 1e-12) / max_px  # world units per pixel
-    width, height = max(1, math.ceil((x1 - x0) / per_px)), max(1, math.ceil((y1 - y0) / per_px))
-    index = features.rasterize(zip(world, (drawn + 1).tolist(), strict=True), out_shape=(height, width),
-                               transform=Affine(per_px, 0.0, x0, 0.0, per_px, y0), fill=0,
-                               all_touched=True, dtype="int32")
-    palette = np.zeros((len(geometry) + 1, 4), dtype=np.uint8)
+    index, bounds = parcel_index_raster(gpd.GeoSeries(np.asarray(geometry, dtype=object), crs="EPSG:4326"),
+                                        max_side=max_px)
+    palette = np.zeros((len(colours) + 1, 4), dtype=np.uint8)
     palette[1:, :3] = np.clip(colours, 0, 255)
     palette[1:, 3] = 255
     buffer = io.BytesIO()
     Image.fromarray(palette[index], "RGBA").save(buffer, format="PNG")
-    west, north = _lonlat(x0, y0)
-    east, south = _lonlat(x0 + width * per_px, y0 + height * per_px)
-    return buffer.getvalue(), (west, south, east, north)
+    return buffer.getvalue(), bounds

@@ -613,6 +613,22 @@ def map_tiles(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[Any, str,
     return tiles, f"app/static/{MAP_STATIC}/{folder.name}/{{z}}/{{x}}/{{y}}.pbf", f"app/static/{MVT_WORKER}"
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _edges(parts_digest: str, _records: pd.DataFrame) -> list:
+    from cropviz.viz.maps import with_borders
+
+    return with_borders(_records)["border"].tolist()
+
+
+def with_edges(records: pd.DataFrame) -> pd.DataFrame:
+    """Map records drawn in the page, with their parcels' edges: a large region's records carry
+    none (its tiles draw no edges), so a filter that leaves few enough to draw in the page adds them."""
+    if "border" in records.columns:
+        return records
+    parts = pd.util.hash_pandas_object(records[["id", "lon", "lat"]], index=False).to_numpy()
+    return records.assign(border=_edges(hashlib.sha256(parts.tobytes()).hexdigest(), records))
+
+
 #: The whole-region picture of a tile folder, and its WGS84 bounds (written last: both are there).
 OVERVIEW_PNG, OVERVIEW_BOUNDS = "overview.png", "overview.json"
 

@@ -151,8 +151,16 @@ def test_large_regions_travel_as_vector_tiles(app, monkeypatch, tmp_path, static
         app.run()
         _no_failures(app)
         assert app.session_state["parcel"] == other and app.query_params["parcel"] == str(other)
+        # filtered down to few enough to travel in the page: drawn there, with the parcels' edges
+        counts = app.session_state["context"].table["classname"].value_counts()
+        app.session_state["map_true"] = [counts[counts <= 10].index[0]]
+        app.run()
+        _no_failures(app)
+        layers = {layer["id"]: layer for layer in _deck(app)["layers"]}
+        assert layers["parcels"]["@@type"] == "PolygonLayer" and len(layers["borders"]["data"]) >= 1
     else:
         assert len(parcels["data"]) == n
+    assert "borders" in [layer["id"] for layer in _deck(app)["layers"]]  # edges wherever parcels are in the page
 
 
 # --- In a real browser -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from cropviz.viz.maps import (
     parcel_deck,
     parcel_layer_data,
     record_bounds,
+    with_borders,
 )
 
 CLASSES = ["barley", "wheat", "rapeseed", "corn", "sunflower", "orchards", "nuts",
@@ -237,6 +238,25 @@ def test_border_of_multipolygons_and_holes_keeps_one_record_per_part():
     for _, r in rec.iterrows():
         assert shapely.Polygon(r["polygon"][0]).contains(shapely.Polygon(r["border"][1]))
         assert _area_m2([r["border"][1]], utm) == pytest.approx(92.0 ** 2, rel=0.01)
+
+
+def test_borders_added_later_match_those_made_with_the_records():
+    _, utm = _metre_squares([100.0])
+    origin = gpd.GeoSeries([shapely.Point(-2.0, 48.0)], crs="EPSG:4326").to_crs(utm).iloc[0]
+    a = shapely.box(origin.x, origin.y, origin.x + 100, origin.y + 100)
+    holed = shapely.Polygon(shapely.affinity.translate(a, 1000).exterior,
+                            [shapely.affinity.translate(a, 1000).centroid.buffer(20).exterior])
+    tiny = shapely.affinity.translate(shapely.box(0, 0, 6, 6), origin.x + 2000, origin.y)
+    gdf = gpd.GeoDataFrame({"id": [0, 1, 2]}, geometry=[a, holed, tiny], crs=utm).to_crs("EPSG:4326")
+    plain = parcel_layer_data(gdf, border_m=None)
+    assert "border" not in plain.columns  # the tiled map's records: no edges computed
+    later, made = with_borders(plain), parcel_layer_data(gdf)
+    assert later.drop(columns="border").equals(plain)
+    for ours, theirs in zip(later["border"], made["border"], strict=True):
+        assert ours[0] == theirs[0] and len(ours) == len(theirs)
+        for inset, expected in zip(ours[1:], theirs[1:], strict=True):  # from coordinates rounded to ~0.1 m
+            assert _area_m2([inset], utm) == pytest.approx(_area_m2([expected], utm), rel=0.005)
+    assert len(later["border"].iloc[2]) == 1  # the 6 m parcel vanishes under the inset: drawn whole
 
 
 def test_no_layer_is_stroked_or_a_path():

@@ -64,6 +64,7 @@ def test_parcel_animation_reveals_data_and_marks_the_stop_from_its_frame_on():
     assert fig.data[star].marker.color == class_hex("wheat")
     assert fig.data[star].textposition == "top right"  # 0.7 at an early stop: above, to the right
     assert "stop 2017-04-02: wheat" in fig.layout.title.text and "full season: corn" in fig.layout.title.text
+    assert "<br>full season" in fig.layout.title.text  # the stop above, the season's answer below
 
 
 def test_the_stop_label_sits_below_a_high_probability_clear_of_the_panel_title():

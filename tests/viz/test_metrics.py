@@ -15,6 +15,8 @@ def test_confusion_row_normalised_rows_sum_to_one():
     np.testing.assert_allclose(z[0], [0.8, 0.2, 0.0])
     assert fig.data[0].text[0][0] == "0.80<br>8"
     assert list(fig.data[0].x) == ["a", "b", "c"]
+    # the colour bar's title runs beside it, clear of the toolbar over the chart's top right
+    assert fig.data[0].colorbar.title.text == "row share" and fig.data[0].colorbar.title.side == "right"
 
 
 def test_confusion_counts_and_shape_check():

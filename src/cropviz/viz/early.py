@@ -177,9 +177,10 @@ def parcel_early_animation(dates: Sequence | np.ndarray, values: Sequence[float]
     fig.update_yaxes(range=[low - margin, high + margin], row=1, col=1)
     fig.update_yaxes(range=[0, 1.12], title={"text": "probability"}, row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], row=3, col=1)
-    fig.update_layout(title=f"{heading}{stop_text} | {final}{truth}", height=720,
+    # two lines: on one, the title ran under the chart's toolbar at the top right
+    fig.update_layout(title=f"{heading}{stop_text}<br>{final}{truth}", height=720,
                       legend={"orientation": "v", "x": 1.02, "y": 0.75},
-                      margin={"l": 50, "r": 10, "t": 70, "b": 110},
+                      margin={"l": 50, "r": 10, "t": 115, "b": 110},
                       **_animation_controls(t_len, labels, frame_ms))
     return fig
 

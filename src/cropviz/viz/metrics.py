@@ -45,12 +45,13 @@ def confusion_figure(cm: np.ndarray | Sequence[Sequence[float]], classes: Sequen
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
         zmin=0, zmax=1 if normalize else None, customdata=counts,
-        colorbar={"title": {"text": "row share" if normalize else "parcels"}},
+        # the title runs beside the bar: above it, the chart's toolbar covered it
+        colorbar={"title": {"text": "row share" if normalize else "parcels", "side": "right"}},
         hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata:.0f}"
                       + ("<br>share %{z:.3f}" if normalize else "") + "<extra></extra>"))
     fig.update_layout(title=title, xaxis={"title": {"text": "predicted"}, "side": "bottom"},
                       yaxis={"title": {"text": "true"}, "autorange": "reversed"},
-                      margin={"l": 130, "r": 20, "t": 40 if title else 10, "b": 110})
+                      margin={"l": 130, "r": 20, "t": 40 if title else 30, "b": 110})  # the toolbar sits above
     return fig
 
 

@@ -570,16 +570,22 @@ def region_outline(ds: Any) -> Any:
 
 @st.cache_data(show_spinner="Cutting the parcels into map tiles (first time only)...", max_entries=32)
 def _map_tiles(folder: str, dataset_key: DatasetKey, _records: pd.DataFrame) -> Any:
-    from cropviz.viz.maps import tile_properties
     from cropviz.viz.tiles import read_tiles, write_tiles
 
     tiles = read_tiles(folder)
     if tiles is None:
-        gdf = _geometries(*dataset_key)
-        ids, properties = tile_properties(_records)
-        rows = pd.Index(gdf["id"]).get_indexer(ids)
-        tiles = write_tiles(gdf.geometry.to_numpy()[rows], ids, properties, folder)
+        geometry, ids, properties = _tile_parcels(dataset_key, _records)
+        tiles = write_tiles(geometry, ids, properties, folder)
     return tiles
+
+
+def _tile_parcels(dataset_key: DatasetKey, records: pd.DataFrame) -> tuple[Any, Any, dict[str, Any]]:
+    """One row per parcel of map ``records``: WGS84 geometry, ids and tile properties."""
+    from cropviz.viz.maps import tile_properties
+
+    gdf = _geometries(*dataset_key)
+    ids, properties = tile_properties(records)
+    return gdf.geometry.to_numpy()[pd.Index(gdf["id"]).get_indexer(ids)], ids, properties
 
 
 #: loaders.gl's MVT worker (MIT, from the npm package @loaders.gl/mvt of the version Streamlit's
@@ -637,17 +643,13 @@ OVERVIEW_PNG, OVERVIEW_BOUNDS = "overview.png", "overview.json"
 def _map_overview(tiles_folder: str, dataset_key: DatasetKey, _records: pd.DataFrame) -> list[float]:
     import json
 
-    from cropviz.viz.maps import tile_properties
     from cropviz.viz.tiles import overview_png
 
     folder = Path(tiles_folder)
     if (folder / OVERVIEW_BOUNDS).exists() and (folder / OVERVIEW_PNG).exists():
         return [float(b) for b in json.loads((folder / OVERVIEW_BOUNDS).read_text())]
-    gdf = _geometries(*dataset_key)
-    ids, properties = tile_properties(_records)
-    rows = pd.Index(gdf["id"]).get_indexer(ids)
-    colours = pd.DataFrame({c: properties[c] for c in "rgb"}).to_numpy()
-    png, bounds = overview_png(gdf.geometry.to_numpy()[rows], colours)
+    geometry, _, properties = _tile_parcels(dataset_key, _records)
+    png, bounds = overview_png(geometry, pd.DataFrame({c: properties[c] for c in "rgb"}).to_numpy())
     partial = folder / (OVERVIEW_PNG + ".part")
     partial.write_bytes(png)
     partial.replace(folder / OVERVIEW_PNG)
@@ -655,13 +657,10 @@ def _map_overview(tiles_folder: str, dataset_key: DatasetKey, _records: pd.DataF
     return list(bounds)
 
 
-def map_overview(ctx: Any, color_by: str, records: pd.DataFrame) -> tuple[str, list[float]] | None:
+def map_overview(ctx: Any, tiles: tuple[Any, str, str], records: pd.DataFrame) -> tuple[str, list[float]]:
     """For the whole-region view of a large region: one picture of every parcel of its tiled
-    layer (its URL in the tile folder, and WGS84 bounds), drawn once per tile set. None where the
-    parcels travel in the page (:func:`map_tiles` gives None)."""
-    tiles = map_tiles(ctx, color_by, records)
-    if tiles is None:
-        return None
+    layer (``tiles`` from :func:`map_tiles` for ``records``): its URL in the tile folder and WGS84
+    bounds, drawn once per tile set."""
     folder = Path(tiles[0].folder)
     bounds = _map_overview(str(folder), _dataset_key(ctx.dataset), records)
     if not (folder / OVERVIEW_PNG).exists():  # removed since: draw again

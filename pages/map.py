@@ -94,7 +94,7 @@ if require(ctx, predictions=False):
             tiles = cache.map_tiles(ctx, color_by, records)
             if tiles is None:
                 records = cache.with_edges(records)
-            overview = cache.map_overview(ctx, color_by, records) if whole and tiles is not None else None
+            overview = cache.map_overview(ctx, tiles, records) if whole and tiles is not None else None
             deck = parcel_deck(records, selected_id=ctx.selected_id, view=st.session_state["map_view"][1],
                                under=[under], tiles=tiles, overview=overview,
                                height=MAP_HEIGHT, opacity=opacity if imagery != "none" else 1.0)
